@@ -1,0 +1,43 @@
+// Package transport accepts connections and moves bytes. It knows nothing of
+// MQTT beyond what the Handler tells it.
+//
+// Two implementations share one contract: a goroutine-per-connection one
+// (Serve, for TLS, WebSocket and any net.Listener) and an epoll one for plain
+// TCP that holds no goroutine and no read buffer per idle connection.
+package transport
+
+import "net"
+
+// Conn is one accepted connection as the broker sees it. All methods are
+// safe for concurrent use.
+type Conn interface {
+	// Write copies b into the connection's outbound buffer and schedules a
+	// flush. It never blocks on the network. Writes issued close together
+	// are coalesced into one system call. It returns the number of bytes
+	// now waiting to be written (so the caller can detect a slow consumer),
+	// or an error once the connection is closed.
+	Write(b []byte) (pending int, err error)
+	// Close flushes what is already buffered (bounded by a short deadline)
+	// and closes the connection. Handler.Closed is called once afterwards.
+	Close() error
+	// RemoteAddr is the peer address (after PROXY protocol, if any).
+	RemoteAddr() net.Addr
+	// LocalAddr is the listener address the connection arrived on.
+	LocalAddr() net.Addr
+}
+
+// Handler receives the events of one connection. The transport calls Data
+// and Closed from one goroutine at a time per connection, never
+// concurrently for the same connection.
+type Handler interface {
+	// Data is called with bytes read from the connection. p is only valid
+	// during the call. A non-nil error closes the connection.
+	Data(p []byte) error
+	// Closed is called exactly once when the connection is gone, with the
+	// cause (nil after a local Close).
+	Closed(err error)
+}
+
+// Accepter is called for each new connection and returns its Handler.
+// Returning nil refuses the connection (the transport closes it).
+type Accepter func(c Conn) Handler
