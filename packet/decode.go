@@ -1,0 +1,532 @@
+package packet
+
+import (
+	"bytes"
+	"encoding/binary"
+	"strings"
+	"unicode/utf8"
+	"unsafe"
+)
+
+// Decode decodes frame, exactly one complete control packet as cut by
+// SplitFrame, for a connection speaking the given protocol version
+// (Version31, Version311 or Version5). For CONNECT the version argument is
+// ignored: the packet states its own.
+//
+// Decode is strict: every error is an *Error whose Code is the reason code
+// the spec assigns (mostly MalformedPacket or ProtocolError). Checks that
+// depend on the connection's state or direction (topic alias ranges, client
+// identifier rules, Subscription Identifiers sent by a client, topic filter
+// syntax) belong to the caller.
+//
+// The decoded packet does not alias frame, so the caller may reuse frame at
+// once. Its strings and byte slices share one copy of the packet body (one
+// allocation): a caller that keeps a small piece of a large packet for a long
+// time, such as a topic name in a topic alias table, should clone it with
+// strings.Clone so the rest can be freed.
+func Decode(version byte, frame []byte) (Packet, error) {
+	if len(frame) < 2 {
+		return nil, Errorf(MalformedPacket, "packet shorter than 2 bytes")
+	}
+	t, flags := Type(frame[0]>>4), frame[0]&0x0F
+	remaining, n := readVarint(frame[1:])
+	if n == 0 {
+		return nil, Errorf(MalformedPacket, "bad remaining length")
+	}
+	body := frame[1+n:]
+	if int(remaining) != len(body) {
+		return nil, Errorf(MalformedPacket, "remaining length %d, but %d bytes follow", remaining, len(body))
+	}
+	// [MQTT-2.2.2-1] [MQTT-2.2.2-2] reserved flag bits must hold the values
+	// of table 2.2; PUBLISH flags are checked by decodePublish.
+	want := byte(0)
+	switch t {
+	case PUBREL, SUBSCRIBE, UNSUBSCRIBE:
+		want = 0x02 // [MQTT-3.6.1-1] [MQTT-3.8.1-1] [MQTT-3.10.1-1]
+	case PUBLISH:
+		want = flags
+	}
+	if flags != want {
+		return nil, Errorf(MalformedPacket, "%v: reserved flag bits are %04b", t, flags)
+	}
+	if t == CONNECT {
+		return decodeConnect(body)
+	}
+	if version != Version31 && version != Version311 && version != Version5 {
+		return nil, Errorf(ProtocolError, "unknown protocol version %d", version)
+	}
+	switch t {
+	case CONNACK:
+		return decodeConnack(version, body)
+	case PUBLISH:
+		return decodePublish(version, flags, body)
+	case PUBACK, PUBREC, PUBREL, PUBCOMP:
+		return decodeAck(version, t, body)
+	case SUBSCRIBE:
+		return decodeSubscribe(version, body)
+	case SUBACK:
+		return decodeSuback(version, body)
+	case UNSUBSCRIBE:
+		return decodeUnsubscribe(version, body)
+	case UNSUBACK:
+		return decodeUnsuback(version, body)
+	case PINGREQ, PINGRESP:
+		if len(body) != 0 {
+			return nil, Errorf(MalformedPacket, "%v with a body", t)
+		}
+		if t == PINGREQ {
+			return &Pingreq{}, nil
+		}
+		return &Pingresp{}, nil
+	case DISCONNECT:
+		return decodeDisconnect(version, body)
+	case AUTH:
+		if version != Version5 {
+			break
+		}
+		return decodeAuth(body)
+	}
+	// Type 0 is reserved in every version, and 15 before MQTT 5.
+	return nil, Errorf(MalformedPacket, "reserved packet type %d", t)
+}
+
+// String returns the packet type's name, such as "PUBLISH".
+func (t Type) String() string {
+	names := [...]string{"RESERVED", "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL",
+		"PUBCOMP", "SUBSCRIBE", "SUBACK", "UNSUBSCRIBE", "UNSUBACK", "PINGREQ", "PINGRESP",
+		"DISCONNECT", "AUTH"}
+	if int(t) < len(names) {
+		return names[t]
+	}
+	return "INVALID"
+}
+
+// reader reads the fields of one packet body. Decode gives it a private copy
+// of the body, so strings may alias b: nothing ever writes to it again.
+type reader struct {
+	b   []byte
+	off int
+}
+
+// ownedReader copies body into a new buffer that the decoded packet owns.
+func ownedReader(body []byte) reader {
+	if len(body) == 0 {
+		return reader{}
+	}
+	return reader{b: bytes.Clone(body)}
+}
+
+func (r *reader) left() int { return len(r.b) - r.off }
+
+func (r *reader) byte() (byte, error) {
+	if r.off >= len(r.b) {
+		return 0, Errorf(MalformedPacket, "packet truncated")
+	}
+	r.off++
+	return r.b[r.off-1], nil
+}
+
+func (r *reader) uint16() (uint16, error) {
+	if r.left() < 2 {
+		return 0, Errorf(MalformedPacket, "packet truncated")
+	}
+	r.off += 2
+	return binary.BigEndian.Uint16(r.b[r.off-2:]), nil
+}
+
+func (r *reader) uint32() (uint32, error) {
+	if r.left() < 4 {
+		return 0, Errorf(MalformedPacket, "packet truncated")
+	}
+	r.off += 4
+	return binary.BigEndian.Uint32(r.b[r.off-4:]), nil
+}
+
+// binary reads two-byte-length-prefixed binary data. The result is never nil
+// and is capped so that appending to it cannot overwrite what follows.
+func (r *reader) binary() ([]byte, error) {
+	n, err := r.uint16()
+	if err != nil {
+		return nil, err
+	}
+	if int(n) > r.left() {
+		return nil, Errorf(MalformedPacket, "length %d exceeds packet", n)
+	}
+	r.off += int(n)
+	return r.b[r.off-int(n) : r.off : r.off], nil
+}
+
+// optBinary is binary, but returns nil for zero-length data.
+func (r *reader) optBinary() ([]byte, error) {
+	b, err := r.binary()
+	if len(b) == 0 {
+		return nil, err
+	}
+	return b, err
+}
+
+// string reads a UTF-8 Encoded String and checks it.
+func (r *reader) string() (string, error) {
+	b, err := r.binary()
+	if err != nil || len(b) == 0 {
+		return "", err
+	}
+	// [MQTT-1.5.4-1] ill-formed UTF-8 (including surrogates) and
+	// [MQTT-1.5.4-2] U+0000 make the packet malformed.
+	if bytes.IndexByte(b, 0) >= 0 {
+		return "", Errorf(MalformedPacket, "string contains U+0000")
+	}
+	if !utf8.Valid(b) {
+		return "", Errorf(MalformedPacket, "string is not valid UTF-8")
+	}
+	// b is never written again (reader owns it and binary slices handed
+	// out never cover string bytes), so the string may share it.
+	return unsafe.String(&b[0], len(b)), nil
+}
+
+// packetID reads a Packet Identifier, which must be non-zero [MQTT-2.2.1-3].
+func (r *reader) packetID(t Type) (uint16, error) {
+	id, err := r.uint16()
+	if err == nil && id == 0 {
+		return 0, Errorf(ProtocolError, "%v: packet identifier 0", t)
+	}
+	return id, err
+}
+
+// end reports bytes left over after the last field.
+func (r *reader) end(t Type) error {
+	if r.off != len(r.b) {
+		return Errorf(MalformedPacket, "%v: %d unexpected trailing bytes", t, len(r.b)-r.off)
+	}
+	return nil
+}
+
+// hasWildcard reports whether a topic name holds a wildcard character,
+// which only topic filters may use [MQTT-3.3.2-2] [MQTT-4.7.1-1].
+func hasWildcard(topic string) bool {
+	return strings.ContainsAny(topic, "+#")
+}
+
+func decodePublish(version, flags byte, body []byte) (Packet, error) {
+	p := &Publish{
+		Dup:    flags&0x08 != 0,
+		QoS:    flags >> 1 & 0x03,
+		Retain: flags&0x01 != 0,
+	}
+	if p.QoS == 3 {
+		return nil, Errorf(MalformedPacket, "PUBLISH with QoS 3") // [MQTT-3.3.1-4]
+	}
+	if p.Dup && p.QoS == 0 {
+		return nil, Errorf(MalformedPacket, "PUBLISH with QoS 0 and DUP set") // [MQTT-3.3.1-2]
+	}
+	r := ownedReader(body)
+	var err error
+	if p.Topic, err = r.string(); err != nil {
+		return nil, err
+	}
+	if hasWildcard(p.Topic) {
+		// [MQTT-3.3.2-2] no reason code is named; Topic Name invalid is
+		// the one that says what is wrong.
+		return nil, Errorf(TopicNameInvalid, "PUBLISH topic %q contains a wildcard", p.Topic)
+	}
+	if p.QoS > 0 {
+		if p.PacketID, err = r.packetID(PUBLISH); err != nil {
+			return nil, err
+		}
+	}
+	if version == Version5 {
+		if err := r.decodeProps(ctxPublish, &p.Props); err != nil {
+			return nil, err
+		}
+	}
+	if p.Topic == "" {
+		// [MQTT-4.7.3-1] topic names are at least one character; in v5 an
+		// empty name is allowed only with a Topic Alias (3.3.2.1).
+		if version != Version5 {
+			return nil, Errorf(MalformedPacket, "PUBLISH with an empty topic")
+		}
+		if p.Props.TopicAlias == 0 {
+			return nil, Errorf(ProtocolError, "PUBLISH with an empty topic and no topic alias")
+		}
+	}
+	if r.left() > 0 {
+		p.Payload = r.b[r.off:len(r.b):len(r.b)]
+	}
+	return p, nil
+}
+
+// Valid v5 reason codes per packet (section 2.4 and each packet's table).
+var (
+	pubackCodes  = codeSet(Success, NoMatchingSubscribers, UnspecifiedError, ImplementationSpecific, NotAuthorized, TopicNameInvalid, PacketIDInUse, QuotaExceeded, PayloadFormatInvalid)
+	pubrelCodes  = codeSet(Success, PacketIDNotFound)
+	subackCodes  = codeSet(Success, GrantedQoS1, GrantedQoS2, UnspecifiedError, ImplementationSpecific, NotAuthorized, TopicFilterInvalid, PacketIDInUse, QuotaExceeded, SharedSubNotSupported, SubscriptionIDsNotSupported, WildcardSubNotSupported)
+	unsubCodes   = codeSet(Success, NoSubscriptionExisted, UnspecifiedError, ImplementationSpecific, NotAuthorized, TopicFilterInvalid, PacketIDInUse)
+	authCodes    = codeSet(Success, ContinueAuthentication, ReAuthenticate)
+	connackCodes = codeSet(Success, UnspecifiedError, MalformedPacket, ProtocolError, ImplementationSpecific, UnsupportedProtocolVersion, ClientIDNotValid, BadUsernameOrPassword, NotAuthorized, ServerUnavailable, ServerBusy, Banned, BadAuthenticationMethod, TopicNameInvalid, PacketTooLarge, QuotaExceeded, PayloadFormatInvalid, RetainNotSupported, QoSNotSupported, UseAnotherServer, ServerMoved, ConnectionRateExceeded)
+	disconnCodes = codeSet(Success, DisconnectWithWill, UnspecifiedError, MalformedPacket, ProtocolError, ImplementationSpecific, NotAuthorized, ServerBusy, ServerShuttingDown, KeepAliveTimeout, SessionTakenOver, TopicFilterInvalid, TopicNameInvalid, ReceiveMaximumExceeded, TopicAliasInvalid, PacketTooLarge, MessageRateTooHigh, QuotaExceeded, AdministrativeAction, PayloadFormatInvalid, RetainNotSupported, QoSNotSupported, UseAnotherServer, ServerMoved, SharedSubNotSupported, ConnectionRateExceeded, MaximumConnectTime, SubscriptionIDsNotSupported, WildcardSubNotSupported)
+	suback3Codes = codeSet(0, 1, 2, SubackFailure311)
+)
+
+// reasonSet is a set of reason codes, one bit per code.
+type reasonSet [4]uint64
+
+func codeSet(codes ...ReasonCode) (s reasonSet) {
+	for _, c := range codes {
+		s[c>>6] |= 1 << (c & 63)
+	}
+	return s
+}
+
+func (s *reasonSet) has(c ReasonCode) bool { return s[c>>6]&(1<<(c&63)) != 0 }
+
+func (r *reader) reasonCode(t Type, valid *reasonSet) (ReasonCode, error) {
+	b, err := r.byte()
+	if err == nil && !valid.has(ReasonCode(b)) {
+		return 0, Errorf(MalformedPacket, "%v: invalid reason code 0x%02X", t, b)
+	}
+	return ReasonCode(b), err
+}
+
+func decodeAck(version byte, t Type, body []byte) (Packet, error) {
+	a := &Ack{Kind: t}
+	if version != Version5 || len(body) <= 3 {
+		// Short forms need no copy: no strings.
+		r := reader{b: body}
+		var err error
+		if a.PacketID, err = r.packetID(t); err != nil {
+			return nil, err
+		}
+		if version != Version5 {
+			return a, r.end(t) // 3.1.1: exactly two bytes
+		}
+		if r.left() == 0 {
+			return a, nil // 3.4.2.1: no reason code means Success
+		}
+		codes := &pubackCodes
+		if t == PUBREL || t == PUBCOMP {
+			codes = &pubrelCodes
+		}
+		if a.ReasonCode, err = r.reasonCode(t, codes); err != nil {
+			return nil, err
+		}
+		return a, r.end(t)
+	}
+	r := ownedReader(body)
+	var err error
+	if a.PacketID, err = r.packetID(t); err != nil {
+		return nil, err
+	}
+	codes := &pubackCodes
+	if t == PUBREL || t == PUBCOMP {
+		codes = &pubrelCodes
+	}
+	if a.ReasonCode, err = r.reasonCode(t, codes); err != nil {
+		return nil, err
+	}
+	if err := r.decodeProps(ctxAck, &a.Props); err != nil {
+		return nil, err
+	}
+	return a, r.end(t)
+}
+
+// decodeOptions checks one SUBSCRIBE options byte.
+func decodeOptions(version, o byte, s *Subscription) error {
+	s.QoS = o & 0x03
+	if version != Version5 {
+		// [MQTT-3.8.3-4] (3.1.1) reserved bits set or QoS 3: malformed.
+		if o&0xFC != 0 || s.QoS == 3 {
+			return Errorf(MalformedPacket, "SUBSCRIBE options 0x%02X", o)
+		}
+		return nil
+	}
+	if o&0xC0 != 0 {
+		return Errorf(MalformedPacket, "SUBSCRIBE options reserved bits set") // [MQTT-3.8.3-5]
+	}
+	if s.QoS == 3 {
+		return Errorf(ProtocolError, "SUBSCRIBE with maximum QoS 3") // 3.8.3.1
+	}
+	s.NoLocal = o&0x04 != 0
+	s.RetainAsPublished = o&0x08 != 0
+	s.RetainHandling = o >> 4 & 0x03
+	if s.RetainHandling == 3 {
+		return Errorf(ProtocolError, "SUBSCRIBE with retain handling 3") // 3.8.3.1
+	}
+	return nil
+}
+
+func decodeSubscribe(version byte, body []byte) (Packet, error) {
+	p := &Subscribe{}
+	r := ownedReader(body)
+	var err error
+	if p.PacketID, err = r.packetID(SUBSCRIBE); err != nil {
+		return nil, err
+	}
+	if version == Version5 {
+		if err := r.decodeProps(ctxSubscribe, &p.Props); err != nil {
+			return nil, err
+		}
+	}
+	// Count the pairs first so the slice is allocated once.
+	count := 0
+	for off := r.off; off < len(r.b); count++ {
+		if len(r.b)-off < 2 {
+			return nil, Errorf(MalformedPacket, "SUBSCRIBE truncated")
+		}
+		off += 3 + int(binary.BigEndian.Uint16(r.b[off:]))
+	}
+	if count == 0 {
+		// [MQTT-3.8.3-3] (3.1.1), [MQTT-3.8.3-2] (5.0): at least one filter.
+		return nil, Errorf(ProtocolError, "SUBSCRIBE with no topic filters")
+	}
+	p.Subscriptions = make([]Subscription, count)
+	for i := range p.Subscriptions {
+		s := &p.Subscriptions[i]
+		if s.Filter, err = r.string(); err != nil {
+			return nil, err
+		}
+		o, err := r.byte()
+		if err != nil {
+			return nil, err
+		}
+		if err := decodeOptions(version, o, s); err != nil {
+			return nil, err
+		}
+	}
+	return p, r.end(SUBSCRIBE)
+}
+
+func decodeUnsubscribe(version byte, body []byte) (Packet, error) {
+	p := &Unsubscribe{}
+	r := ownedReader(body)
+	var err error
+	if p.PacketID, err = r.packetID(UNSUBSCRIBE); err != nil {
+		return nil, err
+	}
+	if version == Version5 {
+		if err := r.decodeProps(ctxUnsubscribe, &p.Props); err != nil {
+			return nil, err
+		}
+	}
+	count := 0
+	for off := r.off; off < len(r.b); count++ {
+		if len(r.b)-off < 2 {
+			return nil, Errorf(MalformedPacket, "UNSUBSCRIBE truncated")
+		}
+		off += 2 + int(binary.BigEndian.Uint16(r.b[off:]))
+	}
+	if count == 0 {
+		// [MQTT-3.10.3-2]: at least one filter.
+		return nil, Errorf(ProtocolError, "UNSUBSCRIBE with no topic filters")
+	}
+	p.Filters = make([]string, count)
+	for i := range p.Filters {
+		if p.Filters[i], err = r.string(); err != nil {
+			return nil, err
+		}
+	}
+	return p, r.end(UNSUBSCRIBE)
+}
+
+// decodeCodes reads the rest of a SUBACK or UNSUBACK as reason codes.
+func (r *reader) decodeCodes(t Type, valid *reasonSet) ([]ReasonCode, error) {
+	if r.left() == 0 {
+		// [MQTT-3.9.3-1] one code per filter, and SUBSCRIBE has at least
+		// one; likewise UNSUBACK in v5 [MQTT-3.11.3-1].
+		return nil, Errorf(ProtocolError, "%v with no reason codes", t)
+	}
+	codes := make([]ReasonCode, r.left())
+	for i, b := range r.b[r.off:] {
+		if !valid.has(ReasonCode(b)) {
+			return nil, Errorf(MalformedPacket, "%v: invalid reason code 0x%02X", t, b) // [MQTT-3.9.3-2]
+		}
+		codes[i] = ReasonCode(b)
+	}
+	r.off = len(r.b)
+	return codes, nil
+}
+
+func decodeSuback(version byte, body []byte) (Packet, error) {
+	p := &Suback{}
+	r := reader{b: body}
+	if version == Version5 {
+		r = ownedReader(body)
+	}
+	var err error
+	if p.PacketID, err = r.packetID(SUBACK); err != nil {
+		return nil, err
+	}
+	valid := &suback3Codes
+	if version == Version5 {
+		valid = &subackCodes
+		if err := r.decodeProps(ctxSuback, &p.Props); err != nil {
+			return nil, err
+		}
+	}
+	if p.ReasonCodes, err = r.decodeCodes(SUBACK, valid); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func decodeUnsuback(version byte, body []byte) (Packet, error) {
+	p := &Unsuback{}
+	if version != Version5 {
+		r := reader{b: body}
+		var err error
+		if p.PacketID, err = r.packetID(UNSUBACK); err != nil {
+			return nil, err
+		}
+		return p, r.end(UNSUBACK) // 3.11: exactly two bytes
+	}
+	r := ownedReader(body)
+	var err error
+	if p.PacketID, err = r.packetID(UNSUBACK); err != nil {
+		return nil, err
+	}
+	if err := r.decodeProps(ctxUnsuback, &p.Props); err != nil {
+		return nil, err
+	}
+	if p.ReasonCodes, err = r.decodeCodes(UNSUBACK, &unsubCodes); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func decodeDisconnect(version byte, body []byte) (Packet, error) {
+	p := &Disconnect{}
+	if len(body) == 0 {
+		return p, nil // v5 3.14.2.1: no reason code means Normal disconnection
+	}
+	if version != Version5 {
+		return nil, Errorf(MalformedPacket, "DISCONNECT with a body") // 3.14: no variable header
+	}
+	r := ownedReader(body)
+	var err error
+	if p.ReasonCode, err = r.reasonCode(DISCONNECT, &disconnCodes); err != nil {
+		return nil, err
+	}
+	if r.left() > 0 {
+		if err := r.decodeProps(ctxDisconnect, &p.Props); err != nil {
+			return nil, err
+		}
+	}
+	return p, r.end(DISCONNECT)
+}
+
+func decodeAuth(body []byte) (Packet, error) {
+	p := &Auth{}
+	if len(body) == 0 {
+		return p, nil // 3.15.2.1: no reason code means Success
+	}
+	r := ownedReader(body)
+	var err error
+	if p.ReasonCode, err = r.reasonCode(AUTH, &authCodes); err != nil {
+		return nil, err
+	}
+	if r.left() > 0 {
+		if err := r.decodeProps(ctxAuth, &p.Props); err != nil {
+			return nil, err
+		}
+	}
+	return p, r.end(AUTH)
+}
