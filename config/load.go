@@ -139,6 +139,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 			d.errorf(n, path, "want a list, got %s", describe(n))
 			return
 		}
+		if len(n.Content) == 0 {
+			v.SetZero() // "[]" reads as no list, as Default leaves it
+			return
+		}
 		s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
 		for i, e := range n.Content {
 			p := fmt.Sprintf("%s[%d]", path, i)
