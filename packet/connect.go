@@ -108,7 +108,7 @@ func decodeConnect(body []byte) (Packet, error) {
 			return nil, err
 		}
 	}
-	return p, r.end(CONNECT)
+	return finish(p, &r, CONNECT)
 }
 
 func decodeConnack(version byte, body []byte) (Packet, error) {
@@ -137,7 +137,7 @@ func decodeConnack(version byte, body []byte) (Packet, error) {
 		if p.ReasonCode != ConnAccepted && p.SessionPresent {
 			return nil, Errorf(MalformedPacket, "CONNACK refusal with session present") // [MQTT-3.2.2-4]
 		}
-		return p, r.end(CONNACK)
+		return finish(p, &r, CONNACK)
 	}
 	if !connackCodes.has(p.ReasonCode) {
 		return nil, Errorf(MalformedPacket, "CONNACK reason code 0x%02X", code)
@@ -148,7 +148,7 @@ func decodeConnack(version byte, body []byte) (Packet, error) {
 	if err := r.decodeProps(ctxConnack, &p.Props); err != nil {
 		return nil, err
 	}
-	return p, r.end(CONNACK)
+	return finish(p, &r, CONNACK)
 }
 
 // measureConnect returns the remaining length of p and records the sizes of

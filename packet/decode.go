@@ -297,7 +297,7 @@ func decodeAck(version byte, t Type, body []byte) (Packet, error) {
 			return nil, err
 		}
 		if version != Version5 {
-			return a, r.end(t) // 3.1.1: exactly two bytes
+			return finish(a, &r, t) // 3.1.1: exactly two bytes
 		}
 		if r.left() == 0 {
 			return a, nil // 3.4.2.1: no reason code means Success
@@ -309,7 +309,7 @@ func decodeAck(version byte, t Type, body []byte) (Packet, error) {
 		if a.ReasonCode, err = r.reasonCode(t, codes); err != nil {
 			return nil, err
 		}
-		return a, r.end(t)
+		return finish(a, &r, t)
 	}
 	r := ownedReader(body)
 	var err error
@@ -326,7 +326,7 @@ func decodeAck(version byte, t Type, body []byte) (Packet, error) {
 	if err := r.decodeProps(ctxAck, &a.Props); err != nil {
 		return nil, err
 	}
-	return a, r.end(t)
+	return finish(a, &r, t)
 }
 
 // decodeOptions checks one SUBSCRIBE options byte.
@@ -392,7 +392,7 @@ func decodeSubscribe(version byte, body []byte) (Packet, error) {
 			return nil, err
 		}
 	}
-	return p, r.end(SUBSCRIBE)
+	return finish(p, &r, SUBSCRIBE)
 }
 
 func decodeUnsubscribe(version byte, body []byte) (Packet, error) {
@@ -424,7 +424,7 @@ func decodeUnsubscribe(version byte, body []byte) (Packet, error) {
 			return nil, err
 		}
 	}
-	return p, r.end(UNSUBSCRIBE)
+	return finish(p, &r, UNSUBSCRIBE)
 }
 
 // decodeCodes reads the rest of a SUBACK or UNSUBACK as reason codes.
@@ -476,7 +476,7 @@ func decodeUnsuback(version byte, body []byte) (Packet, error) {
 		if p.PacketID, err = r.packetID(UNSUBACK); err != nil {
 			return nil, err
 		}
-		return p, r.end(UNSUBACK) // 3.11: exactly two bytes
+		return finish(p, &r, UNSUBACK) // 3.11: exactly two bytes
 	}
 	r := ownedReader(body)
 	var err error
@@ -510,7 +510,7 @@ func decodeDisconnect(version byte, body []byte) (Packet, error) {
 			return nil, err
 		}
 	}
-	return p, r.end(DISCONNECT)
+	return finish(p, &r, DISCONNECT)
 }
 
 func decodeAuth(body []byte) (Packet, error) {
@@ -528,5 +528,13 @@ func decodeAuth(body []byte) (Packet, error) {
 			return nil, err
 		}
 	}
-	return p, r.end(AUTH)
+	return finish(p, &r, AUTH)
+}
+
+// finish returns p if r has been read to its end, else the error alone.
+func finish(p Packet, r *reader, t Type) (Packet, error) {
+	if err := r.end(t); err != nil {
+		return nil, err
+	}
+	return p, nil
 }
