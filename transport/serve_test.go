@@ -1,0 +1,133 @@
+package transport
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// countingListener counts Write calls on its connections; gate, if set,
+// holds the first Write until it is closed.
+type countingListener struct {
+	net.Listener
+	writes atomic.Int32
+	gate   chan struct{}
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, l: l}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	l    *countingListener
+	once sync.Once
+}
+
+func (c *countingConn) Write(b []byte) (int, error) {
+	c.l.writes.Add(1)
+	c.once.Do(func() { <-c.l.gate })
+	return c.Conn.Write(b)
+}
+
+func TestServeCoalescesSmallWrites(t *testing.T) {
+	const writes, size = 1000, 10
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cl := &countingListener{Listener: l, gate: make(chan struct{})}
+	rs := newRecorders(false)
+	rs.onAcc = func(c Conn) {
+		go func() {
+			// The first Write is held at the socket, so the rest queue up
+			// behind it and must go out together.
+			for range writes {
+				c.Write(make([]byte, size))
+			}
+			close(cl.gate)
+		}()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go Serve(ctx, cl, rs.accept)
+	c := dial(t, l.Addr().String())
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, writes*size)
+	for n := 0; n < len(buf); {
+		k, err := c.Read(buf[n:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		n += k
+	}
+	// net.Buffers falls back to one Write per buffer on a wrapped conn,
+	// so this counts the chunks: a handful, not a thousand.
+	if n := cl.writes.Load(); n > 10 {
+		t.Errorf("%d Writes reached the socket for %d small Conn.Writes, want a few", n, writes)
+	}
+	t.Logf("%d Conn.Writes -> %d socket writes", writes, cl.writes.Load())
+}
+
+func TestServeStopsOnContextCancel(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := newRecorders(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Serve(ctx, l, rs.accept) }()
+	dial(t, l.Addr().String())
+	r := rs.next(t)
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Serve = %v, want nil after cancel", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Serve did not return after cancel")
+	}
+	// Serve waits for Closed before returning.
+	if r.closes.Load() != 1 {
+		t.Error("Serve returned before Handler.Closed")
+	}
+	if _, err := net.DialTimeout("tcp", l.Addr().String(), time.Second); err == nil {
+		t.Error("listener still accepts after Serve returned")
+	}
+}
+
+func TestServeReturnsListenerError(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- Serve(context.Background(), l, newRecorders(true).accept) }()
+	time.Sleep(10 * time.Millisecond)
+	l.Close()
+	if err := <-done; !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Serve = %v, want net.ErrClosed", err)
+	}
+}
+
+func TestServeConnSkipsHandlerOnHandshakeFailure(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	pc := &proxyConn{Conn: a, timeout: time.Second}
+	go b.Write([]byte("GET / HTTP/1.1\r\n"))
+	called := false
+	ServeConn(pc, func(Conn) Handler { called = true; return nil })
+	if called {
+		t.Error("Accepter called after a failed PROXY handshake")
+	}
+}
