@@ -7,6 +7,7 @@ import (
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -282,9 +283,10 @@ func want(t reflect.Type) string {
 	return t.String()
 }
 
-// suggest returns " (did you mean x?)" for an unknown key: a key of the same
-// mapping within two typing mistakes, or else the same key elsewhere in the
-// schema, as when max_packet_size is put under limits instead of mqtt.
+// suggest returns " (did you mean x?)" for an unknown key: the closest key
+// of the same mapping within two typing mistakes, or else the closest keys
+// elsewhere in the schema, as when max_packet_size is put under limits
+// instead of mqtt.
 func suggest(key string, t reflect.Type) string {
 	best, bestDist := "", 3
 	for name := range fieldsOf(t) {
@@ -297,11 +299,16 @@ func suggest(key string, t reflect.Type) string {
 	}
 	var elsewhere []string
 	walkSchema(reflect.TypeFor[Config](), "", func(path string) {
-		if path == key || strings.HasSuffix(path, "."+key) {
+		leaf := path[strings.LastIndex(path, ".")+1:]
+		switch dist := editDistance(key, leaf); {
+		case dist < bestDist:
+			elsewhere, bestDist = []string{path}, dist
+		case dist == bestDist:
 			elsewhere = append(elsewhere, path)
 		}
 	})
 	if len(elsewhere) > 0 {
+		slices.Sort(elsewhere)
 		return fmt.Sprintf(" (did you mean %s?)", strings.Join(elsewhere, " or "))
 	}
 	return ""
