@@ -20,12 +20,14 @@ type Retained[V any] struct {
 type retainedNode[V any] struct {
 	parent   *retainedNode[V]
 	level    string // key in parent.children
-	children map[string]*retainedNode[V]
+	children childSet[*retainedNode[V]]
 
 	name  string // the full topic name, when has
 	value V
 	has   bool
 }
+
+func (n *retainedNode[V]) key() string { return n.level }
 
 // NewRetained returns an empty Retained.
 func NewRetained[V any]() *Retained[V] {
@@ -49,14 +51,10 @@ func (r *Retained[V]) Set(name string, v V) {
 	for rest, more := name, true; more; {
 		var level string
 		level, rest, more = strings.Cut(rest, "/")
-		c := n.children[level]
+		c := n.children.get(level)
 		if c == nil {
-			level = strings.Clone(level)
-			c = &retainedNode[V]{parent: n, level: level}
-			if n.children == nil {
-				n.children = make(map[string]*retainedNode[V])
-			}
-			n.children[level] = c
+			c = &retainedNode[V]{parent: n, level: strings.Clone(level)}
+			n.children.add(c)
 		}
 		n = c
 	}
@@ -73,7 +71,7 @@ func (r *Retained[V]) find(name string) *retainedNode[V] {
 	for rest, more := name, true; more && n != nil; {
 		var level string
 		level, rest, more = strings.Cut(rest, "/")
-		n = n.children[level]
+		n = n.children.get(level)
 	}
 	return n
 }
@@ -101,12 +99,9 @@ func (r *Retained[V]) Delete(name string) bool {
 	var zero V
 	n.value, n.name, n.has = zero, "", false
 	r.count--
-	for n.parent != nil && !n.has && len(n.children) == 0 {
+	for n.parent != nil && !n.has && n.children.len() == 0 {
 		p := n.parent
-		delete(p.children, n.level)
-		if len(p.children) == 0 {
-			p.children = nil
-		}
+		p.children.remove(n)
 		n.parent = nil
 		n = p
 	}
@@ -134,17 +129,11 @@ func (n *retainedNode[V]) match(filter string, root bool, visit func(string, V) 
 		// the value retained at "sport".
 		return n.all(root, visit)
 	case "+":
-		for l, c := range n.children {
-			if root && strings.HasPrefix(l, "$") {
-				continue
-			}
-			if !c.step(rest, more, visit) {
-				return false
-			}
-		}
-		return true
+		return n.children.each(func(c *retainedNode[V]) bool {
+			return (root && strings.HasPrefix(c.level, "$")) || c.step(rest, more, visit)
+		})
 	}
-	if c := n.children[level]; c != nil {
+	if c := n.children.get(level); c != nil {
 		return c.step(rest, more, visit)
 	}
 	return true
@@ -165,13 +154,7 @@ func (n *retainedNode[V]) all(root bool, visit func(string, V) bool) bool {
 	if n.has && !visit(n.name, n.value) {
 		return false
 	}
-	for l, c := range n.children {
-		if root && strings.HasPrefix(l, "$") {
-			continue
-		}
-		if !c.all(false, visit) {
-			return false
-		}
-	}
-	return true
+	return n.children.each(func(c *retainedNode[V]) bool {
+		return (root && strings.HasPrefix(c.level, "$")) || c.all(false, visit)
+	})
 }

@@ -83,7 +83,7 @@ func TestRetainedSetGetDelete(t *testing.T) {
 	}
 	r.Delete("a/b/c")
 	r.Delete("a")
-	if r.Len() != 0 || r.root.children != nil {
+	if r.Len() != 0 || r.root.children.len() != 0 {
 		t.Fatalf("index not empty and pruned after deleting all: Len %d, root %+v", r.Len(), r.root)
 	}
 }

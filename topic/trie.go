@@ -25,21 +25,23 @@ type node[K comparable, V any] struct {
 	filter string // the filter up to and including this level
 	level  string // this level: a suffix of filter, and the key in parent
 
-	children map[string]*node[K, V] // literal levels, "" included
-	plus     *node[K, V]            // '+' child
-	hash     *node[K, V]            // '#' child
+	children childSet[*node[K, V]] // literal levels, "" included
+	plus     *node[K, V]           // '+' child
+	hash     *node[K, V]           // '#' child
 
 	subs   []Member[K, V] // ordinary subscriptions ending here
 	index  map[K]int      // position in subs; see memberSet
 	groups map[string]*Group[K, V]
 }
 
+func (n *node[K, V]) key() string { return n.level }
+
 func (n *node[K, V]) ordinary() memberSet[K, V] {
 	return memberSet[K, V]{list: &n.subs, index: &n.index}
 }
 
 func (n *node[K, V]) empty() bool {
-	return len(n.subs) == 0 && len(n.groups) == 0 && len(n.children) == 0 && n.plus == nil && n.hash == nil
+	return len(n.subs) == 0 && len(n.groups) == 0 && n.children.len() == 0 && n.plus == nil && n.hash == nil
 }
 
 // NewTrie returns an empty Trie.
@@ -97,29 +99,27 @@ func (n *node[K, V]) child(level string) *node[K, V] {
 	case "#":
 		c = n.hash
 	default:
-		c = n.children[level]
+		c = n.children.get(level)
 	}
 	if c != nil {
 		return c
 	}
-	// One copy of the prefix per node, so the trie never pins the caller's
-	// (possibly large) packet buffer; level shares its bytes.
-	prefix := n.filter
-	if n.parent != nil {
-		prefix += "/"
+	// Each node owns a copy of its filter prefix, so the trie never pins
+	// the caller's (possibly large) packet buffer; level shares its bytes.
+	c = &node[K, V]{parent: n}
+	if n.parent == nil {
+		c.filter = strings.Clone(level)
+	} else {
+		c.filter = n.filter + "/" + level
 	}
-	c = &node[K, V]{parent: n, filter: prefix + level}
-	c.level = c.filter[len(prefix):]
+	c.level = c.filter[len(c.filter)-len(level):]
 	switch level {
 	case "+":
 		n.plus = c
 	case "#":
 		n.hash = c
 	default:
-		if n.children == nil {
-			n.children = make(map[string]*node[K, V])
-		}
-		n.children[c.level] = c
+		n.children.add(c)
 	}
 	return c
 }
@@ -140,7 +140,7 @@ func (t *Trie[K, V]) Unsubscribe(filter, group string, client K) bool {
 		case "#":
 			n = n.hash
 		default:
-			n = n.children[level]
+			n = n.children.get(level)
 		}
 	}
 	if n == nil {
@@ -171,10 +171,7 @@ func (t *Trie[K, V]) Unsubscribe(filter, group string, client K) bool {
 		case p.hash == n:
 			p.hash = nil
 		default:
-			delete(p.children, n.level)
-			if len(p.children) == 0 {
-				p.children = nil
-			}
+			p.children.remove(n)
 		}
 		n.parent = nil
 		n = p
@@ -218,7 +215,7 @@ func (n *node[K, V]) match(rest string, done, dollar bool, visit func(K, V), vis
 			n.plus.match(next, !more, false, visit, visitShared)
 		}
 	}
-	if c := n.children[level]; c != nil {
+	if c := n.children.get(level); c != nil {
 		c.match(next, !more, false, visit, visitShared)
 	}
 }
@@ -259,10 +256,8 @@ func (n *node[K, V]) walk(fn func(filter, group string, client K, v V) bool) boo
 			}
 		}
 	}
-	for _, c := range n.children {
-		if !c.walk(fn) {
-			return false
-		}
+	if !n.children.each(func(c *node[K, V]) bool { return c.walk(fn) }) {
+		return false
 	}
 	if n.plus != nil && !n.plus.walk(fn) {
 		return false

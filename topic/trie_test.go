@@ -151,7 +151,7 @@ func TestTriePrunes(t *testing.T) {
 		t.Fatalf("Len = %d after removing everything", tr.Len())
 	}
 	r := tr.root
-	if !r.empty() || r.children != nil || r.index != nil || r.subs != nil || r.groups != nil {
+	if !r.empty() || r.children.list != nil || r.index != nil || r.subs != nil || r.groups != nil {
 		t.Fatalf("root not empty after removing everything: %+v", r)
 	}
 }
