@@ -300,3 +300,65 @@ func TestTrieWalk(t *testing.T) {
 		t.Fatalf("Walk went on after fn returned false: %d calls", n)
 	}
 }
+
+// TestTrieWideNode runs a node through its child set's growth from slice to
+// map and back, checking matches, Walk and pruning on the way.
+func TestTrieWideNode(t *testing.T) {
+	const n = 40
+	tr := NewTrie[int, int]()
+	r := NewRetained[int]()
+	for i := range n {
+		tr.Subscribe(fmt.Sprintf("w/%d", i), "", i, i)
+		r.Set(fmt.Sprintf("w/%d", i), i)
+	}
+	tr.Subscribe("w/+", "", -1, -1)
+	check := func(live map[int]bool) {
+		t.Helper()
+		for i := range n {
+			var got []int
+			tr.Match(fmt.Sprintf("w/%d", i), func(c, v int) { got = append(got, c) }, nil)
+			slices.Sort(got)
+			want := []int{-1}
+			if live[i] {
+				want = append(want, i)
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("Match(w/%d) = %v, want %v", i, got, want)
+			}
+			if _, ok := r.Get(fmt.Sprintf("w/%d", i)); ok != live[i] {
+				t.Fatalf("Retained.Get(w/%d) = %v, want %v", i, ok, live[i])
+			}
+		}
+		walked := 0
+		tr.Walk(func(string, string, int, int) bool { walked++; return true })
+		retained := 0
+		r.Match("w/+", func(string, int) bool { retained++; return true })
+		if walked != len(live)+1 || retained != len(live) {
+			t.Fatalf("Walk saw %d, Retained.Match(w/+) saw %d; want %d, %d", walked, retained, len(live)+1, len(live))
+		}
+		for _, stopAt := range []int{1, 3} {
+			calls := 0
+			tr.Walk(func(string, string, int, int) bool { calls++; return calls < stopAt })
+			if calls != min(stopAt, walked) {
+				t.Fatalf("Walk made %d calls, want stop at %d", calls, stopAt)
+			}
+		}
+	}
+	live := map[int]bool{}
+	for i := range n {
+		live[i] = true
+	}
+	check(live)
+	for i := range n - 3 { // down to 3 children: map back to a slice
+		tr.Unsubscribe(fmt.Sprintf("w/%d", i), "", i)
+		r.Delete(fmt.Sprintf("w/%d", i))
+		delete(live, i)
+		if i%9 == 0 {
+			check(live)
+		}
+	}
+	check(live)
+	if w := tr.root.children.get("w"); w.children.byLevel != nil || r.root.children.get("w").children.byLevel != nil {
+		t.Fatal("child map not returned to a slice after the node shrank")
+	}
+}
