@@ -1,0 +1,232 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/herald-mqtt/herald/packet"
+	"github.com/herald-mqtt/herald/transport"
+)
+
+// client is one network connection. Its inbound side (Data) runs on the
+// transport's goroutine for the connection; its outbound side is reached
+// through its session's lock.
+type client struct {
+	srv  *Server
+	conn transport.Conn
+	info ClientInfo
+
+	// Read side: touched only from Data/Closed.
+	partial   []byte // bytes of an incomplete frame carried between reads
+	connected atomic.Bool // CONNACK accepted sent
+	aliasIn   map[uint16]string // client-to-server topic aliases [MQTT-3.3.2-10]
+
+	sess *session // set at CONNECT; stable after that
+
+	// Negotiated at CONNECT, read-only afterwards.
+	version        byte
+	keepAlive      time.Duration
+	maxPacketOut   uint32 // client's Maximum Packet Size, 0 = none
+	receiveMaxOut  uint16 // client's Receive Maximum
+	aliasMaxOut    uint16 // client's Topic Alias Maximum
+	problemInfo    bool   // Request Problem Information
+	connectedAt    time.Time
+	createdAt      time.Time
+	lastPacket     atomic.Int64 // unix nanos of the last packet received
+	closeOnce      sync.Once
+	gone           atomic.Bool  // Closed has run
+	disconnectSent atomic.Bool  // a DISCONNECT (or refusing CONNACK) was written
+	cleanExit      atomic.Bool  // DISCONNECT 0x00 received: no will
+	will           *Message     // nil when none or after a clean DISCONNECT
+	willDelay      uint32
+	willSent       atomic.Bool
+}
+
+func newClient(s *Server, c transport.Conn, listener string) *client {
+	now := time.Now()
+	cl := &client{srv: s, conn: c, createdAt: now}
+	cl.info.RemoteAddr = c.RemoteAddr()
+	cl.info.Listener = listener
+	cl.lastPacket.Store(now.UnixNano())
+	return cl
+}
+
+// errClosed ends a connection after the broker already answered.
+var errClosed = errors.New("connection closed by broker")
+
+// Data implements transport.Handler: it cuts p into frames and handles each.
+func (c *client) Data(p []byte) error {
+	c.srv.stats.BytesIn.Add(int64(len(p)))
+	if len(c.partial) > 0 {
+		c.partial = append(c.partial, p...)
+		p = c.partial
+	}
+	for len(p) > 0 {
+		n, err := packet.SplitFrame(p, int(c.srv.opts.MaxPacketSize))
+		if err != nil {
+			return c.protocolFailure(err)
+		}
+		if n == 0 {
+			break
+		}
+		if err := c.handleFrame(p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+	}
+	if len(p) == 0 {
+		if cap(c.partial) > 4096 {
+			c.partial = nil // don't let one large packet pin memory on an idle client
+		} else {
+			c.partial = c.partial[:0]
+		}
+		return nil
+	}
+	// Keep the incomplete frame. p may alias c.partial: copy is memmove-safe.
+	if cap(c.partial) < len(p) {
+		c.partial = append(make([]byte, 0, len(p)*2), p...)
+	} else {
+		n := copy(c.partial[:cap(c.partial)], p)
+		c.partial = c.partial[:n]
+	}
+	return nil
+}
+
+// handleFrame decodes one complete frame and dispatches it.
+func (c *client) handleFrame(frame []byte) error {
+	c.lastPacket.Store(time.Now().UnixNano())
+	if !c.connected.Load() {
+		// [MQTT-3.1.0-1] the first packet from the client must be CONNECT.
+		if packet.Type(frame[0]>>4) != packet.CONNECT {
+			return fmt.Errorf("first packet is %d, not CONNECT: %w", frame[0]>>4, errClosed)
+		}
+		pk, err := packet.Decode(0, frame)
+		if err != nil {
+			return c.refuseConnect(frame, err)
+		}
+		return c.handleConnect(pk.(*packet.Connect))
+	}
+	pk, err := packet.Decode(c.version, frame)
+	if err != nil {
+		return c.protocolFailure(err)
+	}
+	switch p := pk.(type) {
+	case *packet.Publish:
+		return c.handlePublish(p, len(frame))
+	case *packet.Ack:
+		return c.handleAck(p)
+	case *packet.Subscribe:
+		return c.handleSubscribe(p)
+	case *packet.Unsubscribe:
+		return c.handleUnsubscribe(p)
+	case *packet.Pingreq:
+		c.send(&packet.Pingresp{})
+		return nil
+	case *packet.Disconnect:
+		return c.handleDisconnect(p)
+	case *packet.Connect:
+		// [MQTT-3.1.0-2] a second CONNECT is a protocol violation.
+		return c.protocolFailure(packet.Errorf(packet.ProtocolError, "second CONNECT"))
+	case *packet.Auth:
+		return c.protocolFailure(packet.Errorf(packet.ProtocolError, "AUTH without an authentication method"))
+	default:
+		// CONNACK, SUBACK, UNSUBACK, PINGRESP are server-to-client only.
+		return c.protocolFailure(packet.Errorf(packet.ProtocolError, "unexpected %T from client", pk))
+	}
+}
+
+// protocolFailure answers a malformed or forbidden packet: v5 clients get a
+// DISCONNECT with the reason code [MQTT-4.13.1-1]; 3.1.1 clients are just
+// closed [MQTT-4.8.0-1].
+func (c *client) protocolFailure(err error) error {
+	var pe *packet.Error
+	code := packet.ProtocolError
+	if errors.As(err, &pe) {
+		code = pe.Code
+	}
+	c.srv.log.Debug("protocol error", "client", c.info.ClientID, "remote", c.info.RemoteAddr, "err", err)
+	if c.version == packet.Version5 && c.connected.Load() {
+		c.sendDisconnect(code, err.Error())
+	}
+	return fmt.Errorf("%w: %v", errClosed, err)
+}
+
+// send encodes p and queues it on the connection.
+func (c *client) send(p packet.Packet) {
+	var arr [256]byte
+	buf, err := packet.Encode(arr[:0], c.version, p)
+	if err != nil {
+		c.srv.log.Error("encode", "type", p.Type(), "err", err)
+		return
+	}
+	c.write(buf)
+}
+
+// write queues raw bytes on the connection.
+func (c *client) write(b []byte) int {
+	n, err := c.conn.Write(b)
+	if err == nil {
+		c.srv.stats.BytesOut.Add(int64(len(b)))
+	}
+	return n
+}
+
+// sendDisconnect writes a v5 DISCONNECT with code (and the reason string if
+// the client asked for problem information) and closes the connection.
+func (c *client) sendDisconnect(code packet.ReasonCode, reason string) {
+	if c.version != packet.Version5 || !c.disconnectSent.CompareAndSwap(false, true) {
+		return
+	}
+	d := &packet.Disconnect{ReasonCode: code}
+	if c.problemInfo && reason != "" {
+		d.Props.ReasonString = reason
+	}
+	if c.maxPacketOut > 0 && uint32(packet.Size(c.version, d)) > c.maxPacketOut {
+		d.Props.ReasonString = "" // [MQTT-3.14.2-3] never exceed the client's maximum
+	}
+	c.send(d)
+}
+
+// disconnect closes the connection from the broker's side, telling a v5
+// client why.
+func (c *client) disconnect(code packet.ReasonCode, reason string) {
+	if c.connected.Load() {
+		c.sendDisconnect(code, reason)
+	}
+	c.conn.Close()
+}
+
+// Closed implements transport.Handler.
+func (c *client) Closed(err error) {
+	c.closeOnce.Do(func() {
+		c.gone.Store(true)
+		c.srv.removeClient(c)
+		if c.sess != nil {
+			c.sess.detach(c)
+		}
+		if c.connected.Load() {
+			c.srv.stats.Connected.Add(-1)
+			c.srv.log.Debug("client disconnected", "client", c.info.ClientID, "err", err)
+		}
+	})
+}
+
+// checkTimeouts closes connections that sent no CONNECT in time or whose
+// keepalive lapsed: [MQTT-3.1.2-24] one and a half times the keep alive.
+func (c *client) checkTimeouts(now time.Time) {
+	last := time.Unix(0, c.lastPacket.Load())
+	if !c.connected.Load() {
+		if now.Sub(c.createdAt) > c.srv.opts.ConnectTimeout {
+			c.srv.log.Debug("connect timeout", "remote", c.info.RemoteAddr)
+			c.conn.Close()
+		}
+		return
+	}
+	if c.keepAlive > 0 && now.Sub(last) > c.keepAlive*3/2 {
+		c.srv.log.Debug("keepalive timeout", "client", c.info.ClientID)
+		c.disconnect(packet.KeepAliveTimeout, "keep alive timeout")
+	}
+}

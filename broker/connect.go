@@ -1,0 +1,254 @@
+package broker
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/herald-mqtt/herald/packet"
+	"github.com/herald-mqtt/herald/topic"
+)
+
+// refuseConnect answers a CONNECT that failed to decode. An unsupported
+// protocol level gets CONNACK 0x01 (3.1.1) or 0x84 (v5) [MQTT-3.1.2-2];
+// a v5 CONNECT that is otherwise malformed gets CONNACK with the reason
+// code [MQTT-4.13.1-1]; anything else is just closed.
+func (c *client) refuseConnect(frame []byte, err error) error {
+	var pe *packet.Error
+	if !errors.As(err, &pe) {
+		return fmt.Errorf("%w: %v", errClosed, err)
+	}
+	level := connectLevel(frame)
+	switch {
+	case pe.Code == packet.UnsupportedProtocolVersion:
+		if level == packet.Version5 || level > packet.Version5 {
+			c.version = packet.Version5
+			c.send(&packet.Connack{ReasonCode: packet.UnsupportedProtocolVersion})
+		} else {
+			c.version = packet.Version311
+			c.send(&packet.Connack{ReasonCode: packet.ConnRefusedProtocolVersion})
+		}
+	case level == packet.Version5:
+		c.version = packet.Version5
+		c.send(&packet.Connack{ReasonCode: pe.Code})
+	}
+	c.srv.log.Debug("bad CONNECT", "remote", c.info.RemoteAddr, "err", err)
+	return fmt.Errorf("%w: %v", errClosed, err)
+}
+
+// connectLevel reads the protocol level byte of a CONNECT frame without
+// trusting the rest of it; 0 if it cannot be found.
+func connectLevel(frame []byte) byte {
+	i := 1
+	for i < len(frame) && i < 5 && frame[i]&0x80 != 0 {
+		i++
+	}
+	i++ // past the last remaining-length byte
+	if i+2 > len(frame) {
+		return 0
+	}
+	n := int(frame[i])<<8 | int(frame[i+1])
+	i += 2 + n
+	if i >= len(frame) {
+		return 0
+	}
+	return frame[i]
+}
+
+// refuse sends a CONNACK carrying a refusal (v5 code, mapped for 3.1.1)
+// and closes the connection.
+func (c *client) refuse(code packet.ReasonCode, reason string) error {
+	ack := &packet.Connack{ReasonCode: code}
+	if c.version != packet.Version5 {
+		ack.ReasonCode = packet.ConnackCode311(code)
+	} else if c.problemInfo && reason != "" {
+		ack.Props.ReasonString = reason
+	}
+	c.send(ack)
+	c.disconnectSent.Store(true)
+	c.srv.log.Debug("connect refused", "client", c.info.ClientID, "remote", c.info.RemoteAddr, "code", code, "reason", reason)
+	return fmt.Errorf("%w: connect refused: %s", errClosed, reason)
+}
+
+// handleConnect runs the CONNECT/CONNACK exchange and attaches the client
+// to its session.
+func (c *client) handleConnect(p *packet.Connect) error {
+	o := &c.srv.opts
+	c.version = p.ProtocolVersion
+	c.info.Version = p.ProtocolVersion
+	c.info.ClientID = p.ClientID
+	c.info.Username = p.Username
+	c.problemInfo = !p.Props.HasRequestProblem || p.Props.RequestProblemInfo == 1
+	c.maxPacketOut = p.Props.MaximumPacketSize
+	c.receiveMaxOut = p.Props.ReceiveMaximum
+	if c.receiveMaxOut == 0 {
+		c.receiveMaxOut = 65535
+	}
+	c.aliasMaxOut = p.Props.TopicAliasMaximum
+
+	if p.Props.AuthMethod != "" {
+		// Enhanced authentication is not offered [MQTT-4.12.0-1].
+		return c.refuse(packet.BadAuthenticationMethod, "authentication method not supported")
+	}
+
+	assigned := ""
+	if p.ClientID == "" {
+		// [MQTT-3.1.3-8] a 3.1.1 client with an empty id must use a clean session;
+		// 3.1 does not allow empty ids at all.
+		if p.ProtocolVersion == packet.Version31 || (p.ProtocolVersion == packet.Version311 && !p.CleanStart) {
+			return c.refuse(packet.ClientIDNotValid, "empty client identifier requires a clean session")
+		}
+		// [MQTT-3.1.3-6] assign a unique identifier.
+		assigned = newClientID()
+		c.info.ClientID = assigned
+	}
+	if len(c.info.ClientID) > o.MaxClientIDLength || (p.ProtocolVersion == packet.Version31 && len(c.info.ClientID) > 23) {
+		return c.refuse(packet.ClientIDNotValid, "client identifier too long")
+	}
+
+	if p.WillFlag {
+		if err := topic.ValidateName(p.WillTopic); err != nil {
+			return c.refuse(packet.TopicNameInvalid, "will topic: "+err.Error())
+		}
+		if p.WillQoS > o.MaximumQoS {
+			return c.refuse(packet.QoSNotSupported, "will QoS above the maximum QoS") // [MQTT-3.2.2-12]
+		}
+		if p.WillRetain && !o.RetainAvailable {
+			return c.refuse(packet.RetainNotSupported, "retain not available") // [MQTT-3.2.2-13]
+		}
+	}
+
+	if o.Auth != nil {
+		if code := o.Auth.Authenticate(&c.info, p.Password); code != packet.Success {
+			return c.refuse(code, "not authorized")
+		}
+	}
+	if p.WillFlag && o.ACL != nil && !o.ACL.CanPublish(&c.info, p.WillTopic) {
+		return c.refuse(packet.NotAuthorized, "will topic not authorized")
+	}
+
+	// Keep alive: the server may impose its own in v5 [MQTT-3.2.2-21];
+	// for 3.1.1 clients it can only enforce what they asked for.
+	keepAlive := p.KeepAlive
+	serverKeepAlive := false
+	if p.ProtocolVersion == packet.Version5 {
+		if o.ServerKeepAlive > 0 {
+			keepAlive, serverKeepAlive = o.ServerKeepAlive, true
+		} else if o.MaxKeepAlive > 0 && (keepAlive == 0 || keepAlive > o.MaxKeepAlive) {
+			keepAlive, serverKeepAlive = o.MaxKeepAlive, true
+		}
+	}
+	c.keepAlive = time.Duration(keepAlive) * time.Second
+
+	// Session expiry: 3.1.1 clean session = 0 means the session never
+	// expires by itself; v5 uses the property, capped by the server.
+	expiry := p.Props.SessionExpiry
+	if p.ProtocolVersion != packet.Version5 {
+		expiry = 0
+		if !p.CleanStart {
+			expiry = neverExpire
+		}
+	}
+	expiryCapped := false
+	if o.MaxSessionExpiry > 0 && expiry > o.MaxSessionExpiry {
+		expiry, expiryCapped = o.MaxSessionExpiry, true
+	}
+
+	if p.WillFlag {
+		now := time.Now()
+		w := &Message{
+			Topic:           p.WillTopic,
+			Payload:         p.WillPayload,
+			QoS:             p.WillQoS,
+			Retain:          p.WillRetain,
+			PayloadFormat:   p.WillProps.PayloadFormat,
+			ContentType:     p.WillProps.ContentType,
+			ResponseTopic:   p.WillProps.ResponseTopic,
+			CorrelationData: p.WillProps.CorrelationData,
+			UserProps:       p.WillProps.User,
+			Created:         now,
+		}
+		if p.WillProps.HasMessageExpiry {
+			w.ExpiresAt = now.Add(time.Duration(p.WillProps.MessageExpiry) * time.Second)
+		}
+		c.will = w
+		c.willDelay = p.WillProps.WillDelay
+	}
+
+	sess, present, err := c.srv.attach(c, p.CleanStart, expiry)
+	if err != nil {
+		return c.refuse(packet.ServerUnavailable, err.Error())
+	}
+	c.sess = sess
+	c.connectedAt = time.Now()
+
+	ack := &packet.Connack{SessionPresent: present}
+	if c.version == packet.Version5 {
+		c.fillConnackProps(&ack.Props)
+		ack.Props.AssignedClientID = assigned
+		if serverKeepAlive {
+			ack.Props.ServerKeepAlive, ack.Props.HasServerKeepAlive = keepAlive, true
+		}
+		if expiryCapped {
+			ack.Props.SessionExpiry, ack.Props.HasSessionExpiry = expiry, true
+		}
+	}
+	c.connected.Store(true)
+	c.srv.stats.Connected.Add(1)
+	c.send(ack)
+	c.srv.log.Debug("client connected", "client", c.info.ClientID, "version", c.version, "present", present)
+	// [MQTT-4.4.0-1] resend unacknowledged PUBLISH and PUBREL, then the queue.
+	sess.resume()
+	return nil
+}
+
+// fillConnackProps states the server's capabilities to a v5 client.
+func (c *client) fillConnackProps(p *packet.Properties) {
+	o := &c.srv.opts
+	if o.ReceiveMaximum != 65535 {
+		p.ReceiveMaximum = o.ReceiveMaximum
+	}
+	p.MaximumPacketSize = o.MaxPacketSize
+	p.TopicAliasMaximum = o.TopicAliasMaximum
+	if o.MaximumQoS < 2 {
+		p.MaximumQoS, p.HasMaximumQoS = o.MaximumQoS, true
+	}
+	if !o.RetainAvailable {
+		p.RetainAvailable, p.HasRetainAvailable = 0, true
+	}
+	if !o.WildcardSubs {
+		p.WildcardSubAvailable, p.HasWildcardSub = 0, true
+	}
+	if !o.SubIDs {
+		p.SubIDAvailable, p.HasSubIDAvailable = 0, true
+	}
+	if !o.SharedSubs {
+		p.SharedSubAvailable, p.HasSharedSub = 0, true
+	}
+}
+
+// newClientID returns a server-assigned client identifier.
+func newClientID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return "herald-" + hex.EncodeToString(b[:])
+}
+
+// handleDisconnect processes a client's DISCONNECT.
+func (c *client) handleDisconnect(p *packet.Disconnect) error {
+	if c.version == packet.Version5 && p.Props.HasSessionExpiry {
+		// [MQTT-3.14.2-2] a session created with expiry 0 cannot be given one now.
+		if c.sess.expiryInterval() == 0 && p.Props.SessionExpiry != 0 {
+			return c.protocolFailure(packet.Errorf(packet.ProtocolError, "session expiry set on DISCONNECT after 0 at CONNECT"))
+		}
+		c.sess.setExpiry(p.Props.SessionExpiry)
+	}
+	// [MQTT-3.14.4-3] a normal disconnection discards the will; 0x04 keeps it.
+	if p.ReasonCode != packet.DisconnectWithWill {
+		c.cleanExit.Store(true)
+	}
+	c.conn.Close()
+	return errClosed
+}

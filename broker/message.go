@@ -1,0 +1,81 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/herald-mqtt/herald/packet"
+)
+
+// Message is an application message as the broker routes it. It is
+// immutable once routed and shared by every session it is delivered to.
+type Message struct {
+	Topic   string
+	Payload []byte
+	QoS     byte
+	Retain  bool
+
+	// MQTT 5 properties passed through to subscribers.
+	PayloadFormat   byte
+	ContentType     string
+	ResponseTopic   string
+	CorrelationData []byte
+	UserProps       []packet.UserProperty
+
+	Created   time.Time
+	ExpiresAt time.Time // zero: never
+
+	from *session // publishing session, for No Local; nil for broker messages
+}
+
+// messageFromPublish builds a Message from a decoded PUBLISH.
+func messageFromPublish(p *packet.Publish, now time.Time) *Message {
+	m := &Message{
+		Topic:           p.Topic,
+		Payload:         p.Payload,
+		QoS:             p.QoS,
+		Retain:          p.Retain,
+		PayloadFormat:   p.Props.PayloadFormat,
+		ContentType:     p.Props.ContentType,
+		ResponseTopic:   p.Props.ResponseTopic,
+		CorrelationData: p.Props.CorrelationData,
+		UserProps:       p.Props.User,
+		Created:         now,
+	}
+	if p.Props.HasMessageExpiry {
+		m.ExpiresAt = now.Add(time.Duration(p.Props.MessageExpiry) * time.Second)
+	}
+	return m
+}
+
+// expired reports whether the message's expiry interval has passed.
+func (m *Message) expired(now time.Time) bool {
+	return !m.ExpiresAt.IsZero() && !now.Before(m.ExpiresAt)
+}
+
+// publishPacket fills p with the wire form of m for one delivery.
+// [MQTT-3.3.2-6] the Message Expiry Interval sent is the remaining time.
+func (m *Message) publishPacket(p *packet.Publish, qos byte, retain bool, subIDs []uint32, now time.Time) {
+	*p = packet.Publish{
+		QoS:     qos,
+		Retain:  retain,
+		Topic:   m.Topic,
+		Payload: m.Payload,
+		Props: packet.Properties{
+			PayloadFormat:   m.PayloadFormat,
+			ContentType:     m.ContentType,
+			ResponseTopic:   m.ResponseTopic,
+			CorrelationData: m.CorrelationData,
+			User:            m.UserProps,
+			SubscriptionIDs: subIDs,
+		},
+	}
+	if !m.ExpiresAt.IsZero() {
+		left := m.ExpiresAt.Sub(now)
+		secs := uint32((left + time.Second - 1) / time.Second)
+		if left <= 0 {
+			secs = 0
+		}
+		p.Props.MessageExpiry = secs
+		p.Props.HasMessageExpiry = true
+	}
+}

@@ -1,0 +1,336 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/herald-mqtt/herald/packet"
+)
+
+// Delivery states of an outbound QoS 1/2 message.
+const (
+	stateQueued   byte = iota // waiting for the window or the client
+	stateSent                 // PUBLISH sent, waiting for PUBACK / PUBREC
+	stateReleased             // PUBREL sent, waiting for PUBCOMP
+)
+
+// delivery is one QoS 1/2 message on its way to one session.
+type delivery struct {
+	msg         *Message
+	qos         byte
+	retain      bool
+	subIDs      []uint32
+	group       string // shared subscription group, "" if none
+	groupFilter string
+	pid         uint16
+	state       byte
+	seq         uint64 // store key; 0 if not stored
+}
+
+// outbound is a session's sending side: the inflight window, the queue
+// behind it, packet ids and topic aliases. Guarded by session.mu.
+type outbound struct {
+	c           *client
+	inflight    []*delivery // in send order
+	queue       []*delivery // FIFO waiting for the window
+	queuedBytes int
+	nextID      uint16
+	seq         uint64
+	aliases     map[string]uint16 // server-to-client topic aliases of this connection
+	aliasNext   uint16
+}
+
+// resetConnection points the outbound side at a new connection (or none);
+// topic aliases belong to a connection [MQTT-3.3.2-7].
+func (o *outbound) resetConnection(c *client) {
+	o.c = c
+	o.aliases = nil
+	o.aliasNext = 0
+}
+
+// window is how many QoS 1/2 messages may be in flight now: the smaller of
+// the broker's limit and the client's Receive Maximum [MQTT-3.3.4-9].
+func (o *outbound) window(maxInflight uint16) int {
+	w := int(maxInflight)
+	if o.c != nil && int(o.c.receiveMaxOut) < w {
+		w = int(o.c.receiveMaxOut)
+	}
+	return w
+}
+
+// deliver hands one message to the session (called by the router).
+func (sess *session) deliver(r *route, qos byte, retain bool, subIDs []uint32) {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if sess.ended {
+		return
+	}
+	if qos == 0 {
+		c := sess.out.c
+		if c == nil {
+			sess.srv.stats.DroppedQoS0.Add(1) // QoS 0 is not queued for offline sessions
+			return
+		}
+		sess.sendQoS0(r, c, retain, subIDs)
+		return
+	}
+	d := &delivery{msg: r.msg, qos: qos, retain: retain}
+	if len(subIDs) > 0 {
+		d.subIDs = append([]uint32(nil), subIDs...)
+	}
+	sess.enqueue(d, r)
+}
+
+// deliverShared is deliver for a shared subscription: the delivery
+// remembers its group so it can be handed to another member if this
+// session ends before sending it.
+func (sess *session) deliverShared(r *route, qos byte, subIDs []uint32, group, filter string) {
+	if qos == 0 {
+		sess.deliver(r, 0, false, subIDs)
+		return
+	}
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if sess.ended {
+		return
+	}
+	d := &delivery{msg: r.msg, qos: qos, group: group, groupFilter: filter}
+	if len(subIDs) > 0 {
+		d.subIDs = append([]uint32(nil), subIDs...)
+	}
+	sess.enqueue(d, r)
+}
+
+// enqueue sends d now if the window allows, else queues it. A full queue
+// refuses it: counted and logged, never silent. Caller holds sess.mu.
+func (sess *session) enqueue(d *delivery, r *route) {
+	o := &sess.out
+	if len(o.queue) >= sess.srv.opts.MaxQueuedMessages || o.queuedBytes+len(d.msg.Payload) > sess.srv.opts.MaxQueuedBytes {
+		sess.srv.stats.DroppedQueueFull.Add(1)
+		sess.srv.logDrop("session queue full", sess.id, d.msg.Topic)
+		return
+	}
+	if sess.persist && r != nil && sess.srv.opts.Store != nil {
+		o.seq++
+		d.seq = o.seq
+		r.durable = append(r.durable, pendingStore{sess: sess, d: d})
+	}
+	if o.c != nil && len(o.queue) == 0 && len(o.inflight) < o.window(sess.srv.opts.MaxInflight) {
+		sess.sendPublish(d, false)
+		return
+	}
+	o.queue = append(o.queue, d)
+	o.queuedBytes += len(d.msg.Payload)
+}
+
+// sendQoS0 writes a QoS 0 message, from the shared encoded form when the
+// client needs nothing of its own. Caller holds sess.mu.
+func (sess *session) sendQoS0(r *route, c *client, retain bool, subIDs []uint32) {
+	if r.msg.expired(r.now) {
+		sess.srv.stats.DroppedExpired.Add(1)
+		return
+	}
+	var b []byte
+	if len(subIDs) == 0 && c.aliasMaxOut == 0 {
+		b = r.form(c.version, 0, retain)
+	} else {
+		b = sess.encodeOwn(r.msg, 0, retain, subIDs, 0, false, &r.scratch)
+	}
+	if b == nil {
+		return
+	}
+	if c.maxPacketOut > 0 && uint32(len(b)) > c.maxPacketOut {
+		sess.srv.stats.DroppedTooLarge.Add(1) // [MQTT-3.1.2-25] discard, as if sent
+		return
+	}
+	if pending := c.write(b); pending > sess.srv.opts.MaxPendingBytes {
+		sess.srv.stats.DroppedQoS0.Add(1) // slow consumer: bytes stay queued, but we count the overflow
+	}
+	sess.srv.stats.MessagesOut.Add(1)
+}
+
+// sendPublish assigns a packet id (unless resending) and writes d. Caller
+// holds sess.mu and has checked the window.
+func (sess *session) sendPublish(d *delivery, dup bool) {
+	o := &sess.out
+	c := o.c
+	now := time.Now()
+	if !dup && d.msg.expired(now) {
+		// [MQTT-3.3.2-5] an expired message is not sent.
+		sess.srv.stats.DroppedExpired.Add(1)
+		sess.forget(d)
+		return
+	}
+	if d.pid == 0 {
+		d.pid = o.allocID()
+	}
+	d.state = stateSent
+	o.inflight = append(o.inflight, d)
+	if sess.persist && d.seq != 0 && sess.srv.opts.Store != nil {
+		sess.srv.opts.Store.UpdateMessage(sess.id, d.seq, d.pid, stateSentStore)
+	}
+	var scratch [512]byte
+	buf := scratch[:0]
+	b := sess.encodeOwn(d.msg, d.qos, d.retain, d.subIDs, d.pid, dup, &buf)
+	if b == nil {
+		return
+	}
+	if c.maxPacketOut > 0 && uint32(len(b)) > c.maxPacketOut {
+		// [MQTT-3.1.2-25] discard it and behave as if it was delivered.
+		sess.srv.stats.DroppedTooLarge.Add(1)
+		o.removeInflight(d.pid)
+		sess.forget(d)
+		return
+	}
+	c.write(b)
+	sess.srv.stats.MessagesOut.Add(1)
+}
+
+// encodeOwn encodes one delivery for this session's connection, with its
+// packet id, subscription ids and topic alias. Caller holds sess.mu.
+func (sess *session) encodeOwn(m *Message, qos byte, retain bool, subIDs []uint32, pid uint16, dup bool, buf *[]byte) []byte {
+	c := sess.out.c
+	var p packet.Publish
+	m.publishPacket(&p, qos, retain, subIDs, time.Now())
+	p.PacketID, p.Dup = pid, dup
+	if c.version == packet.Version5 && c.aliasMaxOut > 0 {
+		sess.out.applyAlias(&p, c.aliasMaxOut)
+	}
+	b, err := packet.Encode((*buf)[:0], c.version, &p)
+	if err != nil {
+		sess.srv.log.Error("encode publish", "client", sess.id, "err", err)
+		return nil
+	}
+	*buf = b
+	return b
+}
+
+// applyAlias uses or assigns a server-to-client topic alias while the
+// client allows more [MQTT-3.3.2-8]; once all are taken, topics go in full.
+func (o *outbound) applyAlias(p *packet.Publish, maxAlias uint16) {
+	if a, ok := o.aliases[p.Topic]; ok {
+		p.Props.TopicAlias = a
+		p.Topic = ""
+		return
+	}
+	if o.aliasNext >= maxAlias {
+		return
+	}
+	if o.aliases == nil {
+		o.aliases = make(map[string]uint16)
+	}
+	o.aliasNext++
+	o.aliases[p.Topic] = o.aliasNext
+	p.Props.TopicAlias = o.aliasNext
+}
+
+// allocID returns a packet id not in use by an inflight message
+// [MQTT-2.2.1-3].
+func (o *outbound) allocID() uint16 {
+	for {
+		o.nextID++
+		if o.nextID == 0 {
+			o.nextID = 1
+		}
+		if o.findInflight(o.nextID) < 0 {
+			return o.nextID
+		}
+	}
+}
+
+func (o *outbound) findInflight(pid uint16) int {
+	for i, d := range o.inflight {
+		if d.pid == pid {
+			return i
+		}
+	}
+	return -1
+}
+
+func (o *outbound) removeInflight(pid uint16) *delivery {
+	i := o.findInflight(pid)
+	if i < 0 {
+		return nil
+	}
+	d := o.inflight[i]
+	copy(o.inflight[i:], o.inflight[i+1:])
+	o.inflight[len(o.inflight)-1] = nil
+	o.inflight = o.inflight[:len(o.inflight)-1]
+	return d
+}
+
+// fill moves queued messages into the window. Caller holds sess.mu.
+func (sess *session) fill() {
+	o := &sess.out
+	w := o.window(sess.srv.opts.MaxInflight)
+	for o.c != nil && len(o.queue) > 0 && len(o.inflight) < w {
+		d := o.queue[0]
+		o.queue[0] = nil
+		o.queue = o.queue[1:]
+		o.queuedBytes -= len(d.msg.Payload)
+		sess.sendPublish(d, false)
+	}
+	if len(o.queue) == 0 {
+		o.queue = nil // release the backing array of a drained queue
+	}
+}
+
+// resume runs after CONNACK: it resends what was in flight (PUBLISH with
+// DUP, or PUBREL) in its original order [MQTT-4.4.0-1] and fills the window.
+func (sess *session) resume() {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	o := &sess.out
+	old := o.inflight
+	o.inflight = make([]*delivery, 0, len(old))
+	for _, d := range old {
+		if d.state == stateReleased {
+			o.inflight = append(o.inflight, d)
+			o.c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: d.pid})
+			continue
+		}
+		sess.sendPublish(d, true) // [MQTT-3.3.1-1] DUP on redelivery
+	}
+	sess.fill()
+}
+
+// forget drops a delivery's stored copy. Caller holds sess.mu.
+func (sess *session) forget(d *delivery) {
+	if sess.persist && d.seq != 0 && sess.srv.opts.Store != nil {
+		sess.srv.opts.Store.DeleteMessage(sess.id, d.seq)
+	}
+}
+
+// drainShared takes the not-yet-sent shared-subscription deliveries out of
+// the queue so they can go to another member. Caller holds sess.mu.
+func (o *outbound) drainShared() []*delivery {
+	var out []*delivery
+	kept := o.queue[:0]
+	for _, d := range o.queue {
+		if d.group != "" {
+			out = append(out, d)
+			o.queuedBytes -= len(d.msg.Payload)
+		} else {
+			kept = append(kept, d)
+		}
+	}
+	o.queue = kept
+	return out
+}
+
+// redeliverShared hands a delivery that lost its member to another member
+// of the same group, if any is left.
+func (s *Server) redeliverShared(d *delivery) {
+	r := routePool.Get().(*route)
+	r.srv, r.msg, r.now = s, d.msg, time.Now()
+	found := false
+	s.subs.Match(d.msg.Topic, func(*session, subscription) {}, func(g *groupT) {
+		if found || g.Name != d.group || g.Filter != d.groupFilter {
+			return
+		}
+		found = true
+		r.visitShared(g)
+	})
+	r.commitDurable()
+	r.reset()
+	routePool.Put(r)
+}

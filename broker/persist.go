@@ -1,0 +1,257 @@
+package broker
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/herald-mqtt/herald/packet"
+	"github.com/herald-mqtt/herald/store"
+	"github.com/herald-mqtt/herald/topic"
+)
+
+const (
+	stateSentStore     = store.AwaitingAck
+	stateReleasedStore = store.AwaitingComp
+)
+
+// pendingStore is a QoS 1/2 delivery to a persistent session that must be
+// durable before the publisher is acknowledged.
+type pendingStore struct {
+	sess *session
+	d    *delivery
+}
+
+// commitDurable writes the route's deliveries to persistent sessions in one
+// group-committed append. The publisher is acknowledged after it returns.
+func (r *route) commitDurable() {
+	if len(r.durable) == 0 || r.srv.opts.Store == nil {
+		return
+	}
+	entries := make([]store.Entry, len(r.durable))
+	for i, p := range r.durable {
+		entries[i] = store.Entry{ClientID: p.sess.id, Msg: storeMessage(p.d.msg, p.d.seq, p.d)}
+	}
+	if err := r.srv.opts.Store.AppendMessages(entries); err != nil {
+		r.srv.log.Error("store: append messages", "topic", r.msg.Topic, "err", err)
+	}
+}
+
+// storeMessage converts a message (and its delivery, if any) to a record.
+func storeMessage(m *Message, seq uint64, d *delivery) *store.Message {
+	sm := &store.Message{
+		Seq:             seq,
+		Topic:           m.Topic,
+		Payload:         m.Payload,
+		QoS:             m.QoS,
+		Retain:          m.Retain,
+		ExpiresAt:       m.ExpiresAt,
+		Created:         m.Created,
+		PayloadFormat:   m.PayloadFormat,
+		ContentType:     m.ContentType,
+		ResponseTopic:   m.ResponseTopic,
+		CorrelationData: m.CorrelationData,
+	}
+	for _, u := range m.UserProps {
+		sm.UserProps = append(sm.UserProps, store.UserProperty{Key: u.Key, Value: u.Value})
+	}
+	if d != nil {
+		sm.QoS = d.qos
+		sm.Retain = d.retain
+		sm.SubscriptionIDs = d.subIDs
+		sm.PacketID = d.pid
+		switch d.state {
+		case stateSent:
+			sm.State = store.AwaitingAck
+		case stateReleased:
+			sm.State = store.AwaitingComp
+		}
+	}
+	return sm
+}
+
+// messageFromStore is the inverse of storeMessage.
+func messageFromStore(sm *store.Message) *Message {
+	m := &Message{
+		Topic:           sm.Topic,
+		Payload:         sm.Payload,
+		QoS:             sm.QoS,
+		Retain:          sm.Retain,
+		PayloadFormat:   sm.PayloadFormat,
+		ContentType:     sm.ContentType,
+		ResponseTopic:   sm.ResponseTopic,
+		CorrelationData: sm.CorrelationData,
+		Created:         sm.Created,
+		ExpiresAt:       sm.ExpiresAt,
+	}
+	for _, u := range sm.UserProps {
+		m.UserProps = append(m.UserProps, packet.UserProperty{Key: u.Key, Value: u.Value})
+	}
+	return m
+}
+
+// persistState saves or deletes the session record after a change of
+// expiry, subscriptions or connection state.
+func (sess *session) persistState() {
+	st := sess.srv.opts.Store
+	if st == nil {
+		return
+	}
+	sess.mu.Lock()
+	if sess.ended {
+		sess.mu.Unlock()
+		return
+	}
+	if sess.expiry == 0 {
+		was := sess.persist
+		sess.persist = false
+		sess.mu.Unlock()
+		if was {
+			if err := st.DeleteSession(sess.id); err != nil {
+				sess.srv.log.Error("store: delete session", "client", sess.id, "err", err)
+			}
+		}
+		return
+	}
+	sess.persist = true
+	rec := &store.Session{ClientID: sess.id, ExpiryInterval: sess.expiry}
+	if c := sess.client; c != nil {
+		rec.ProtocolVersion = c.version
+		rec.Username = c.info.Username
+	} else {
+		rec.DisconnectedAt = time.Now()
+	}
+	if sess.pendingWill != nil {
+		rec.Will = storeMessage(sess.pendingWill, 0, nil)
+		rec.WillDelay = sess.pendingWillDelay
+	}
+	for full, sub := range sess.subs {
+		rec.Subscriptions = append(rec.Subscriptions, store.Subscription{
+			Filter: full, QoS: sub.qos, NoLocal: sub.noLocal,
+			RetainAsPublished: sub.retainAsPublished, RetainHandling: sub.retainHandling, ID: sub.id,
+		})
+	}
+	sess.mu.Unlock()
+	if err := st.SaveSession(rec); err != nil {
+		sess.srv.log.Error("store: save session", "client", sess.id, "err", err)
+	}
+}
+
+// flushSessions records the disconnect time of every persistent session at
+// shutdown so expiry continues from there after a restart.
+func (s *Server) flushSessions() {
+	s.mu.Lock()
+	all := make([]*session, 0, len(s.sessions))
+	for _, sess := range s.sessions {
+		all = append(all, sess)
+	}
+	s.mu.Unlock()
+	for _, sess := range all {
+		sess.persistState()
+	}
+}
+
+// Recover loads retained messages and persistent sessions from the store:
+// subscriptions are reinstalled, queued and inflight messages wait for the
+// client, and inbound QoS 2 ids keep exactly-once across the restart. Call
+// it once, before accepting connections.
+func (s *Server) Recover() error {
+	st := s.opts.Store
+	if st == nil {
+		return nil
+	}
+	now := time.Now()
+	retained, err := st.LoadRetained()
+	if err != nil {
+		return fmt.Errorf("load retained: %w", err)
+	}
+	for _, sm := range retained {
+		if m := messageFromStore(sm); !m.expired(now) {
+			s.retained.Set(m.Topic, m)
+		}
+	}
+	sessions, err := st.LoadSessions()
+	if err != nil {
+		return fmt.Errorf("load sessions: %w", err)
+	}
+	for _, rec := range sessions {
+		if err := s.recoverSession(rec, now); err != nil {
+			return fmt.Errorf("recover session %q: %w", rec.ClientID, err)
+		}
+	}
+	s.log.Info("recovered state", "sessions", len(sessions), "retained", len(retained))
+	return nil
+}
+
+func (s *Server) recoverSession(rec *store.Session, now time.Time) error {
+	st := s.opts.Store
+	gone := rec.DisconnectedAt
+	if gone.IsZero() {
+		gone = now // it was connected when the broker stopped
+	}
+	if rec.ExpiryInterval != neverExpire && now.Sub(gone) >= time.Duration(rec.ExpiryInterval)*time.Second {
+		return st.DeleteSession(rec.ClientID)
+	}
+	sess := &session{srv: s, id: rec.ClientID, expiry: rec.ExpiryInterval, persist: true}
+	for _, sr := range rec.Subscriptions {
+		group, filter, _, err := topic.ParseShared(sr.Filter)
+		if err != nil {
+			return fmt.Errorf("subscription %q: %w", sr.Filter, err)
+		}
+		sub := subscription{sess: sess, filter: filter, group: group, qos: sr.QoS, noLocal: sr.NoLocal,
+			retainAsPublished: sr.RetainAsPublished, retainHandling: sr.RetainHandling, id: sr.ID}
+		if sess.subs == nil {
+			sess.subs = make(map[string]subscription)
+		}
+		sess.subs[sr.Filter] = sub
+		s.subs.Subscribe(filter, group, sess, sub)
+	}
+	sess.subCount.Store(int32(len(sess.subs)))
+	msgs, err := st.LoadMessages(rec.ClientID)
+	if err != nil {
+		return err
+	}
+	for _, sm := range msgs {
+		m := messageFromStore(sm)
+		d := &delivery{msg: m, qos: sm.QoS, retain: sm.Retain, subIDs: sm.SubscriptionIDs, pid: sm.PacketID, seq: sm.Seq}
+		sess.out.seq = max(sess.out.seq, sm.Seq)
+		switch sm.State {
+		case store.AwaitingAck:
+			d.state = stateSent
+			sess.out.inflight = append(sess.out.inflight, d)
+		case store.AwaitingComp:
+			d.state = stateReleased
+			sess.out.inflight = append(sess.out.inflight, d)
+		default:
+			if m.expired(now) {
+				st.DeleteMessage(rec.ClientID, sm.Seq)
+				continue
+			}
+			sess.out.queue = append(sess.out.queue, d)
+			sess.out.queuedBytes += len(m.Payload)
+		}
+	}
+	ids, err := st.LoadIncoming(rec.ClientID)
+	if err != nil {
+		return err
+	}
+	for _, pid := range ids {
+		if sess.incoming == nil {
+			sess.incoming = make(map[uint16]struct{})
+		}
+		sess.incoming[pid] = struct{}{}
+	}
+	if rec.Will != nil {
+		w := messageFromStore(rec.Will)
+		sess.pendingWill = w
+		delay := time.Duration(rec.WillDelay)*time.Second - now.Sub(gone)
+		sess.willTimer = time.AfterFunc(max(delay, 0), func() { sess.fireWill(w) })
+	}
+	if rec.ExpiryInterval != neverExpire {
+		left := time.Duration(rec.ExpiryInterval)*time.Second - now.Sub(gone)
+		sess.expiryTimer = time.AfterFunc(max(left, 0), sess.expire)
+	}
+	s.mu.Lock()
+	s.sessions[rec.ClientID] = sess
+	s.mu.Unlock()
+	return nil
+}

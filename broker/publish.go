@@ -1,0 +1,198 @@
+package broker
+
+import (
+	"time"
+
+	"github.com/herald-mqtt/herald/packet"
+	"github.com/herald-mqtt/herald/topic"
+)
+
+// handlePublish processes a PUBLISH from the client: topic alias, checks,
+// routing, and the QoS 1/2 acknowledgement.
+func (c *client) handlePublish(p *packet.Publish, size int) error {
+	o := &c.srv.opts
+	c.srv.stats.MessagesIn.Add(1)
+	if p.QoS > o.MaximumQoS {
+		// [MQTT-3.2.2-11] a QoS above Maximum QoS is a protocol error.
+		return c.protocolFailure(packet.Errorf(packet.QoSNotSupported, "QoS %d above maximum %d", p.QoS, o.MaximumQoS))
+	}
+	if p.Retain && !o.RetainAvailable {
+		return c.protocolFailure(packet.Errorf(packet.RetainNotSupported, "retain not available")) // [MQTT-3.2.2-14]
+	}
+	if err := c.resolveAlias(p); err != nil {
+		return err
+	}
+	if err := topic.ValidateName(p.Topic); err != nil {
+		return c.protocolFailure(packet.Errorf(packet.TopicNameInvalid, "topic name: %v", err))
+	}
+	if o.MaxTopicLevels > 0 && topicLevels(p.Topic) > o.MaxTopicLevels {
+		return c.protocolFailure(packet.Errorf(packet.TopicNameInvalid, "topic has more than %d levels", o.MaxTopicLevels))
+	}
+
+	if p.QoS == 2 {
+		if c.sess.hasIncoming(p.PacketID) {
+			// [MQTT-4.3.3-10] a retransmitted PUBLISH before PUBREL is not
+			// delivered again; answer PUBREC once more.
+			c.send(&packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID})
+			return nil
+		}
+		if c.sess.incomingCount() >= int(o.ReceiveMaximum) {
+			// [MQTT-3.3.4-7] more than Receive Maximum unacknowledged QoS 2.
+			return c.protocolFailure(packet.Errorf(packet.ReceiveMaximumExceeded, "receive maximum exceeded"))
+		}
+	}
+
+	reason := packet.Success
+	if o.ACL != nil && !o.ACL.CanPublish(&c.info, p.Topic) {
+		c.srv.stats.DroppedACL.Add(1)
+		reason = packet.NotAuthorized
+	} else {
+		m := messageFromPublish(p, time.Now())
+		m.from = c.sess
+		if n := c.srv.route(m, &c.info); n == 0 && reason == packet.Success {
+			reason = packet.NoMatchingSubscribers
+		}
+	}
+	if c.version != packet.Version5 {
+		// 3.1.1 has no negative acknowledgement: a refused message is dropped
+		// and acknowledged so the client does not retry forever.
+		reason = packet.Success
+	}
+	switch p.QoS {
+	case 1:
+		c.send(&packet.Ack{Kind: packet.PUBACK, PacketID: p.PacketID, ReasonCode: reason})
+	case 2:
+		if reason < 0x80 {
+			c.sess.addIncoming(p.PacketID)
+		}
+		c.send(&packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID, ReasonCode: reason})
+	}
+	return nil
+}
+
+// resolveAlias applies the v5 Topic Alias of an incoming PUBLISH
+// [MQTT-3.3.2-10..12].
+func (c *client) resolveAlias(p *packet.Publish) error {
+	a := p.Props.TopicAlias
+	if a == 0 {
+		if p.Topic == "" {
+			return c.protocolFailure(packet.Errorf(packet.ProtocolError, "empty topic without a topic alias"))
+		}
+		return nil
+	}
+	if c.version != packet.Version5 || a > c.srv.opts.TopicAliasMaximum {
+		// [MQTT-3.3.2-9] alias 0 or above the maximum we sent.
+		return c.protocolFailure(packet.Errorf(packet.TopicAliasInvalid, "topic alias %d out of range", a))
+	}
+	if p.Topic != "" {
+		if c.aliasIn == nil {
+			c.aliasIn = make(map[uint16]string)
+		}
+		c.aliasIn[a] = p.Topic
+		return nil
+	}
+	t, ok := c.aliasIn[a]
+	if !ok {
+		return c.protocolFailure(packet.Errorf(packet.ProtocolError, "unknown topic alias %d", a))
+	}
+	p.Topic = t
+	return nil
+}
+
+func topicLevels(name string) int {
+	n := 1
+	for i := 0; i < len(name); i++ {
+		if name[i] == '/' {
+			n++
+		}
+	}
+	return n
+}
+
+// handleAck processes PUBACK, PUBREC, PUBREL and PUBCOMP from the client.
+func (c *client) handleAck(a *packet.Ack) error {
+	sess := c.sess
+	switch a.Kind {
+	case packet.PUBREL:
+		// [MQTT-4.3.3-11] release the id and answer PUBCOMP even if unknown.
+		code := packet.Success
+		if !sess.removeIncoming(a.PacketID) && c.version == packet.Version5 {
+			code = packet.PacketIDNotFound
+		}
+		c.send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: a.PacketID, ReasonCode: code})
+		return nil
+	case packet.PUBACK, packet.PUBREC, packet.PUBCOMP:
+		sess.mu.Lock()
+		defer sess.mu.Unlock()
+		o := &sess.out
+		i := o.findInflight(a.PacketID)
+		if i < 0 {
+			return nil // late or duplicate ack: nothing to do
+		}
+		d := o.inflight[i]
+		switch {
+		case a.Kind == packet.PUBACK && d.qos == 1 && d.state == stateSent,
+			a.Kind == packet.PUBCOMP && d.qos == 2 && d.state == stateReleased,
+			a.Kind == packet.PUBREC && d.qos == 2 && d.state == stateSent && a.ReasonCode >= 0x80:
+			o.removeInflight(a.PacketID)
+			sess.forget(d)
+			sess.fill()
+		case a.Kind == packet.PUBREC && d.qos == 2 && d.state == stateSent:
+			// [MQTT-4.3.3-4] answer PUBREC with PUBREL; the message itself is
+			// now the client's, only the id is kept.
+			d.state = stateReleased
+			if sess.persist && d.seq != 0 && c.srv.opts.Store != nil {
+				c.srv.opts.Store.UpdateMessage(sess.id, d.seq, d.pid, stateReleasedStore)
+			}
+			c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: d.pid})
+		case a.Kind == packet.PUBREC && d.state == stateReleased:
+			c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: d.pid})
+		default:
+			return c.protocolFailure(packet.Errorf(packet.ProtocolError, "%v for packet id %d in the wrong state", a.Kind, a.PacketID))
+		}
+	}
+	return nil
+}
+
+func (sess *session) hasIncoming(pid uint16) bool {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	_, ok := sess.incoming[pid]
+	return ok
+}
+
+func (sess *session) incomingCount() int {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return len(sess.incoming)
+}
+
+func (sess *session) addIncoming(pid uint16) {
+	sess.mu.Lock()
+	if sess.incoming == nil {
+		sess.incoming = make(map[uint16]struct{})
+	}
+	sess.incoming[pid] = struct{}{}
+	persist := sess.persist
+	sess.mu.Unlock()
+	if persist && sess.srv.opts.Store != nil {
+		if err := sess.srv.opts.Store.AddIncoming(sess.id, pid); err != nil {
+			sess.srv.log.Error("store: add incoming", "client", sess.id, "err", err)
+		}
+	}
+}
+
+func (sess *session) removeIncoming(pid uint16) bool {
+	sess.mu.Lock()
+	_, ok := sess.incoming[pid]
+	delete(sess.incoming, pid)
+	if len(sess.incoming) == 0 {
+		sess.incoming = nil
+	}
+	persist := sess.persist
+	sess.mu.Unlock()
+	if ok && persist && sess.srv.opts.Store != nil {
+		sess.srv.opts.Store.DeleteIncoming(sess.id, pid)
+	}
+	return ok
+}

@@ -1,0 +1,225 @@
+package broker
+
+import (
+	"sync"
+	"time"
+
+	"github.com/herald-mqtt/herald/packet"
+	"github.com/herald-mqtt/herald/topic"
+)
+
+// route is one message on its way through the trie to its subscribers. It
+// is pooled: routing a message allocates nothing once the pool is warm.
+type route struct {
+	srv *Server
+	msg *Message
+	now time.Time
+
+	// Sessions holding several matching subscriptions are merged here so
+	// they get one message [MQTT-3.3.4-2]; the rest are delivered at once.
+	merged map[*session]*mergedDelivery
+	order  []*mergedDelivery
+	spare  []*mergedDelivery
+
+	forms   [2][3][2][]byte // encoded once per wire form: [v5][qos][retain]
+	scratch []byte          // per-delivery copy when the id or properties differ
+
+	durable []pendingStore // QoS 1/2 deliveries to persistent sessions
+	matched int
+}
+
+type mergedDelivery struct {
+	sess   *session
+	qos    byte
+	retain bool
+	subIDs []uint32
+}
+
+var routePool = sync.Pool{New: func() any {
+	return &route{merged: make(map[*session]*mergedDelivery)}
+}}
+
+// Publish routes a message from the broker itself (bridges, $SYS, admin).
+func (s *Server) Publish(m *Message) {
+	if m.Created.IsZero() {
+		m.Created = time.Now()
+	}
+	s.route(m, nil)
+}
+
+// route delivers m to every matching subscription and stores it if
+// retained. It returns the number of subscriptions that received it, after
+// every delivery to a persistent session is durable.
+func (s *Server) route(m *Message, from *ClientInfo) int {
+	for _, h := range s.opts.Hooks {
+		h.OnPublish(from, m)
+	}
+	if m.Retain {
+		s.retain(m)
+	}
+	r := routePool.Get().(*route)
+	r.srv, r.msg, r.now = s, m, time.Now()
+	s.subs.Match(m.Topic, r.visit, r.visitShared)
+	for _, d := range r.order {
+		d.sess.deliver(r, d.qos, d.retain, d.subIDs)
+	}
+	matched := r.matched
+	r.commitDurable()
+	r.reset()
+	routePool.Put(r)
+	return matched
+}
+
+func (r *route) reset() {
+	for _, d := range r.order {
+		*d = mergedDelivery{subIDs: d.subIDs[:0]}
+		r.spare = append(r.spare, d)
+	}
+	r.order = r.order[:0]
+	clear(r.merged)
+	for v := range r.forms {
+		for q := range r.forms[v] {
+			for k := range r.forms[v][q] {
+				r.forms[v][q][k] = r.forms[v][q][k][:0]
+			}
+		}
+	}
+	r.msg, r.srv, r.matched = nil, nil, 0
+	clear(r.durable)
+	r.durable = r.durable[:0]
+}
+
+// visit handles one ordinary matching subscription.
+func (r *route) visit(sess *session, sub subscription) {
+	if sub.noLocal && r.msg.from == sess {
+		return // [MQTT-3.8.3-3]
+	}
+	r.matched++
+	qos := min(sub.qos, r.msg.QoS) // [MQTT-3.8.4-8] granted QoS caps the delivery
+	retain := sub.retainAsPublished && r.msg.Retain
+	if sess.subCount.Load() <= 1 {
+		var ids []uint32
+		if sub.id != 0 {
+			ids = r.idScratch(sub.id)
+		}
+		sess.deliver(r, qos, retain, ids)
+		return
+	}
+	d := r.merged[sess]
+	if d == nil {
+		d = r.newMerged(sess)
+		r.merged[sess] = d
+	}
+	d.qos = max(d.qos, qos)
+	d.retain = d.retain || retain
+	if sub.id != 0 {
+		d.subIDs = append(d.subIDs, sub.id) // [MQTT-3.3.4-3] every identifier
+	}
+}
+
+func (r *route) newMerged(sess *session) *mergedDelivery {
+	var d *mergedDelivery
+	if n := len(r.spare); n > 0 {
+		d, r.spare = r.spare[n-1], r.spare[:n-1]
+	} else {
+		d = &mergedDelivery{}
+	}
+	d.sess = sess
+	r.order = append(r.order, d)
+	return d
+}
+
+// idScratch returns a one-element slice holding id without allocating.
+func (r *route) idScratch(id uint32) []uint32 {
+	d := r.newMerged(nil)
+	r.order = r.order[:len(r.order)-1] // not a merged delivery; just borrow its slice
+	r.spare = append(r.spare, d)
+	d.subIDs = append(d.subIDs[:0], id)
+	return d.subIDs
+}
+
+// visitShared picks one member of a shared group [MQTT-4.8.2-4], preferring
+// members that are online.
+func (r *route) visitShared(g *topic.Group[*session, subscription]) {
+	n := len(g.Members)
+	if n == 0 {
+		return
+	}
+	pick := -1
+	for range n {
+		i := g.Next()
+		if g.Members[i].Client.online.Load() {
+			pick = i
+			break
+		}
+	}
+	if pick < 0 {
+		pick = g.Next()
+	}
+	m := g.Members[pick]
+	r.matched++
+	qos := min(m.Value.qos, r.msg.QoS)
+	var ids []uint32
+	if m.Value.id != 0 {
+		ids = r.idScratch(m.Value.id)
+	}
+	m.Client.deliverShared(r, qos, ids, g.Name, g.Filter)
+}
+
+// form returns m encoded for a wire form, encoding it on first use. For QoS
+// > 0 the packet id bytes are zero and patched per delivery.
+func (r *route) form(version byte, qos byte, retain bool) []byte {
+	v := 0
+	if version == packet.Version5 {
+		v = 1
+	}
+	k := 0
+	if retain {
+		k = 1
+	}
+	b := r.forms[v][qos][k]
+	if len(b) > 0 {
+		return b
+	}
+	var p packet.Publish
+	r.msg.publishPacket(&p, qos, retain, nil, r.now)
+	if qos > 0 {
+		p.PacketID = 1 // patched per delivery
+	}
+	b, err := packet.Encode(b[:0], version, &p)
+	if err != nil {
+		r.srv.log.Error("encode publish", "topic", r.msg.Topic, "err", err)
+		return nil
+	}
+	r.forms[v][qos][k] = b
+	return b
+}
+
+// publishIDOffset is where the packet id sits in an encoded PUBLISH with
+// QoS > 0: after the fixed header and the topic name.
+func publishIDOffset(frame []byte) int {
+	i := 1
+	for frame[i]&0x80 != 0 {
+		i++
+	}
+	i++
+	return i + 2 + (int(frame[i])<<8 | int(frame[i+1]))
+}
+
+// retain stores or clears a retained message [MQTT-3.3.1-5, -6, -10].
+func (s *Server) retain(m *Message) {
+	if len(m.Payload) == 0 {
+		if s.retained.Delete(m.Topic) && s.opts.Store != nil {
+			if err := s.opts.Store.DeleteRetained(m.Topic); err != nil {
+				s.log.Error("store: delete retained", "topic", m.Topic, "err", err)
+			}
+		}
+		return
+	}
+	s.retained.Set(m.Topic, m)
+	if s.opts.Store != nil {
+		if err := s.opts.Store.SaveRetained(storeMessage(m, 0, nil)); err != nil {
+			s.log.Error("store: save retained", "topic", m.Topic, "err", err)
+		}
+	}
+}

@@ -1,0 +1,196 @@
+// Package broker is Herald's MQTT core: sessions, the router and the server
+// lifecycle. It is driven by the transport package through the
+// transport.Handler events and imports none of cluster, bridge or observe:
+// those plug in through the small interfaces in options.go.
+package broker
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/herald-mqtt/herald/packet"
+	"github.com/herald-mqtt/herald/topic"
+	"github.com/herald-mqtt/herald/transport"
+)
+
+// Version is reported in $SYS/broker/version.
+var Version = "0.1.0-dev"
+
+// Server is one broker node. Create it with New, attach listeners with
+// Accept (or the transport helpers), and stop it with Shutdown.
+type Server struct {
+	opts Options
+	log  *slog.Logger
+
+	subs     *topic.Trie[*session, subscription]
+	retained *topic.Retained[*Message]
+
+	mu       sync.Mutex
+	sessions map[string]*session // by client id
+	clients  map[*client]struct{}
+	closing  bool
+
+	stats   Stats
+	started time.Time
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// Stats are the broker's counters, read with atomic loads.
+type Stats struct {
+	Connected        atomic.Int64 // clients connected now
+	Connections      atomic.Int64 // connections accepted since start
+	MessagesIn       atomic.Int64 // PUBLISH packets received
+	MessagesOut      atomic.Int64 // PUBLISH packets sent
+	BytesIn          atomic.Int64
+	BytesOut         atomic.Int64
+	DroppedQoS0      atomic.Int64 // QoS 0 deliveries dropped: slow consumer or offline
+	DroppedQueueFull atomic.Int64 // QoS 1/2 deliveries refused: session queue full
+	DroppedTooLarge  atomic.Int64 // deliveries larger than the client's maximum packet size
+	DroppedExpired   atomic.Int64 // messages expired before delivery
+	DroppedACL       atomic.Int64 // publishes refused by ACL
+}
+
+// New returns a Server with opts (zero fields take their defaults).
+func New(opts Options) *Server {
+	def := DefaultOptions()
+	fill(&opts.MaxPacketSize, def.MaxPacketSize)
+	fill(&opts.ReceiveMaximum, def.ReceiveMaximum)
+	fill(&opts.MaxInflight, def.MaxInflight)
+	fill(&opts.MaxQueuedMessages, def.MaxQueuedMessages)
+	fill(&opts.MaxQueuedBytes, def.MaxQueuedBytes)
+	fill(&opts.MaxPendingBytes, def.MaxPendingBytes)
+	fill(&opts.MaxClientIDLength, def.MaxClientIDLength)
+	fill(&opts.ConnectTimeout, def.ConnectTimeout)
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Server{
+		opts:     opts,
+		log:      opts.Logger,
+		subs:     topic.NewTrie[*session, subscription](),
+		retained: topic.NewRetained[*Message](),
+		sessions: make(map[string]*session),
+		clients:  make(map[*client]struct{}),
+		started:  time.Now(),
+		ctx:      ctx,
+		cancel:   cancel,
+	}
+	s.wg.Add(1)
+	go s.sweep()
+	if opts.SysInterval > 0 {
+		s.wg.Add(1)
+		go s.publishSys()
+	}
+	return s
+}
+
+func fill[T comparable](v *T, def T) {
+	var zero T
+	if *v == zero {
+		*v = def
+	}
+}
+
+// Stats returns the live counters.
+func (s *Server) Stats() *Stats { return &s.stats }
+
+// Accept is the transport.Accepter for every listener: it returns the
+// Handler of a new connection, or nil while shutting down.
+func (s *Server) Accept(listener string) transport.Accepter {
+	return func(c transport.Conn) transport.Handler {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.closing {
+			return nil
+		}
+		cl := newClient(s, c, listener)
+		s.clients[cl] = struct{}{}
+		s.stats.Connections.Add(1)
+		return cl
+	}
+}
+
+// Shutdown stops the broker: every connection is closed (v5 clients are
+// told 0x8B Server shutting down), wills are published as the spec says,
+// and state is flushed to the store. It returns when done or when ctx ends.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		return errors.New("broker: already shut down")
+	}
+	s.closing = true
+	clients := make([]*client, 0, len(s.clients))
+	for c := range s.clients {
+		clients = append(clients, c)
+	}
+	s.mu.Unlock()
+
+	for _, c := range clients {
+		c.disconnect(packet.ServerShuttingDown, "server shutting down")
+	}
+	s.cancel()
+	done := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		for {
+			s.mu.Lock()
+			n := len(s.clients)
+			s.mu.Unlock()
+			if n == 0 || ctx.Err() != nil {
+				break
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
+	s.flushSessions()
+	if s.opts.Store != nil {
+		return s.opts.Store.Close()
+	}
+	return ctx.Err()
+}
+
+// removeClient forgets a closed connection.
+func (s *Server) removeClient(c *client) {
+	s.mu.Lock()
+	delete(s.clients, c)
+	s.mu.Unlock()
+}
+
+// sweep runs the once-a-second housekeeping: keepalive and CONNECT
+// timeouts. One pass over the clients replaces a timer per connection.
+func (s *Server) sweep() {
+	defer s.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	var batch []*client
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case now := <-t.C:
+			batch = batch[:0]
+			s.mu.Lock()
+			for c := range s.clients {
+				batch = append(batch, c)
+			}
+			s.mu.Unlock()
+			for _, c := range batch {
+				c.checkTimeouts(now)
+			}
+			clear(batch)
+		}
+	}
+}

@@ -1,0 +1,246 @@
+package broker
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/herald-mqtt/herald/packet"
+)
+
+// neverExpire is the v5 session expiry interval meaning "never".
+const neverExpire = 0xFFFFFFFF
+
+// session is the state of one client id that outlives its connections:
+// subscriptions, queued and inflight messages, QoS 2 ids awaiting PUBREL.
+// Lock order: Server.mu, then the trie, then session.mu.
+type session struct {
+	srv *Server
+	id  string
+
+	mu      sync.Mutex
+	client  *client // nil while offline
+	expiry  uint32  // seconds after disconnect; neverExpire = never
+	ended   bool
+	online  atomic.Bool // a client is attached; read without the lock by shared-group selection
+	persist bool // stored in the Store (expiry > 0)
+
+	subs     map[string]subscription // by full filter, including "$share/g/"
+	subCount atomic.Int32            // len(subs), read by the router without the lock
+
+	out outbound
+
+	// Inbound QoS 2 packet ids received but not yet released [MQTT-4.3.3-3].
+	incoming map[uint16]struct{}
+
+	expiryTimer *time.Timer
+	willTimer   *time.Timer
+	pendingWill      *Message // will waiting for its delay while offline
+	pendingWillDelay uint32
+}
+
+// subscription is one filter of a session with its options.
+type subscription struct {
+	sess              *session
+	filter            string // without the $share prefix
+	group             string // shared subscription group, "" if not shared
+	qos               byte
+	noLocal           bool
+	retainAsPublished bool
+	retainHandling    byte
+	id                uint32 // subscription identifier, 0 = none
+}
+
+// attach binds c to the session for its client id, creating, resuming or
+// taking it over. It reports whether an existing session was resumed.
+func (s *Server) attach(c *client, cleanStart bool, expiry uint32) (*session, bool, error) {
+	s.mu.Lock()
+	id := c.info.ClientID
+	old := s.sessions[id]
+	var oldClient *client
+	if old != nil {
+		old.mu.Lock()
+		oldClient = old.client
+		old.client = nil
+		old.stopTimers()
+		old.mu.Unlock()
+	}
+	present := old != nil && !cleanStart
+	if old != nil && cleanStart {
+		// [MQTT-3.1.2-4] Clean Start discards the existing session.
+		s.endSessionLocked(old)
+		old = nil
+	}
+	sess := old
+	if sess == nil {
+		sess = &session{srv: s, id: id}
+		s.sessions[id] = sess
+	}
+	sess.mu.Lock()
+	sess.client = c
+	sess.expiry = expiry
+	sess.pendingWill = nil // [MQTT-3.1.3-9] a reconnect before the will delay cancels it
+	sess.out.resetConnection(c)
+	sess.online.Store(true)
+	sess.mu.Unlock()
+	s.mu.Unlock()
+	if oldClient != nil {
+		// [MQTT-3.1.4-3] the existing connection is closed; v5 is told 0x8E.
+		// Outside the locks: closing runs the old connection's Closed.
+		oldClient.takenOver()
+	}
+	sess.persistState()
+	return sess, present, nil
+}
+
+// takenOver closes a connection whose client id was reused elsewhere.
+func (c *client) takenOver() {
+	c.srv.log.Debug("session taken over", "client", c.info.ClientID)
+	c.disconnect(packet.SessionTakenOver, "session taken over")
+}
+
+// detach runs when c's connection is gone: it publishes or schedules the
+// will and ends or parks the session.
+func (sess *session) detach(c *client) {
+	sess.mu.Lock()
+	if sess.client != c {
+		// Taken over: the new connection owns the session now. The will of
+		// the old connection is sent only if it had no delay.
+		sess.mu.Unlock()
+		if c.will != nil && !c.cleanExit.Load() && c.willDelay == 0 {
+			c.publishWill()
+		}
+		return
+	}
+	sess.client = nil
+	sess.online.Store(false)
+	sess.out.resetConnection(nil)
+	expiry := sess.expiry
+	willDue := c.will != nil && !c.cleanExit.Load()
+	if willDue && c.willDelay > 0 && expiry > 0 {
+		// [MQTT-3.1.3-9] delayed until the will delay or the session ends.
+		delay := min(c.willDelay, expiry)
+		sess.pendingWill = c.will
+		sess.pendingWillDelay = delay
+		sess.willTimer = time.AfterFunc(time.Duration(delay)*time.Second, func() { sess.fireWill(c.will) })
+		willDue = false
+	}
+	if expiry > 0 && expiry != neverExpire {
+		sess.expiryTimer = time.AfterFunc(time.Duration(expiry)*time.Second, sess.expire)
+	}
+	sess.mu.Unlock()
+
+	if willDue {
+		c.publishWill()
+	}
+	if expiry == 0 {
+		sess.srv.endSession(sess)
+	} else {
+		sess.persistState()
+	}
+}
+
+// publishWill routes the connection's will message once.
+func (c *client) publishWill() {
+	if c.will == nil || !c.willSent.CompareAndSwap(false, true) {
+		return
+	}
+	if c.srv.opts.ACL != nil && !c.srv.opts.ACL.CanPublish(&c.info, c.will.Topic) {
+		return
+	}
+	c.srv.route(c.will, &c.info)
+}
+
+// fireWill publishes a delayed will if the session is still offline.
+func (sess *session) fireWill(w *Message) {
+	sess.mu.Lock()
+	due := sess.pendingWill == w && sess.client == nil
+	if due {
+		sess.pendingWill = nil
+	}
+	sess.mu.Unlock()
+	if due {
+		sess.srv.route(w, nil)
+	}
+}
+
+// expire ends an offline session whose expiry interval has passed.
+func (sess *session) expire() {
+	sess.mu.Lock()
+	offline := sess.client == nil && !sess.ended
+	sess.mu.Unlock()
+	if offline {
+		sess.srv.endSession(sess)
+	}
+}
+
+// stopTimers cancels the expiry and will timers. Caller holds sess.mu.
+func (sess *session) stopTimers() {
+	if sess.expiryTimer != nil {
+		sess.expiryTimer.Stop()
+		sess.expiryTimer = nil
+	}
+	if sess.willTimer != nil {
+		sess.willTimer.Stop()
+		sess.willTimer = nil
+	}
+}
+
+// endSession removes a session: its subscriptions, queue and stored state.
+// A will still waiting for its delay is published now [MQTT-3.1.3-9].
+func (s *Server) endSession(sess *session) {
+	s.mu.Lock()
+	s.endSessionLocked(sess)
+	s.mu.Unlock()
+}
+
+func (s *Server) endSessionLocked(sess *session) {
+	sess.mu.Lock()
+	if sess.ended || sess.client != nil {
+		sess.mu.Unlock()
+		return
+	}
+	sess.ended = true
+	sess.stopTimers()
+	will := sess.pendingWill
+	sess.pendingWill = nil
+	subs := sess.subs
+	sess.subs = nil
+	orphans := sess.out.drainShared()
+	sess.mu.Unlock()
+
+	if s.sessions[sess.id] == sess {
+		delete(s.sessions, sess.id)
+	}
+	for _, sub := range subs {
+		s.subs.Unsubscribe(sub.filter, sub.group, sess)
+	}
+	if sess.persist && s.opts.Store != nil {
+		if err := s.opts.Store.DeleteSession(sess.id); err != nil {
+			s.log.Error("store: delete session", "client", sess.id, "err", err)
+		}
+	}
+	if will != nil {
+		go s.route(will, nil)
+	}
+	// Messages queued for a shared subscription go back to the group
+	// rather than leaving with the member.
+	for _, d := range orphans {
+		go s.redeliverShared(d)
+	}
+}
+
+func (sess *session) expiryInterval() uint32 {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.expiry
+}
+
+func (sess *session) setExpiry(e uint32) {
+	if max := sess.srv.opts.MaxSessionExpiry; max > 0 && e > max {
+		e = max
+	}
+	sess.mu.Lock()
+	sess.expiry = e
+	sess.mu.Unlock()
+}

@@ -1,0 +1,166 @@
+package broker
+
+import (
+	"strings"
+	"time"
+
+	"github.com/herald-mqtt/herald/packet"
+	"github.com/herald-mqtt/herald/topic"
+)
+
+type groupT = topic.Group[*session, subscription]
+
+// handleSubscribe processes SUBSCRIBE: one reason code per filter, then the
+// retained messages each new subscription asks for.
+func (c *client) handleSubscribe(p *packet.Subscribe) error {
+	o := &c.srv.opts
+	sess := c.sess
+	var subID uint32
+	if len(p.Props.SubscriptionIDs) > 0 {
+		subID = p.Props.SubscriptionIDs[0]
+		if !o.SubIDs {
+			// [MQTT-3.2.2-...] identifiers refused when not available.
+			return c.protocolFailure(packet.Errorf(packet.SubscriptionIDsNotSupported, "subscription identifiers not supported"))
+		}
+	}
+	codes := make([]packet.ReasonCode, len(p.Subscriptions))
+	type retainedWant struct {
+		filter string
+		sub    subscription
+	}
+	var wants []retainedWant
+	for i, req := range p.Subscriptions {
+		code, sub, existed := c.subscribeOne(req, subID)
+		codes[i] = code
+		if code >= 0x80 {
+			continue
+		}
+		// [MQTT-3.3.1-9..11] retain handling: 0 always, 1 only if new, 2 never;
+		// shared subscriptions never get retained messages [MQTT-4.8.2-...].
+		if sub.group == "" && (req.RetainHandling == 0 || (req.RetainHandling == 1 && !existed)) {
+			wants = append(wants, retainedWant{sub.filter, sub})
+		}
+	}
+	if c.version != packet.Version5 {
+		for i, code := range codes {
+			if code >= 0x80 {
+				codes[i] = packet.SubackFailure311
+			}
+		}
+	}
+	// [MQTT-3.8.4-1] SUBACK with the same packet id, before the retained messages.
+	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
+	sess.persistState()
+	for _, w := range wants {
+		c.srv.sendRetained(sess, w.filter, w.sub)
+	}
+	return nil
+}
+
+// subscribeOne validates and installs one filter, returning its reason code.
+func (c *client) subscribeOne(req packet.Subscription, subID uint32) (packet.ReasonCode, subscription, bool) {
+	o := &c.srv.opts
+	sess := c.sess
+	group, filter, shared, err := topic.ParseShared(req.Filter)
+	if err != nil {
+		return packet.TopicFilterInvalid, subscription{}, false
+	}
+	if shared && !o.SharedSubs {
+		return packet.SharedSubNotSupported, subscription{}, false
+	}
+	if shared && req.NoLocal {
+		// [MQTT-3.8.3-4] No Local on a shared subscription is a protocol
+		// error; refusing the filter is the gentler answer we give.
+		return packet.ProtocolError, subscription{}, false
+	}
+	if !o.WildcardSubs && strings.ContainsAny(filter, "+#") {
+		return packet.WildcardSubNotSupported, subscription{}, false
+	}
+	if o.MaxTopicLevels > 0 && topicLevels(filter) > o.MaxTopicLevels {
+		return packet.TopicFilterInvalid, subscription{}, false
+	}
+	if o.ACL != nil && !o.ACL.CanSubscribe(&c.info, req.Filter) {
+		return packet.NotAuthorized, subscription{}, false
+	}
+	qos := min(req.QoS, o.MaximumQoS)
+	sub := subscription{
+		sess:              sess,
+		filter:            filter,
+		group:             group,
+		qos:               qos,
+		noLocal:           req.NoLocal,
+		retainAsPublished: req.RetainAsPublished,
+		retainHandling:    req.RetainHandling,
+		id:                subID,
+	}
+	sess.mu.Lock()
+	_, existed := sess.subs[req.Filter]
+	if !existed && o.MaxSubsPerClient > 0 && len(sess.subs) >= o.MaxSubsPerClient {
+		sess.mu.Unlock()
+		return packet.QuotaExceeded, subscription{}, false
+	}
+	if sess.subs == nil {
+		sess.subs = make(map[string]subscription)
+	}
+	sess.subs[req.Filter] = sub
+	sess.subCount.Store(int32(len(sess.subs)))
+	sess.mu.Unlock()
+	// [MQTT-3.8.4-3] an identical filter replaces the existing subscription.
+	c.srv.subs.Subscribe(filter, group, sess, sub)
+	return packet.ReasonCode(qos), sub, existed
+}
+
+// handleUnsubscribe processes UNSUBSCRIBE [MQTT-3.10.4-1..6].
+func (c *client) handleUnsubscribe(p *packet.Unsubscribe) error {
+	sess := c.sess
+	codes := make([]packet.ReasonCode, len(p.Filters))
+	for i, f := range p.Filters {
+		group, filter, _, err := topic.ParseShared(f)
+		if err != nil {
+			codes[i] = packet.TopicFilterInvalid
+			continue
+		}
+		sess.mu.Lock()
+		_, ok := sess.subs[f]
+		delete(sess.subs, f)
+		sess.subCount.Store(int32(len(sess.subs)))
+		sess.mu.Unlock()
+		if !ok {
+			codes[i] = packet.NoSubscriptionExisted
+			continue
+		}
+		c.srv.subs.Unsubscribe(filter, group, sess)
+	}
+	ack := &packet.Unsuback{PacketID: p.PacketID}
+	if c.version == packet.Version5 {
+		ack.ReasonCodes = codes
+	}
+	c.send(ack)
+	sess.persistState()
+	return nil
+}
+
+// sendRetained delivers the retained messages matching a new subscription,
+// with the retain flag set [MQTT-3.3.1-8].
+func (s *Server) sendRetained(sess *session, filter string, sub subscription) {
+	now := time.Now()
+	var msgs []*Message
+	s.retained.Match(filter, func(_ string, m *Message) bool {
+		if !m.expired(now) {
+			msgs = append(msgs, m)
+		}
+		return true
+	})
+	for _, m := range msgs {
+		r := routePool.Get().(*route)
+		r.srv, r.msg, r.now = s, m, now
+		var ids []uint32
+		if sub.id != 0 {
+			ids = []uint32{sub.id}
+		}
+		sess.deliver(r, min(sub.qos, m.QoS), true, ids)
+		r.commitDurable()
+		r.reset()
+		routePool.Put(r)
+	}
+}

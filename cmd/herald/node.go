@@ -1,0 +1,128 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+
+	"github.com/herald-mqtt/herald/broker"
+	"github.com/herald-mqtt/herald/config"
+	"github.com/herald-mqtt/herald/store"
+	"github.com/herald-mqtt/herald/transport"
+)
+
+// node is a running broker with its listeners.
+type node struct {
+	srv     *broker.Server
+	store   store.Store
+	cancel  context.CancelFunc
+	closers []func() error
+	wg      sync.WaitGroup
+	log     *slog.Logger
+}
+
+// startNode opens the store, recovers state and starts every listener.
+func startNode(cfg *config.Config, log *slog.Logger) (*node, error) {
+	st, err := openStore(cfg)
+	if err != nil {
+		return nil, err
+	}
+	opts := brokerOptions(cfg, log)
+	opts.Store = st
+	srv := broker.New(opts)
+	if err := srv.Recover(); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("recover from %s: %w", cfg.DataDir, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &node{srv: srv, store: st, cancel: cancel, log: log}
+	if !cfg.AllowAnonymous() {
+		log.Warn("anonymous clients are not allowed but no authenticator is configured yet; every client is admitted")
+	} else {
+		log.Info("anonymous clients allowed", "why", "all listeners are on loopback or auth.allow_anonymous is true")
+	}
+	for _, lc := range cfg.Listeners {
+		if err := n.listen(ctx, lc); err != nil {
+			n.shutdown(context.Background())
+			return nil, fmt.Errorf("listener %s: %w", lc.Name, err)
+		}
+	}
+	log.Info("herald started", "version", broker.Version, "store", cfg.Store, "data", cfg.DataDir)
+	return n, nil
+}
+
+// listen starts one configured listener.
+func (n *node) listen(ctx context.Context, lc config.Listener) error {
+	var tlsConf *tls.Config
+	if lc.Type.UsesTLS() {
+		var err error
+		if tlsConf, err = loadTLS(lc.TLS); err != nil {
+			return err
+		}
+	}
+	if lc.Type.UsesWebSocket() {
+		return errors.New("websocket listeners are not available in this build yet")
+	}
+	l, err := net.Listen("tcp", lc.Address)
+	if err != nil {
+		return err
+	}
+	if lc.ProxyProtocol {
+		l = transport.ProxyListener(l, 0)
+	}
+	if tlsConf != nil {
+		l = tls.NewListener(l, tlsConf)
+	}
+	n.closers = append(n.closers, l.Close)
+	n.log.Info("listening", "listener", lc.Name, "address", l.Addr().String())
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		if err := transport.Serve(ctx, l, n.srv.Accept(lc.Name)); err != nil && ctx.Err() == nil {
+			n.log.Error("listener stopped", "listener", lc.Name, "err", err)
+		}
+	}()
+	return nil
+}
+
+// loadTLS builds the server TLS configuration of a listener.
+func loadTLS(c config.TLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls certificate: %w", err)
+	}
+	conf := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.ClientCAFile != "" {
+		pem, err := os.ReadFile(c.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls client_ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls client_ca_file %s: no PEM certificates", c.ClientCAFile)
+		}
+		conf.ClientCAs = pool
+		conf.ClientAuth = tls.VerifyClientCertIfGiven
+		if c.RequireClientCert {
+			conf.ClientAuth = tls.RequireAndVerifyClientCert
+		}
+	}
+	return conf, nil
+}
+
+// shutdown stops accepting, closes every client and flushes the store.
+func (n *node) shutdown(ctx context.Context) error {
+	n.cancel()
+	for _, c := range n.closers {
+		c()
+	}
+	err := n.srv.Shutdown(ctx)
+	n.wg.Wait()
+	return err
+}

@@ -1,0 +1,213 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/herald-mqtt/herald/auth"
+	"github.com/herald-mqtt/herald/broker"
+	"github.com/herald-mqtt/herald/config"
+	"github.com/herald-mqtt/herald/store"
+)
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (l *stringList) String() string     { return strings.Join(*l, ",") }
+func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
+
+// runServe is `herald serve`: load the configuration, apply flag
+// overrides, open the store, start the listeners, and stop cleanly on
+// SIGINT/SIGTERM.
+func runServe(args []string) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var (
+		cfgPath     = fs.String("config", "", "YAML config file (see herald.example.yaml)")
+		checkOnly   = fs.Bool("check-config", false, "validate the configuration and exit")
+		listen      = fs.String("listen", "", "MQTT TCP listen address (replaces the configured listeners' first tcp address)")
+		dataDir     = fs.String("data", "", "directory of the durable store (default ./data)")
+		storeKind   = fs.String("store", "", "storage engine: pebble or memory")
+		logLevel    = fs.String("log-level", "", "debug, info, warn or error")
+		logFormat   = fs.String("log-format", "", "text or json")
+		maxPacket   = fs.String("max-packet-size", "", "largest packet accepted, e.g. 1MiB")
+		recvMax     = fs.Int("receive-maximum", 0, "inbound QoS 1/2 publishes a client may have unacknowledged")
+		maxInflight = fs.Int("max-inflight", 0, "outbound QoS 1/2 publishes in flight per client")
+		maxQueued   = fs.Int("max-queued-messages", 0, "QoS 1/2 messages queued per session")
+		maxKA       = fs.Int("max-keepalive", -1, "longest keep alive a client may use, seconds (0: clients choose)")
+		serverKA    = fs.Int("server-keepalive", -1, "keep alive imposed on MQTT 5 clients, seconds (0: none)")
+		aliasMax    = fs.Int("topic-alias-maximum", -1, "topic aliases a client may use towards the broker")
+		sysInterval = fs.Duration("sys-interval", -1, "$SYS publish period (0 disables)")
+		aclDeny     stringList
+	)
+	fs.Var(&aclDeny, "acl-deny", "deny publish and subscribe on this topic filter (repeatable)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+
+	cfg, err := config.LoadWithEnv(*cfgPath, os.Environ())
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "herald: %v\n", err)
+		return 1
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if set["listen"] {
+		replaced := false
+		for i := range cfg.Listeners {
+			if cfg.Listeners[i].Type == config.ListenerTCP {
+				cfg.Listeners[i].Address = *listen
+				cfg.Listeners[i].Name = "tcp://" + *listen
+				replaced = true
+				break
+			}
+		}
+		if !replaced {
+			cfg.Listeners = append(cfg.Listeners, config.Listener{Type: config.ListenerTCP, Address: *listen, Name: "tcp://" + *listen})
+		}
+	}
+	if set["data"] {
+		cfg.DataDir = *dataDir
+	}
+	if set["store"] {
+		cfg.Store = *storeKind
+	}
+	if set["log-level"] {
+		cfg.Log.Level = *logLevel
+	}
+	if set["log-format"] {
+		cfg.Log.Format = *logFormat
+	}
+	if set["max-packet-size"] {
+		n, err := config.ParseByteSize(*maxPacket)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "herald: --max-packet-size: %v\n", err)
+			return 1
+		}
+		cfg.MQTT.MaxPacketSize = n
+	}
+	if set["receive-maximum"] {
+		cfg.MQTT.ReceiveMaximum = *recvMax
+	}
+	if set["max-inflight"] {
+		cfg.MQTT.MaxInflight = *maxInflight
+	}
+	if set["max-queued-messages"] {
+		cfg.MQTT.MaxQueuedMessages = *maxQueued
+	}
+	if set["max-keepalive"] {
+		cfg.MQTT.MaxKeepAlive = *maxKA
+	}
+	if set["server-keepalive"] {
+		cfg.MQTT.ServerKeepAlive = *serverKA
+	}
+	if set["topic-alias-maximum"] {
+		cfg.MQTT.TopicAliasMaximum = *aliasMax
+	}
+	if set["sys-interval"] {
+		cfg.MQTT.SysInterval = config.Duration(*sysInterval)
+	}
+	for _, f := range aclDeny {
+		cfg.ACL.Rules = append(cfg.ACL.Rules, config.ACLRule{Action: config.ACLAll, Allow: false, Topic: f})
+	}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(os.Stderr, "herald: invalid configuration (after flags):\n%v\n", err)
+		return 1
+	}
+	if *checkOnly {
+		fmt.Println("configuration ok")
+		return 0
+	}
+
+	log := newLogger(cfg.Log)
+	n, err := startNode(cfg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		fmt.Fprintf(os.Stderr, "herald: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := n.shutdown(sctx); err != nil && !errors.Is(err, context.Canceled) {
+		log.Error("shutdown", "err", err)
+		return 1
+	}
+	log.Info("stopped")
+	return 0
+}
+
+func newLogger(c config.Log) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// brokerOptions maps the configuration onto the broker's options.
+func brokerOptions(cfg *config.Config, log *slog.Logger) broker.Options {
+	m := cfg.MQTT
+	o := broker.Options{
+		MaxPacketSize:     uint32(m.MaxPacketSize),
+		ReceiveMaximum:    uint16(m.ReceiveMaximum),
+		MaxInflight:       uint16(m.MaxInflight),
+		MaxQueuedMessages: m.MaxQueuedMessages,
+		MaxQueuedBytes:    int(m.MaxQueuedBytes),
+		MaxKeepAlive:      uint16(m.MaxKeepAlive),
+		ServerKeepAlive:   uint16(m.ServerKeepAlive),
+		TopicAliasMaximum: uint16(m.TopicAliasMaximum),
+		MaxSessionExpiry:  uint32(time.Duration(m.MaxSessionExpiry) / time.Second),
+		MaxTopicLevels:    m.MaxTopicLevels,
+		MaxClientIDLength: m.MaxClientIDLength,
+		ConnectTimeout:    time.Duration(m.ConnectTimeout),
+		MaximumQoS:        byte(m.MaximumQoS),
+		RetainAvailable:   m.RetainAvailable,
+		WildcardSubs:      m.WildcardSubscriptions,
+		SharedSubs:        m.SharedSubscriptions,
+		SubIDs:            m.SubscriptionIdentifiers,
+		SysInterval:       time.Duration(m.SysInterval),
+		MaxSubsPerClient:  cfg.Limits.MaxSubscriptionsPerClient,
+		Logger:            log,
+	}
+	if m.SysInterval == 0 {
+		o.SysInterval = 0
+	}
+	if len(cfg.ACL.Rules) > 0 || cfg.ACL.Default == config.ACLDeny {
+		acl := &auth.ACL{Default: cfg.ACL.Default != config.ACLDeny}
+		for _, r := range cfg.ACL.Rules {
+			act := auth.All
+			switch r.Action {
+			case config.ACLPublish:
+				act = auth.Publish
+			case config.ACLSubscribe:
+				act = auth.Subscribe
+			}
+			acl.Rules = append(acl.Rules, auth.Rule{Action: act, Allow: r.Allow, Topic: r.Topic, Username: r.Username, ClientID: r.ClientID})
+		}
+		o.ACL = acl
+	}
+	return o
+}
+
+// openStore opens the configured store; a directory that cannot be used
+// is an error, never a silently empty broker.
+func openStore(cfg *config.Config) (store.Store, error) {
+	if cfg.Store == config.StoreMemory {
+		return store.NewMemory(), nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
+	}
+	return store.OpenPebble(cfg.DataDir, store.PebbleOptions{})
+}
