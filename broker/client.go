@@ -20,8 +20,8 @@ type client struct {
 	info ClientInfo
 
 	// Read side: touched only from Data/Closed.
-	partial   []byte // bytes of an incomplete frame carried between reads
-	connected atomic.Bool // CONNACK accepted sent
+	partial   []byte            // bytes of an incomplete frame carried between reads
+	connected atomic.Bool       // CONNACK accepted sent
 	aliasIn   map[uint16]string // client-to-server topic aliases [MQTT-3.3.2-10]
 
 	sess *session // set at CONNECT; stable after that
@@ -37,10 +37,10 @@ type client struct {
 	createdAt      time.Time
 	lastPacket     atomic.Int64 // unix nanos of the last packet received
 	closeOnce      sync.Once
-	gone           atomic.Bool  // Closed has run
-	disconnectSent atomic.Bool  // a DISCONNECT (or refusing CONNACK) was written
-	cleanExit      atomic.Bool  // DISCONNECT 0x00 received: no will
-	will           *Message     // nil when none or after a clean DISCONNECT
+	gone           atomic.Bool // Closed has run
+	disconnectSent atomic.Bool // a DISCONNECT (or refusing CONNACK) was written
+	cleanExit      atomic.Bool // DISCONNECT 0x00 received: no will
+	will           *Message    // nil when none or after a clean DISCONNECT
 	willDelay      uint32
 	willSent       atomic.Bool
 }

@@ -23,7 +23,7 @@ type session struct {
 	expiry  uint32  // seconds after disconnect; neverExpire = never
 	ended   bool
 	online  atomic.Bool // a client is attached; read without the lock by shared-group selection
-	persist bool // stored in the Store (expiry > 0)
+	persist bool        // stored in the Store (expiry > 0)
 
 	subs     map[string]subscription // by full filter, including "$share/g/"
 	subCount atomic.Int32            // len(subs), read by the router without the lock
@@ -33,8 +33,8 @@ type session struct {
 	// Inbound QoS 2 packet ids received but not yet released [MQTT-4.3.3-3].
 	incoming map[uint16]struct{}
 
-	expiryTimer *time.Timer
-	willTimer   *time.Timer
+	expiryTimer      *time.Timer
+	willTimer        *time.Timer
 	pendingWill      *Message // will waiting for its delay while offline
 	pendingWillDelay uint32
 }
