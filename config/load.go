@@ -41,7 +41,7 @@ func LoadWithEnv(path string, environ []string) (*Config, error) {
 // load is LoadWithEnv on a file already read; name is used in errors.
 func load(name string, data []byte, environ []string) (*Config, error) {
 	c := Default()
-	d := &decoder{file: name, lines: map[string]int{}}
+	d := &decoder{file: name, lines: map[string]int{}, expanding: map[*yaml.Node]bool{}}
 	if err := d.decodeFile(data, c); err != nil {
 		return nil, err
 	}
@@ -64,6 +64,9 @@ type decoder struct {
 	file  string
 	errs  []error
 	lines map[string]int // key path → line, to place validation errors
+	// expanding holds the anchors being expanded, to refuse an alias
+	// inside its own anchor instead of recursing for ever.
+	expanding map[*yaml.Node]bool
 }
 
 func (d *decoder) decodeFile(data []byte, c *Config) error {
@@ -112,6 +115,12 @@ var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	if n.Kind == yaml.AliasNode {
+		if d.expanding[n.Alias] {
+			d.errorf(n, path, "alias *%s refers to itself", n.Value)
+			return
+		}
+		d.expanding[n.Alias] = true
+		defer delete(d.expanding, n.Alias)
 		n = n.Alias
 	}
 	if isNull(n) {
@@ -215,6 +224,12 @@ func (d *decoder) entries(n *yaml.Node, path string) []keyValue {
 
 func (d *decoder) mergeEntries(v *yaml.Node, path string) []keyValue {
 	if v.Kind == yaml.AliasNode {
+		if d.expanding[v.Alias] {
+			d.errorf(v, path, "alias *%s refers to itself", v.Value)
+			return nil
+		}
+		d.expanding[v.Alias] = true
+		defer delete(d.expanding, v.Alias)
 		v = v.Alias
 	}
 	switch v.Kind {

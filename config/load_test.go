@@ -211,6 +211,7 @@ func TestLoadErrorsNameFileLineAndKey(t *testing.T) {
 			"herald.yaml:3: acl.rules[0].action: required",
 			"herald.yaml:3: acl.rules[0].allow: required",
 		}},
+		{"merge of own anchor", "mqtt: &m\n  <<: *m\n", nil, []string{"herald.yaml:2: mqtt: alias *m refers to itself"}},
 		{"two documents", "mqtt: {}\n---\nlog: {}\n", nil, []string{"herald.yaml:2: a config file holds one YAML document"}},
 		{"validation error placed at its key", "\nmqtt:\n  max_packet_size: 5\n", nil,
 			[]string{"herald.yaml:3: mqtt.max_packet_size: must be between 16 and 268435455, got 5"}},
