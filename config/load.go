@@ -108,7 +108,12 @@ func (d *decoder) syntaxError(err error) error {
 }
 
 func (d *decoder) errorf(n *yaml.Node, path, format string, args ...any) {
-	d.errs = append(d.errs, fmt.Errorf("%s:%d: %s: %s", d.file, n.Line, path, fmt.Sprintf(format, args...)))
+	msg := fmt.Sprintf(format, args...)
+	if path == "" { // the document itself
+		d.errs = append(d.errs, fmt.Errorf("%s:%d: %s", d.file, n.Line, msg))
+		return
+	}
+	d.errs = append(d.errs, fmt.Errorf("%s:%d: %s: %s", d.file, n.Line, path, msg))
 }
 
 var unmarshalerType = reflect.TypeFor[yaml.Unmarshaler]()

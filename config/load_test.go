@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 const examplePath = "../herald.example.yaml"
@@ -212,6 +214,7 @@ func TestLoadErrorsNameFileLineAndKey(t *testing.T) {
 			"herald.yaml:3: acl.rules[0].allow: required",
 		}},
 		{"merge of own anchor", "mqtt: &m\n  <<: *m\n", nil, []string{"herald.yaml:2: mqtt: alias *m refers to itself"}},
+		{"document not a mapping", "- a\n- b\n", nil, []string{`herald.yaml:1: want a mapping of keys, got a list`}},
 		{"two documents", "mqtt: {}\n---\nlog: {}\n", nil, []string{"herald.yaml:2: a config file holds one YAML document"}},
 		{"validation error placed at its key", "\nmqtt:\n  max_packet_size: 5\n", nil,
 			[]string{"herald.yaml:3: mqtt.max_packet_size: must be between 16 and 268435455, got 5"}},
@@ -251,5 +254,53 @@ func TestLoadEnvironmentCompletesFile(t *testing.T) {
 	}
 	if c.HTTP.AdminToken != "s3cret" {
 		t.Errorf("admin_token = %q; want s3cret", c.HTTP.AdminToken)
+	}
+}
+
+// TestExampleFileCommentsStateTheValues checks that the "Default: x" in each
+// key's comment matches the value the example sets, so that the prose
+// cannot drift from the defaults that TestExampleFileLoadsAndEqualsDefault
+// pins.
+func TestExampleFileCommentsStateTheValues(t *testing.T) {
+	data, err := os.ReadFile(examplePath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	checked := 0
+	var walk func(n *yaml.Node, path string)
+	walk = func(n *yaml.Node, path string) {
+		switch n.Kind {
+		case yaml.DocumentNode, yaml.SequenceNode:
+			for _, c := range n.Content {
+				walk(c, path+"[]")
+			}
+		case yaml.MappingNode:
+			for i := 0; i+1 < len(n.Content); i += 2 {
+				k, v := n.Content[i], n.Content[i+1]
+				p := joinPath(strings.TrimPrefix(path, "[]"), k.Value)
+				if v.Kind != yaml.ScalarNode {
+					walk(v, p)
+					continue
+				}
+				value := v.Value
+				if value == "" {
+					value = `""`
+				}
+				switch {
+				case strings.Contains(k.HeadComment, "No default"):
+				case !strings.Contains(k.HeadComment, "Default: "+value):
+					t.Errorf("%s: set to %s, but its comment does not say \"Default: %s\":\n%s", p, value, value, k.HeadComment)
+				}
+				checked++
+			}
+		}
+	}
+	walk(&doc, "")
+	if checked < 50 {
+		t.Errorf("checked %d keys; the example file should set every scalar key", checked)
 	}
 }
