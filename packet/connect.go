@@ -153,11 +153,12 @@ func decodeConnack(version byte, body []byte) (Packet, error) {
 
 // measureConnect returns the remaining length of p and records the sizes of
 // its property sections in s.
-func measureConnect(s *sizes, p *Connect) (int, error) {
+func measureConnect(s *sizes, version byte, p *Connect) (int, error) {
 	level := p.ProtocolVersion
 	if level == 0 {
-		return 0, Errorf(ImplementationSpecific, "CONNECT without protocol version")
+		level = version
 	}
+	s.level = level
 	name := p.ProtocolName
 	if name == "" {
 		name = protocolName(level)
@@ -210,7 +211,7 @@ func measureConnect(s *sizes, p *Connect) (int, error) {
 }
 
 func appendConnect(dst []byte, p *Connect, s *sizes) []byte {
-	level := p.ProtocolVersion
+	level := s.level
 	name := p.ProtocolName
 	if name == "" {
 		name = protocolName(level)
@@ -258,10 +259,12 @@ func appendConnect(dst []byte, p *Connect, s *sizes) []byte {
 func appendConnack(dst []byte, version byte, p *Connack, s *sizes) []byte {
 	dst = appendHeader(dst, byte(CONNACK)<<4, s)
 	var flags byte
-	if p.SessionPresent {
+	rc := p.ReasonCode
+	if p.SessionPresent && rc == Success {
+		// [MQTT-3.2.2-4] (3.1.1), [MQTT-3.2.2-6] (5.0): a refusal never
+		// has a session present.
 		flags = 0x01
 	}
-	rc := p.ReasonCode
 	if version != Version5 && rc >= UnspecifiedError {
 		rc = ConnackCode311(rc)
 	}

@@ -4,8 +4,8 @@ import "encoding/binary"
 
 // Encode appends the wire form of p for a connection speaking version to
 // dst and returns the extended buffer. It does not allocate when dst has
-// room (see Size). For CONNECT, version is ignored: p.ProtocolVersion says
-// which protocol to speak.
+// room (see Size). For CONNECT, p.ProtocolVersion says which protocol to
+// speak; version is used only when it is 0.
 //
 // Fields a version cannot carry are left out: properties and reason codes
 // before MQTT 5, so a v5 PUBLISH can be forwarded to a 3.1.1 subscriber as
@@ -161,9 +161,10 @@ func propsOf(p Packet) *Properties {
 // sizes holds the lengths measure computes, so that Encode walks the
 // properties only once to size them.
 type sizes struct {
-	body      int // remaining length
-	props     int // property section without its length; -1 when absent
-	willProps int // CONNECT Will Properties without their length
+	body      int  // remaining length
+	props     int  // property section without its length; -1 when absent
+	willProps int  // CONNECT Will Properties without their length
+	level     byte // CONNECT protocol level
 }
 
 func (s *sizes) total() int { return 1 + varintLen(s.body) + s.body }
@@ -183,7 +184,7 @@ func (s *sizes) propSection(ctx propCtx, p *Properties) (int, error) {
 
 func measure(s *sizes, version byte, p Packet) error {
 	if version != Version31 && version != Version311 && version != Version5 {
-		if c, ok := p.(*Connect); !ok || c.ProtocolVersion == 0 {
+		if c, ok := p.(*Connect); !ok || c.ProtocolVersion == 0 || c.ProtocolVersion > Version5 {
 			return Errorf(ImplementationSpecific, "unknown protocol version %d", version)
 		}
 	}
@@ -231,7 +232,7 @@ func measure(s *sizes, version byte, p Packet) error {
 			}
 		}
 	case *Connect:
-		if n, err = measureConnect(s, p); err != nil {
+		if n, err = measureConnect(s, version, p); err != nil {
 			return err
 		}
 	case *Connack:
@@ -390,29 +391,6 @@ func appendAck(dst []byte, version byte, p *Ack, s *sizes) []byte {
 		if s.body > 3 {
 			dst = appendProps(dst, &p.Props, s.props)
 		}
-	}
-	return dst
-}
-
-func appendSubscribe(dst []byte, version byte, p *Subscribe, s *sizes) []byte {
-	dst = appendHeader(dst, byte(SUBSCRIBE)<<4|0x02, s) // [MQTT-3.8.1-1]
-	dst = binary.BigEndian.AppendUint16(dst, p.PacketID)
-	if version == Version5 {
-		dst = appendProps(dst, &p.Props, s.props)
-	}
-	for i := range p.Subscriptions {
-		sub := &p.Subscriptions[i]
-		o := sub.QoS
-		if version == Version5 {
-			o |= sub.RetainHandling << 4
-			if sub.NoLocal {
-				o |= 0x04
-			}
-			if sub.RetainAsPublished {
-				o |= 0x08
-			}
-		}
-		dst = append(appendString(dst, sub.Filter), o)
 	}
 	return dst
 }

@@ -117,7 +117,7 @@ func (r *reader) decodeProps(ctx propCtx, p *Properties) error {
 			return err
 		}
 	}
-	// [MQTT-3.1.2-?] / 3.15.2.2.3: Authentication Data without an
+	// 3.1.2.11.10, 3.2.2.3.17: Authentication Data without an
 	// Authentication Method is a Protocol Error.
 	if seen&bit(propAuthData) != 0 && seen&bit(propAuthMethod) == 0 {
 		return Errorf(ProtocolError, "%s: authentication data without authentication method", ctxName[ctx])

@@ -73,6 +73,7 @@ type Error struct {
 	Msg  string
 }
 
+// Error returns the message and the reason code in hex.
 func (e *Error) Error() string { return fmt.Sprintf("%s (0x%02X)", e.Msg, byte(e.Code)) }
 
 // Errorf returns an *Error with the given reason code.

@@ -329,3 +329,30 @@ func TestDecodePublishAllocatesPacketAndOneCopy(t *testing.T) {
 		}
 	}
 }
+
+func TestEncodeConnectWithoutLevelUsesVersionArgument(t *testing.T) {
+	got, err := Encode(nil, Version5, &Connect{ClientID: "c", CleanStart: true, KeepAlive: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := pkt(0x10, cat(mqtt5, []byte{0x02, 0x00, 0x3C, 0x00}, cid)...)
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Encode = % X, want % X", got, want)
+	}
+}
+
+// [MQTT-3.2.2-4] [MQTT-3.2.2-6] a refusing CONNACK never says a session is present.
+func TestEncodeConnackRefusalClearsSessionPresent(t *testing.T) {
+	for _, version := range []byte{Version311, Version5} {
+		wire, err := Encode(nil, version, &Connack{SessionPresent: true, ReasonCode: NotAuthorized})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wire[2] != 0 {
+			t.Fatalf("v%d: acknowledge flags = %#x, want 0", version, wire[2])
+		}
+		if _, err := Decode(version, wire); err != nil {
+			t.Fatalf("v%d: %v", version, err)
+		}
+	}
+}
