@@ -151,19 +151,41 @@ type Auth struct {
 	Props      Properties
 }
 
-// Type implements Packet.
-func (*Connect) Type() Type     { return CONNECT }
-func (*Connack) Type() Type     { return CONNACK }
-func (*Publish) Type() Type     { return PUBLISH }
-func (a *Ack) Type() Type       { return a.Kind }
-func (*Subscribe) Type() Type   { return SUBSCRIBE }
-func (*Suback) Type() Type      { return SUBACK }
+// Type returns CONNECT.
+func (*Connect) Type() Type { return CONNECT }
+
+// Type returns CONNACK.
+func (*Connack) Type() Type { return CONNACK }
+
+// Type returns PUBLISH.
+func (*Publish) Type() Type { return PUBLISH }
+
+// Type returns a.Kind: PUBACK, PUBREC, PUBREL or PUBCOMP.
+func (a *Ack) Type() Type { return a.Kind }
+
+// Type returns SUBSCRIBE.
+func (*Subscribe) Type() Type { return SUBSCRIBE }
+
+// Type returns SUBACK.
+func (*Suback) Type() Type { return SUBACK }
+
+// Type returns UNSUBSCRIBE.
 func (*Unsubscribe) Type() Type { return UNSUBSCRIBE }
-func (*Unsuback) Type() Type    { return UNSUBACK }
-func (*Pingreq) Type() Type     { return PINGREQ }
-func (*Pingresp) Type() Type    { return PINGRESP }
-func (*Disconnect) Type() Type  { return DISCONNECT }
-func (*Auth) Type() Type        { return AUTH }
+
+// Type returns UNSUBACK.
+func (*Unsuback) Type() Type { return UNSUBACK }
+
+// Type returns PINGREQ.
+func (*Pingreq) Type() Type { return PINGREQ }
+
+// Type returns PINGRESP.
+func (*Pingresp) Type() Type { return PINGRESP }
+
+// Type returns DISCONNECT.
+func (*Disconnect) Type() Type { return DISCONNECT }
+
+// Type returns AUTH.
+func (*Auth) Type() Type { return AUTH }
 
 // UserProperty is one v5 User Property name/value pair.
 type UserProperty struct {
