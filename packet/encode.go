@@ -198,7 +198,7 @@ func measure(s *sizes, version byte, p Packet) error {
 			return Errorf(MalformedPacket, "PUBLISH with QoS %d", p.QoS) // [MQTT-3.3.1-4]
 		}
 		if p.Dup && p.QoS == 0 {
-			return Errorf(MalformedPacket, "PUBLISH with QoS 0 and DUP set") // [MQTT-3.3.1-1]
+			return Errorf(MalformedPacket, "PUBLISH with QoS 0 and DUP set") // [MQTT-3.3.1-2]
 		}
 		if len(p.Topic) > 0xFFFF {
 			return Errorf(MalformedPacket, "topic longer than 65535 bytes")

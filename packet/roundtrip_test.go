@@ -356,3 +356,37 @@ func TestEncodeConnackRefusalClearsSessionPresent(t *testing.T) {
 		}
 	}
 }
+
+func TestRoundTripAcrossRemainingLengthBoundaries(t *testing.T) {
+	// Remaining lengths of 127/128, 16383/16384 and 2097151/2097152 switch
+	// the fixed header from one to two, three and four length bytes.
+	for _, remaining := range []int{127, 128, 16383, 16384, 2097151, 2097152} {
+		for _, version := range []byte{Version311, Version5} {
+			overhead := 2 + 1 + 2 // topic "t", packet id
+			if version == Version5 {
+				overhead++ // empty property length
+			}
+			p := &Publish{QoS: 1, PacketID: 1, Topic: "t", Payload: repeat('x', remaining-overhead)}
+			wire, err := Encode(nil, version, p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := 1 + varintLen(remaining) + remaining; len(wire) != want || Size(version, p) != want {
+				t.Fatalf("remaining %d v%d: encoded %d bytes, Size %d, want %d", remaining, version, len(wire), Size(version, p), want)
+			}
+			if n, err := SplitFrame(wire, 0); n != len(wire) || err != nil {
+				t.Fatalf("remaining %d: SplitFrame = %d, %v", remaining, n, err)
+			}
+			if off := PacketIDOffset(wire); off != 1+varintLen(remaining)+3 {
+				t.Fatalf("remaining %d: PacketIDOffset = %d", remaining, off)
+			}
+			got, err := Decode(version, wire)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, p) {
+				t.Fatalf("remaining %d v%d: round trip changed the packet", remaining, version)
+			}
+		}
+	}
+}
