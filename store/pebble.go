@@ -1,0 +1,624 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Key layout. Every record kind has its own prefix, so that a kind can be
+// scanned or range-deleted alone. A client id is followed by U+0000, which
+// MQTT forbids inside it [MQTT-1.5.4-2], so that the records of client "a"
+// are a range that does not contain those of client "ab".
+//
+//	meta/format                                  format version (uint32, big endian)
+//	s/<client id>                                session
+//	m/<client id> 0x00 <seq: 8 bytes BE>         outbound message
+//	m/<client id> 0x00 <seq: 8 bytes BE> 's'     its packet id and state, once updated
+//	i/<client id> 0x00 <packet id: 2 bytes BE>   inbound QoS 2 packet id (empty value)
+//	r/<topic>                                    retained message
+//
+// Sequence numbers and packet ids are big endian so that byte order is
+// numeric order and LoadMessages is one forward scan.
+const (
+	prefixSession  = "s/"
+	prefixMessage  = "m/"
+	prefixIncoming = "i/"
+	prefixRetained = "r/"
+	deliverySuffix = 's'
+)
+
+var formatKey = []byte("meta/format")
+
+// formatVersion is the version of the key layout and records this build
+// writes and reads. A store of another version is refused at open.
+const formatVersion uint32 = 1
+
+// clientPrefix returns kind + clientID + 0x00, appended to b.
+func clientPrefix(b []byte, kind, clientID string) []byte {
+	b = append(b, kind...)
+	b = append(b, clientID...)
+	return append(b, 0)
+}
+
+// prefixEnd returns the smallest key above every key that starts with
+// prefix, where prefix ends in 0x00 (see clientPrefix).
+func prefixEnd(prefix []byte) []byte {
+	end := bytes.Clone(prefix)
+	end[len(end)-1] = 1
+	return end
+}
+
+func messageKey(b []byte, clientID string, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(clientPrefix(b, prefixMessage, clientID), seq)
+}
+
+func incomingKey(b []byte, clientID string, packetID uint16) []byte {
+	return binary.BigEndian.AppendUint16(clientPrefix(b, prefixIncoming, clientID), packetID)
+}
+
+// PebbleOptions tunes a Pebble store. The zero value is the recommended
+// configuration: small enough that an idle broker holds a few MiB for the
+// store, large enough that group commit, not memory, bounds write speed.
+type PebbleOptions struct {
+	// CacheSize is the block cache in bytes, shared by reads of sessions,
+	// messages and retained messages at startup and by lookups. Default
+	// 8 MiB: the broker keeps live state in memory and reads the store
+	// mostly once, at startup, so a large cache would be idle memory.
+	CacheSize int64
+	// MemTableSize is the largest size in bytes of one memtable, the write
+	// buffer flushed to an sstable when full. Pebble starts with a 256 KiB
+	// memtable and doubles up to this, so an idle store stays small.
+	// Default 4 MiB; at most 4 memtables are kept before writes stall.
+	MemTableSize uint64
+	// MaxOpenFiles bounds the sstables kept open. Default 256, low because
+	// file descriptors are for client connections.
+	MaxOpenFiles int
+	// Logger receives Pebble's messages, its informational ones at Debug.
+	// Default: slog.Default().
+	Logger *slog.Logger
+
+	// fs replaces the file system, for tests that simulate power loss.
+	fs vfs.FS
+}
+
+const (
+	defaultCacheSize    = 8 << 20
+	defaultMemTableSize = 4 << 20
+	defaultMaxOpenFiles = 256
+	// memTableStopWrites is the number of memtables queued for flushing at
+	// which Pebble stalls writes: it bounds write-buffer memory to
+	// memTableStopWrites × MemTableSize.
+	memTableStopWrites = 4
+)
+
+// Stats are counters of a Pebble store since it was opened, for metrics.
+type Stats struct {
+	// Commits is the number of write batches committed.
+	Commits uint64
+	// SyncCommits is the number of those that waited for durability.
+	SyncCommits uint64
+	// CommitLatency is the time spent committing, summed over Commits.
+	CommitLatency time.Duration
+	// WALSyncs is the number of fsyncs of the write-ahead log. Pebble's
+	// commit pipeline makes concurrent durable commits share one fsync, so
+	// SyncCommits / WALSyncs is the group-commit factor.
+	WALSyncs uint64
+	// WALSyncLatency is the time spent in WAL fsyncs, summed over WALSyncs.
+	WALSyncLatency time.Duration
+}
+
+// Pebble is a Store on disk, in a Pebble database of its own directory.
+type Pebble struct {
+	db  *pebble.DB
+	dir string
+
+	// mu is held for reading by every operation and for writing by Close,
+	// so that Close waits for operations in flight and later calls get
+	// ErrClosed instead of a Pebble panic. Readers hold it across commits
+	// (and so across fsync): it excludes only Close, never another writer.
+	mu     sync.RWMutex
+	closed bool
+
+	stats stats
+}
+
+var _ Store = (*Pebble)(nil)
+
+// scratch is a key and a record being encoded. Pooled, so that the hot
+// path (AppendMessages, UpdateMessage, DeleteMessage) does not allocate
+// them: Pebble copies both into its batch.
+type scratch struct{ key, val []byte }
+
+var scratchPool = sync.Pool{New: func() any {
+	return &scratch{key: make([]byte, 0, 128), val: make([]byte, 0, 512)}
+}}
+
+func getScratch() *scratch { return scratchPool.Get().(*scratch) }
+
+func putScratch(s *scratch) {
+	if cap(s.val) > 64<<10 {
+		s.val = nil // grown by a large payload: left to the GC
+	}
+	if cap(s.key) > 64<<10 {
+		s.key = nil
+	}
+	scratchPool.Put(s)
+}
+
+// OpenPebble opens the Herald store in dir, creating it if dir does not
+// exist or is empty. It refuses, with an error naming dir and the cause, a
+// directory that is unreadable, holds no Pebble database, holds a Pebble
+// database that is corrupt or not Herald's, or holds a store of a format
+// version this build does not know. It never starts a new empty store in
+// place of one it could not read.
+func OpenPebble(dir string, opts PebbleOptions) (*Pebble, error) {
+	fsys := opts.fs
+	if fsys == nil {
+		fsys = vfs.Default
+	}
+	fresh, err := isFresh(fsys, dir)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	p := &Pebble{dir: dir}
+	po := &pebble.Options{
+		FS:                          &countingFS{FS: fsys, stats: &p.stats},
+		CacheSize:                   orDefault(opts.CacheSize, defaultCacheSize),
+		MemTableSize:                orDefault(opts.MemTableSize, defaultMemTableSize),
+		MemTableStopWritesThreshold: memTableStopWrites,
+		MaxOpenFiles:                orDefault(opts.MaxOpenFiles, defaultMaxOpenFiles),
+		Logger:                      slogLogger{orDefault(opts.Logger, slog.Default())},
+		// A directory with files in it must already be a database: Pebble
+		// would otherwise create a new one beside foreign files.
+		ErrorIfNotExists: !fresh,
+	}
+	db, err := pebble.Open(dir, po)
+	if err != nil {
+		if errors.Is(err, pebble.ErrDBDoesNotExist) {
+			return nil, fmt.Errorf("store: open %s: not a Herald store: the directory is not empty and holds no Pebble database", dir)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	p.db = db
+	if err := p.checkFormat(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	return p, nil
+}
+
+// isFresh reports whether dir is absent or empty (created here if absent),
+// and fails if it is unreadable or not a directory.
+func isFresh(fsys vfs.FS, dir string) (bool, error) {
+	fi, err := fsys.Stat(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return true, fsys.MkdirAll(dir, 0o755)
+	}
+	if err != nil {
+		return false, err
+	}
+	if !fi.IsDir() {
+		return false, errors.New("not a directory")
+	}
+	names, err := fsys.List(dir)
+	if err != nil {
+		return false, err
+	}
+	return len(names) == 0, nil
+}
+
+// checkFormat reads the format key, writing it into a database with no
+// keys at all (a new store, or one whose first open stopped before the key
+// was written).
+func (p *Pebble) checkFormat() error {
+	v, closer, err := p.db.Get(formatKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		empty, err := p.isEmpty()
+		if err != nil {
+			return err
+		}
+		if !empty {
+			return errors.New("not a Herald store: a Pebble database without Herald's format key")
+		}
+		return p.db.Set(formatKey, binary.BigEndian.AppendUint32(nil, formatVersion), pebble.Sync)
+	}
+	if err != nil {
+		return fmt.Errorf("read format version: %w", err)
+	}
+	defer closer.Close()
+	if len(v) != 4 {
+		return fmt.Errorf("not a Herald store: format key holds %d bytes, want 4", len(v))
+	}
+	if got := binary.BigEndian.Uint32(v); got != formatVersion {
+		return fmt.Errorf("unknown store format version %d: this build reads version %d (was it written by a newer Herald?)", got, formatVersion)
+	}
+	return nil
+}
+
+func (p *Pebble) isEmpty() (bool, error) {
+	it, err := p.db.NewIter(nil)
+	if err != nil {
+		return false, err
+	}
+	empty := !it.First()
+	return empty, errors.Join(it.Error(), it.Close())
+}
+
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
+}
+
+// begin takes the read side of mu; it fails once the store is closed.
+func (p *Pebble) begin() error {
+	p.mu.RLock()
+	if p.closed {
+		p.mu.RUnlock()
+		return ErrClosed
+	}
+	return nil
+}
+
+func (p *Pebble) end() { p.mu.RUnlock() }
+
+// commit commits b and closes it. sync waits for the WAL fsync, shared by
+// concurrent committers (group commit); without it the write is durable no
+// later than the next synced commit, since the WAL is one ordered log.
+func (p *Pebble) commit(b *pebble.Batch, sync bool) error {
+	opts := pebble.NoSync
+	if sync {
+		opts = pebble.Sync
+	}
+	start := time.Now()
+	err := b.Commit(opts)
+	p.stats.commit(time.Since(start), sync)
+	if err := errors.Join(err, b.Close()); err != nil {
+		return fmt.Errorf("store %s: commit: %w", p.dir, err)
+	}
+	return nil
+}
+
+// set commits one key, copied into a batch.
+func (p *Pebble) set(key, val []byte, sync bool) error {
+	b := p.db.NewBatch()
+	if err := b.Set(key, val, nil); err != nil {
+		b.Close()
+		return fmt.Errorf("store %s: %w", p.dir, err)
+	}
+	return p.commit(b, sync)
+}
+
+// SaveSession creates or replaces a session. Durable on return.
+func (p *Pebble) SaveSession(s *Session) error {
+	if err := checkClientID(s.ClientID); err != nil {
+		return err
+	}
+	if err := p.begin(); err != nil {
+		return err
+	}
+	defer p.end()
+	sc := getScratch()
+	defer putScratch(sc)
+	sc.key = append(append(sc.key[:0], prefixSession...), s.ClientID...)
+	sc.val = appendSession(sc.val[:0], s)
+	return p.set(sc.key, sc.val, true)
+}
+
+// DeleteSession removes a session with its messages and incoming ids, as
+// range deletions. Durable on return.
+func (p *Pebble) DeleteSession(clientID string) error {
+	if err := checkClientID(clientID); err != nil {
+		return err
+	}
+	if err := p.begin(); err != nil {
+		return err
+	}
+	defer p.end()
+	b := p.db.NewBatch()
+	b.Delete([]byte(prefixSession+clientID), nil)
+	for _, kind := range []string{prefixMessage, prefixIncoming} {
+		start := clientPrefix(nil, kind, clientID)
+		b.DeleteRange(start, prefixEnd(start), nil)
+	}
+	return p.commit(b, true)
+}
+
+// LoadSessions returns every session, ordered by client id.
+func (p *Pebble) LoadSessions() ([]*Session, error) {
+	if err := p.begin(); err != nil {
+		return nil, err
+	}
+	defer p.end()
+	var out []*Session
+	err := p.scan([]byte(prefixSession), []byte("s0"), func(key, val []byte) error {
+		s, err := decodeSession(val)
+		if err != nil {
+			return err
+		}
+		if s.ClientID != string(key[len(prefixSession):]) {
+			return fmt.Errorf("%w: session of %q stored under another client id", errCorrupt, s.ClientID)
+		}
+		out = append(out, s)
+		return nil
+	})
+	return out, err
+}
+
+// AppendMessages stores messages for sessions in one batch, all or none.
+// Durable on return; concurrent callers share WAL fsyncs.
+func (p *Pebble) AppendMessages(entries []Entry) error {
+	for _, e := range entries {
+		if err := checkClientID(e.ClientID); err != nil {
+			return err
+		}
+		if e.Msg == nil {
+			return ErrNilMessage
+		}
+	}
+	if err := p.begin(); err != nil {
+		return err
+	}
+	defer p.end()
+	sc := getScratch()
+	defer putScratch(sc)
+	b := p.db.NewBatch()
+	for _, e := range entries {
+		sc.key = messageKey(sc.key[:0], e.ClientID, e.Msg.Seq)
+		sc.val = appendMessage(sc.val[:0], e.Msg)
+		if err := b.Set(sc.key, sc.val, nil); err != nil {
+			b.Close()
+			return fmt.Errorf("store %s: %w", p.dir, err)
+		}
+		// A delivery record left by an earlier message of the same seq
+		// would otherwise override this message's packet id and state.
+		sc.key = append(sc.key, deliverySuffix)
+		b.Delete(sc.key, nil)
+	}
+	return p.commit(b, true)
+}
+
+// UpdateMessage records a stored message's packet id and state, in a small
+// record beside the message so that the payload is not rewritten. Synced
+// lazily.
+func (p *Pebble) UpdateMessage(clientID string, seq uint64, packetID uint16, state State) error {
+	if err := checkClientID(clientID); err != nil {
+		return err
+	}
+	if err := p.begin(); err != nil {
+		return err
+	}
+	defer p.end()
+	sc := getScratch()
+	defer putScratch(sc)
+	sc.key = append(messageKey(sc.key[:0], clientID, seq), deliverySuffix)
+	sc.val = appendDelivery(sc.val[:0], packetID, state)
+	return p.set(sc.key, sc.val, false)
+}
+
+// DeleteMessage removes a stored message and its delivery state. Synced
+// lazily.
+func (p *Pebble) DeleteMessage(clientID string, seq uint64) error {
+	if err := checkClientID(clientID); err != nil {
+		return err
+	}
+	if err := p.begin(); err != nil {
+		return err
+	}
+	defer p.end()
+	sc := getScratch()
+	defer putScratch(sc)
+	sc.key = messageKey(sc.key[:0], clientID, seq)
+	b := p.db.NewBatch()
+	b.Delete(sc.key, nil)
+	sc.key = append(sc.key, deliverySuffix)
+	b.Delete(sc.key, nil)
+	return p.commit(b, false)
+}
+
+// LoadMessages returns a session's messages in Seq order, each with the
+// packet id and state of its latest update.
+func (p *Pebble) LoadMessages(clientID string) ([]*Message, error) {
+	if err := checkClientID(clientID); err != nil {
+		return nil, err
+	}
+	if err := p.begin(); err != nil {
+		return nil, err
+	}
+	defer p.end()
+	prefix := clientPrefix(nil, prefixMessage, clientID)
+	var out []*Message
+	err := p.scan(prefix, prefixEnd(prefix), func(key, val []byte) error {
+		switch rest := key[len(prefix):]; {
+		case len(rest) == 8:
+			m, err := decodeMessage(val)
+			if err != nil {
+				return err
+			}
+			m.Seq = binary.BigEndian.Uint64(rest)
+			out = append(out, m)
+		case len(rest) == 9 && rest[8] == deliverySuffix:
+			pid, state, err := decodeDelivery(val)
+			if err != nil {
+				return err
+			}
+			// The delivery record sorts right after its message. One
+			// without a message (an update of a deleted message) is
+			// ignored.
+			if n := len(out); n > 0 && out[n-1].Seq == binary.BigEndian.Uint64(rest) {
+				out[n-1].PacketID, out[n-1].State = pid, state
+			}
+		default:
+			return fmt.Errorf("%w: unexpected key", errCorrupt)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// AddIncoming records an inbound QoS 2 packet id. Durable on return.
+func (p *Pebble) AddIncoming(clientID string, packetID uint16) error {
+	return p.setIncoming(clientID, packetID, true)
+}
+
+// DeleteIncoming forgets an inbound QoS 2 packet id. Durable on return.
+func (p *Pebble) DeleteIncoming(clientID string, packetID uint16) error {
+	return p.setIncoming(clientID, packetID, false)
+}
+
+func (p *Pebble) setIncoming(clientID string, packetID uint16, add bool) error {
+	if err := checkClientID(clientID); err != nil {
+		return err
+	}
+	if err := p.begin(); err != nil {
+		return err
+	}
+	defer p.end()
+	sc := getScratch()
+	defer putScratch(sc)
+	sc.key = incomingKey(sc.key[:0], clientID, packetID)
+	if add {
+		return p.set(sc.key, nil, true)
+	}
+	b := p.db.NewBatch()
+	b.Delete(sc.key, nil)
+	return p.commit(b, true)
+}
+
+// LoadIncoming returns a session's inbound packet ids in ascending order.
+func (p *Pebble) LoadIncoming(clientID string) ([]uint16, error) {
+	if err := checkClientID(clientID); err != nil {
+		return nil, err
+	}
+	if err := p.begin(); err != nil {
+		return nil, err
+	}
+	defer p.end()
+	prefix := clientPrefix(nil, prefixIncoming, clientID)
+	var out []uint16
+	err := p.scan(prefix, prefixEnd(prefix), func(key, _ []byte) error {
+		if len(key) != len(prefix)+2 {
+			return fmt.Errorf("%w: unexpected key", errCorrupt)
+		}
+		out = append(out, binary.BigEndian.Uint16(key[len(prefix):]))
+		return nil
+	})
+	return out, err
+}
+
+// SaveRetained creates or replaces the retained message of m.Topic.
+// Durable on return.
+func (p *Pebble) SaveRetained(m *Message) error {
+	if m == nil {
+		return ErrNilMessage
+	}
+	if err := p.begin(); err != nil {
+		return err
+	}
+	defer p.end()
+	sc := getScratch()
+	defer putScratch(sc)
+	sc.key = append(append(sc.key[:0], prefixRetained...), m.Topic...)
+	sc.val = appendMessage(sc.val[:0], m)
+	return p.set(sc.key, sc.val, true)
+}
+
+// DeleteRetained removes the retained message of a topic. Durable on
+// return.
+func (p *Pebble) DeleteRetained(topic string) error {
+	if err := p.begin(); err != nil {
+		return err
+	}
+	defer p.end()
+	b := p.db.NewBatch()
+	b.Delete([]byte(prefixRetained+topic), nil)
+	return p.commit(b, true)
+}
+
+// LoadRetained returns every retained message, ordered by topic.
+func (p *Pebble) LoadRetained() ([]*Message, error) {
+	if err := p.begin(); err != nil {
+		return nil, err
+	}
+	defer p.end()
+	var out []*Message
+	err := p.scan([]byte(prefixRetained), []byte("r0"), func(key, val []byte) error {
+		m, err := decodeMessage(val)
+		if err != nil {
+			return err
+		}
+		m.Topic = string(key[len(prefixRetained):])
+		out = append(out, m)
+		return nil
+	})
+	return out, err
+}
+
+// scan calls fn for each key in [lower, upper), in order. Errors name the
+// store and the key, so that a corrupt record can be found.
+func (p *Pebble) scan(lower, upper []byte, fn func(key, val []byte) error) error {
+	it, err := p.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return fmt.Errorf("store %s: %w", p.dir, err)
+	}
+	for ok := it.First(); ok; ok = it.Next() {
+		val, err := it.ValueAndErr()
+		if err == nil {
+			err = fn(it.Key(), val)
+		}
+		if err != nil {
+			key := string(it.Key())
+			it.Close()
+			return fmt.Errorf("store %s: key %q: %w", p.dir, key, err)
+		}
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return fmt.Errorf("store %s: %w", p.dir, err)
+	}
+	return nil
+}
+
+// Compact compacts the whole keyspace, dropping deleted records (the range
+// deletions of DeleteSession among them) from disk. It may take long on a
+// big store; writes go on meanwhile.
+func (p *Pebble) Compact() error {
+	if err := p.begin(); err != nil {
+		return err
+	}
+	defer p.end()
+	// Every key starts with a printable prefix, so [0x00, 0xff) covers all.
+	if err := p.db.Compact(context.Background(), []byte{0}, []byte{0xff}, true); err != nil {
+		return fmt.Errorf("store %s: compact: %w", p.dir, err)
+	}
+	return nil
+}
+
+// Stats returns counters since the store was opened.
+func (p *Pebble) Stats() Stats { return p.stats.snapshot() }
+
+// Close flushes nothing extra (every acknowledged write is already in the
+// WAL) and closes the database. Calls after Close return ErrClosed.
+func (p *Pebble) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
+	}
+	p.closed = true
+	if err := p.db.Close(); err != nil {
+		return fmt.Errorf("store %s: close: %w", p.dir, err)
+	}
+	return nil
+}
