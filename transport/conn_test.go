@@ -133,10 +133,10 @@ func TestClosedCalledOnceWithCause(t *testing.T) {
 			client.Close()
 		}, nil},
 		{"handler error", func(t *testing.T, client net.Conn, r *recorder, stop func()) {
-			r.onData = func(c Conn, p []byte) error {
+			r.setOnData(func(c Conn, p []byte) error {
 				c.Write([]byte("bye"))
 				return errHandler
-			}
+			})
 			client.Write([]byte("x"))
 			if got := expectEOF(t, client); string(got) != "bye" {
 				t.Errorf("client read %q before EOF, want the handler's last write", got)

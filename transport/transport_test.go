@@ -76,15 +76,23 @@ func (r *recorder) Data(p []byte) error {
 	defer r.inData.Add(-1)
 	r.mu.Lock()
 	r.data.Write(p)
+	onData := r.onData
 	r.mu.Unlock()
-	if r.onData != nil {
-		return r.onData(r.conn, p)
+	if onData != nil {
+		return onData(r.conn, p)
 	}
 	if r.echo {
 		_, err := r.conn.Write(p)
 		return err
 	}
 	return nil
+}
+
+// setOnData replaces the Data hook of a live connection.
+func (r *recorder) setOnData(f func(c Conn, p []byte) error) {
+	r.mu.Lock()
+	r.onData = f
+	r.mu.Unlock()
 }
 
 func (r *recorder) Closed(err error) {

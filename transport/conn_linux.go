@@ -1,0 +1,129 @@
+//go:build linux
+
+package transport
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// econn is one connection of an EpollServer. It is the whole per-connection
+// cost in the Go heap while idle (96 bytes on 64-bit, plus the loop's map
+// entry), so fields are chosen and ordered with care: no read buffer (the
+// loop has one), no outbound buffer until there is something to send, no
+// deadline or cause (the loop keeps those, in maps, for the few connections
+// that are closing or awaiting a PROXY header).
+type econn struct {
+	mu      sync.Mutex
+	state   uint8          // connQueued, connClosing; guarded by mu
+	lstate  uint8          // lWaitOut, lProxyWait, lClosing, lClosed; loop goroutine only
+	fd      int32          // loop goroutine only
+	out     outQueue       // guarded by mu
+	loop    *loop          // immutable
+	handler Handler        // set by the loop before any Data; loop goroutine only
+	remote  netip.AddrPort // immutable once the Accepter sees the conn
+}
+
+// state bits, guarded by econn.mu.
+const (
+	// connQueued: a flush is scheduled, either on the loop's flush list or
+	// by an armed EPOLLOUT, so Write need not schedule another.
+	connQueued = 1 << iota
+	// connClosing: Close was called (or the loop began closing); Write fails.
+	connClosing
+)
+
+// lstate bits, owned by the loop goroutine.
+const (
+	lWaitOut   = 1 << iota // EPOLLOUT is armed: the socket buffer was full
+	lProxyWait             // waiting for the PROXY header; no Handler yet
+	lClosing               // the loop is flushing the last bytes (see loop.lingering)
+	lClosed                // the descriptor is closed and Handler.Closed called
+)
+
+// Write implements Conn: it appends to the outbound queue and, unless a
+// flush is already scheduled, puts the conn on its loop's flush list.
+func (c *econn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	if c.state&connClosing != 0 {
+		c.mu.Unlock()
+		return 0, net.ErrClosed
+	}
+	c.out.write(b)
+	pending := c.out.n
+	schedule := c.state&connQueued == 0 && pending > 0
+	if schedule {
+		c.state |= connQueued
+	}
+	c.mu.Unlock()
+	if schedule {
+		c.loop.enqueue(c)
+	}
+	return pending, nil
+}
+
+// Close implements Conn. It returns at once; the loop flushes what is
+// queued (for at most CloseTimeout), closes the socket and calls
+// Handler.Closed(nil).
+func (c *econn) Close() error {
+	c.mu.Lock()
+	if c.state&connClosing != 0 {
+		c.mu.Unlock()
+		return net.ErrClosed
+	}
+	c.state |= connClosing | connQueued
+	c.mu.Unlock()
+	// Always enqueue, even if a flush is pending behind EPOLLOUT: the loop
+	// must start the close deadline now.
+	c.loop.enqueue(c)
+	return nil
+}
+
+// RemoteAddr implements Conn.
+func (c *econn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.remote) }
+
+// LocalAddr implements Conn.
+func (c *econn) LocalAddr() net.Addr { return c.loop.srv.addr }
+
+// appendIovecs appends the queue's unsent ranges, at most limit of them,
+// and returns their total length. Call with the conn's mutex held; the
+// memory stays valid without it until the loop consumes it.
+func appendIovecs(dst []unix.Iovec, q *outQueue, limit int) ([]unix.Iovec, int) {
+	total := 0
+	for ch := q.head; ch != nil && len(dst) < limit; ch = ch.next {
+		p := ch.b[ch.off:]
+		v := unix.Iovec{Base: &p[0]}
+		v.SetLen(len(p))
+		dst = append(dst, v)
+		total += len(p)
+	}
+	return dst, total
+}
+
+// writev writes iov to fd in one system call; x/sys has no variant that
+// takes reusable iovecs.
+func writev(fd int32, iov []unix.Iovec) (int, error) {
+	for {
+		n, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
+		if e == unix.EINTR {
+			continue
+		}
+		if e != 0 {
+			return 0, e
+		}
+		return int(n), nil
+	}
+}
+
+func read(fd int32, p []byte) (int, error) {
+	for {
+		n, err := unix.Read(int(fd), p)
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}

@@ -1,0 +1,270 @@
+//go:build linux
+
+package transport
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+func init() {
+	transports = append(transports, testTransport{
+		name: "epoll",
+		start: func(t *testing.T, accept Accepter, proxy bool) (string, func()) {
+			s := startEpoll(t, EpollOptions{Loops: 2, ProxyProtocol: proxy, ProxyTimeout: time.Second}, accept)
+			return s.Addr().String(), func() { s.Close() }
+		},
+	})
+}
+
+func startEpoll(t testing.TB, opts EpollOptions, accept Accepter) *EpollServer {
+	t.Helper()
+	s, err := ListenEpoll(context.Background(), "127.0.0.1:0", opts, accept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestEpollConnIsSmall(t *testing.T) {
+	size := unsafe.Sizeof(econn{})
+	t.Logf("unsafe.Sizeof(econn{}) = %d bytes", size)
+	if size > 96 {
+		t.Errorf("econn grew to %d bytes; every idle connection pays for it", size)
+	}
+}
+
+func TestEpollCoalescesSmallWrites(t *testing.T) {
+	const writes, size = 1000, 10
+	rs := newRecorders(false)
+	rs.onData = func(c Conn, p []byte) error {
+		// All in one Data call: the loop flushes after the handler returns.
+		for range writes {
+			c.Write(make([]byte, size))
+		}
+		return nil
+	}
+	s := startEpoll(t, EpollOptions{Loops: 1}, rs.accept)
+	c := dial(t, s.Addr().String())
+	c.Write([]byte("go"))
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadFull(c, make([]byte, writes*size)); err != nil {
+		t.Fatal(err)
+	}
+	st := s.Stats()
+	for deadline := time.Now().Add(time.Second); st.BytesOut < writes*size && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond) // the counters move just after the writev
+		st = s.Stats()
+	}
+	if st.Writes > 2 {
+		t.Errorf("%d writev calls for %d small Writes, want 1", st.Writes, writes)
+	}
+	if st.BytesOut != writes*size {
+		t.Errorf("BytesOut = %d, want %d", st.BytesOut, writes*size)
+	}
+	t.Logf("%+v", st)
+}
+
+func TestEpollLargeWriteWaitsForEPOLLOUT(t *testing.T) {
+	const size = 16 << 20
+	rs := newRecorders(false)
+	rs.onAcc = func(c Conn) { c.Write(make([]byte, size)) }
+	s := startEpoll(t, EpollOptions{Loops: 1}, rs.accept)
+	c := dial(t, s.Addr().String())
+	time.Sleep(50 * time.Millisecond)
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(c, make([]byte, size)); err != nil {
+		t.Fatal(err)
+	}
+	if st := s.Stats(); st.WriteBlocked == 0 {
+		t.Errorf("16 MiB went out without a full socket buffer: %+v", st)
+	}
+}
+
+func TestEpollSlowConsumerCloseTimesOut(t *testing.T) {
+	rs := newRecorders(false)
+	rs.onAcc = func(c Conn) {
+		c.Write(make([]byte, 32<<20)) // more than the socket buffers hold
+		c.Close()
+	}
+	s := startEpoll(t, EpollOptions{Loops: 1, CloseTimeout: 300 * time.Millisecond}, rs.accept)
+	dial(t, s.Addr().String()) // never reads
+	r := rs.next(t)
+	start := time.Now()
+	r.waitClosed(t, nil)
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("close of a stuck peer took %v, want about CloseTimeout", d)
+	}
+	if st := s.Stats(); st.Open != 0 {
+		t.Errorf("Open = %d after the close deadline", st.Open)
+	}
+}
+
+func TestEpollStopsOnContextCancel(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	rs := newRecorders(true)
+	s, err := ListenEpoll(ctx, "127.0.0.1:0", EpollOptions{}, rs.accept)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := dial(t, s.Addr().String())
+	r := rs.next(t)
+	cancel()
+	r.waitClosed(t, ErrServerClosed)
+	expectEOF(t, c)
+	if err := s.Close(); err != net.ErrClosed {
+		t.Errorf("Close after cancel = %v, want net.ErrClosed", err)
+	}
+	if _, err := net.DialTimeout("tcp", s.Addr().String(), time.Second); err == nil {
+		t.Error("still accepting after cancel")
+	}
+}
+
+func TestEpollProxyHeaderTimeout(t *testing.T) {
+	rs := newRecorders(true)
+	s := startEpoll(t, EpollOptions{ProxyProtocol: true, ProxyTimeout: 200 * time.Millisecond}, rs.accept)
+	c := dial(t, s.Addr().String())
+	c.Write([]byte("PROXY TCP4 1.2.3.4")) // and then nothing
+	expectEOF(t, c)
+	if st := s.Stats(); st.Refused != 1 || rs.accepts.Load() != 0 {
+		t.Errorf("Refused = %d, accepts = %d; want 1, 0", st.Refused, rs.accepts.Load())
+	}
+}
+
+func TestListenEpollRejectsBadAddress(t *testing.T) {
+	if _, err := ListenEpoll(context.Background(), "127.0.0.1:notaport", EpollOptions{}, newRecorders(true).accept); err == nil {
+		t.Error("ListenEpoll accepted a bad address")
+	}
+}
+
+// idleConnsEnv names the environment variables of the dialer child process
+// BenchmarkEpollIdleConnMemory starts, so the client sockets do not count
+// against this process's open-file limit.
+const (
+	idleDialAddr = "HERALD_TRANSPORT_DIAL_ADDR"
+	idleDialN    = "HERALD_TRANSPORT_DIAL_N"
+)
+
+// TestIdleDialerProcess is not a test: run by BenchmarkEpollIdleConnMemory
+// as a child process, it opens the idle connections and holds them until
+// its stdin closes.
+func TestIdleDialerProcess(t *testing.T) {
+	addr := os.Getenv(idleDialAddr)
+	if addr == "" {
+		t.Skip("helper process for BenchmarkEpollIdleConnMemory")
+	}
+	n, _ := strconv.Atoi(os.Getenv(idleDialN))
+	fds, err := dialRaw(addr, n)
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println("ready")
+	io.Copy(io.Discard, os.Stdin)
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+	os.Exit(0)
+}
+
+// dialRaw opens n blocking TCP connections without net.Conn, so the client
+// side costs an int each.
+func dialRaw(addr string, n int) ([]int, error) {
+	ta, err := net.ResolveTCPAddr("tcp4", addr)
+	if err != nil {
+		return nil, err
+	}
+	sa := &unix.SockaddrInet4{Port: ta.Port, Addr: [4]byte(ta.IP.To4())}
+	fds := make([]int, 0, n)
+	for range n {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return fds, err
+		}
+		fds = append(fds, fd)
+		if err := unix.Connect(fd, sa); err != nil {
+			return fds, fmt.Errorf("connect %d: %w", len(fds), err)
+		}
+	}
+	return fds, nil
+}
+
+// BenchmarkEpollIdleConnMemory opens idle connections to an epoll server
+// from a child process (default 10,000; HERALD_IDLE_CONNS overrides) and
+// reports the Go heap and stack the server holds per connection. Run with
+// -benchtime=1x.
+func BenchmarkEpollIdleConnMemory(b *testing.B) {
+	n := 10000
+	if v, err := strconv.Atoi(os.Getenv("HERALD_IDLE_CONNS")); err == nil && v > 0 {
+		n = v
+	}
+	for b.Loop() {
+		perConn := measureIdleConns(b, n)
+		b.ReportMetric(perConn, "bytes/conn")
+	}
+}
+
+func measureIdleConns(b *testing.B, n int) float64 {
+	var handlers sync.Map // keeps the Handlers reachable, as a broker would
+	type idle struct{ Conn }
+	s := startEpoll(b, EpollOptions{Backlog: 8192}, func(c Conn) Handler {
+		h := &idleHandler{}
+		handlers.Store(h, c)
+		return h
+	})
+	before := heapAndStack()
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleDialerProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), idleDialAddr+"="+s.Addr().String(), idleDialN+"="+strconv.Itoa(n))
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	if line != "ready\n" {
+		b.Fatalf("dialer: %q", line)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for s.Stats().Open < int64(n) && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if open := s.Stats().Open; open != int64(n) {
+		b.Fatalf("server holds %d connections, want %d", open, n)
+	}
+	after := heapAndStack()
+	per := float64(after-before) / float64(n)
+	b.Logf("%d idle conns: %.0f bytes/conn of Go heap+stack (handler of %d bytes included), econn %d bytes",
+		n, per, unsafe.Sizeof(idleHandler{}), unsafe.Sizeof(econn{}))
+	return per
+}
+
+type idleHandler struct{ n int }
+
+func (h *idleHandler) Data(p []byte) error { h.n += len(p); return nil }
+func (h *idleHandler) Closed(error)        {}
+
+func heapAndStack() int64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc + m.StackInuse)
+}
