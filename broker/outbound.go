@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"sync"
 	"time"
 
 	"github.com/herald-mqtt/herald/packet"
@@ -185,17 +186,22 @@ func (sess *session) sendPublish(d *delivery, dup bool) {
 	sess.srv.stats.MessagesOut.Add(1)
 }
 
+// publishPool recycles the (large) Publish structs used for encoding, so
+// that encoding a delivery allocates nothing.
+var publishPool = sync.Pool{New: func() any { return new(packet.Publish) }}
+
 // encodeOwn encodes one delivery for this session's connection, with its
 // packet id, subscription ids and topic alias. Caller holds sess.mu.
 func (sess *session) encodeOwn(m *Message, qos byte, retain bool, subIDs []uint32, pid uint16, dup bool, buf *[]byte) []byte {
 	c := sess.out.c
-	var p packet.Publish
-	m.publishPacket(&p, qos, retain, subIDs, time.Now())
+	p := publishPool.Get().(*packet.Publish)
+	defer publishPool.Put(p)
+	m.publishPacket(p, qos, retain, subIDs, time.Now())
 	p.PacketID, p.Dup = pid, dup
 	if c.version == packet.Version5 && c.aliasMaxOut > 0 {
-		sess.out.applyAlias(&p, c.aliasMaxOut)
+		sess.out.applyAlias(p, c.aliasMaxOut)
 	}
-	b, err := packet.Encode((*buf)[:0], c.version, &p)
+	b, err := packet.Encode((*buf)[:0], c.version, p)
 	if err != nil {
 		sess.srv.log.Error("encode publish", "client", sess.id, "err", err)
 		return nil

@@ -181,12 +181,13 @@ func (r *route) form(version byte, qos byte, retain bool) []byte {
 	if len(b) > 0 {
 		return b
 	}
-	var p packet.Publish
-	r.msg.publishPacket(&p, qos, retain, nil, r.now)
+	p := publishPool.Get().(*packet.Publish)
+	defer publishPool.Put(p)
+	r.msg.publishPacket(p, qos, retain, nil, r.now)
 	if qos > 0 {
 		p.PacketID = 1 // patched per delivery
 	}
-	b, err := packet.Encode(b[:0], version, &p)
+	b, err := packet.Encode(b[:0], version, p)
 	if err != nil {
 		r.srv.log.Error("encode publish", "topic", r.msg.Topic, "err", err)
 		return nil

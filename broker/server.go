@@ -56,7 +56,9 @@ type Stats struct {
 	DroppedACL       atomic.Int64 // publishes refused by ACL
 }
 
-// New returns a Server with opts (zero fields take their defaults).
+// New returns a Server with opts. Start from DefaultOptions: numeric limits
+// left at zero take their defaults, but switches and MaximumQoS are taken
+// as given.
 func New(opts Options) *Server {
 	def := DefaultOptions()
 	fill(&opts.MaxPacketSize, def.MaxPacketSize)
@@ -84,7 +86,7 @@ func New(opts Options) *Server {
 	}
 	s.wg.Add(1)
 	go s.sweep()
-	if opts.SysInterval > 0 {
+	if opts.SysInterval > 0 { // negative disables too
 		s.wg.Add(1)
 		go s.publishSys()
 	}
