@@ -11,14 +11,14 @@ import (
 
 // Second is one second of the run, merged over all workers.
 type Second struct {
-	T           int     `json:"t"`           // seconds since the run began
-	Connections int64   `json:"connections"` // open at the end of the second
-	Counters    `json:"counters"`           // what happened during the second
-	Deliver     latency.Summary `json:"deliver"`
-	Connack     latency.Summary `json:"connack"`
-	Ack         latency.Summary `json:"ack"` // PUBACK (QoS 1) or PUBCOMP (QoS 2)
-	CPU         float64         `json:"cpu"` // cores the bench used
-	RSS         int64           `json:"rss"` // bench resident bytes
+	T           int               `json:"t"`           // seconds since the run began
+	Connections int64             `json:"connections"` // open at the end of the second
+	Counters    `json:"counters"` // what happened during the second
+	Deliver     latency.Summary   `json:"deliver"`
+	Connack     latency.Summary   `json:"connack"`
+	Ack         latency.Summary   `json:"ack"` // PUBACK (QoS 1) or PUBCOMP (QoS 2)
+	CPU         float64           `json:"cpu"` // cores the bench used
+	RSS         int64             `json:"rss"` // bench resident bytes
 }
 
 // Result is everything a run measured, merged over its workers.
@@ -61,10 +61,10 @@ type collector struct {
 	res     *Result
 	workers int
 	open    map[int]*openSecond
-	last    []int       // per worker: highest second reported
-	lastCPU []float64   // per worker: CPU seconds at its previous tick
-	lastSec []int       // per worker: second of its previous tick
-	gauge   []int64     // per worker: last connection gauge reported
+	last    []int     // per worker: highest second reported
+	lastCPU []float64 // per worker: CPU seconds at its previous tick
+	lastSec []int     // per worker: second of its previous tick
+	gauge   []int64   // per worker: last connection gauge reported
 	cum     map[string]*hdr.Histogram
 	pubs    map[uint32]*PublisherStats
 	closed  int // seconds below this are final

@@ -105,3 +105,69 @@ func TestEachScenarioPassesAgainstMosquitto(t *testing.T) {
 		})
 	}
 }
+
+func TestLossyFanoutFails(t *testing.T) {
+	target := startMosquitto(t)
+	o := quick(target)
+	o.QoS = 1
+	o.DropEvery = 7 // subscribers discard every 7th message as if lost
+	r := runScenario(t, Scenario{Name: Fanout, Subscribers: 10, Publishers: 1}, o)
+	if r.Pass {
+		t.Fatal("a run that lost messages at QoS 1 passed")
+	}
+	if r.Counters.Lost == 0 || r.Counters.Lost != r.Counters.Dropped {
+		t.Errorf("lost %d, dropped %d: want equal and non-zero", r.Counters.Lost, r.Counters.Dropped)
+	}
+	failed := false
+	for _, c := range r.Checks {
+		if c.Name == "delivered = expected" {
+			failed = !c.Pass
+		} else if !c.Pass {
+			t.Errorf("check %q failed too: %s", c.Name, c.Value)
+		}
+	}
+	if !failed {
+		t.Error("the delivery check did not fail")
+	}
+}
+
+func TestUnreachableBrokerFails(t *testing.T) {
+	o := quick("127.0.0.1:1") // nothing listens on port 1
+	o.ConnectTimeout = 2 * time.Second
+	r := runScenario(t, Scenario{Name: Conn, Clients: 5}, o)
+	if r.Pass {
+		t.Fatal("a run with no connections passed")
+	}
+	if r.Counters.ConnectErrors != 5 || r.Errors["connect: refused"] != 5 {
+		t.Errorf("connect errors %d by cause %v, want 5 refused", r.Counters.ConnectErrors, r.Errors)
+	}
+}
+
+func TestProcsSplitsClientsAndMergesExactly(t *testing.T) {
+	target := startMosquitto(t)
+	exe, err := os.Executable()
+	if err != nil {
+		t.Skip(err)
+	}
+	o := quick(target)
+	o.QoS = 1
+	o.Procs = 2
+	o.WorkerCommand = []string{"/usr/bin/env", "HERALD_BENCH_WORKER=1", exe}
+	r := runScenario(t, Scenario{Name: Fanout, Subscribers: 30, Publishers: 2}, o)
+	if !r.Pass {
+		t.Fatal("verdict FAIL")
+	}
+	if r.Workers != 2 || r.Self.Processes != 2 {
+		t.Errorf("workers %d, processes %d; want 2", r.Workers, r.Self.Processes)
+	}
+	c := r.Counters
+	if c.Expected != c.Published*30 || c.Delivered != c.Expected {
+		t.Errorf("published %d expected %d delivered %d", c.Published, c.Expected, c.Delivered)
+	}
+	if got := r.Latency[kindDeliver].Count; got != c.Delivered {
+		t.Errorf("merged delivery histogram holds %d values, want %d", got, c.Delivered)
+	}
+	if got := r.Latency[kindConnack].Count; got != int64(32) {
+		t.Errorf("merged CONNACK histogram holds %d values, want 32", got)
+	}
+}

@@ -18,15 +18,15 @@ import (
 // publish (or hold) phase over that phase's wall time: cores busy.
 type SelfCost struct {
 	Processes      int     `json:"processes"`
-	Clients        int64   `json:"clients"`         // connected at the end of the connect phase
-	BaselineRSS    int64   `json:"baseline_rss"`    // bytes, before connecting
-	ReadyRSS       int64   `json:"ready_rss"`       // bytes, after connecting
-	PeakRSS        int64   `json:"peak_rss"`        // bytes, highest seen
-	BaselineGo     int64   `json:"baseline_go"`     // Go heap in use + stacks, before
-	ReadyGo        int64   `json:"ready_go"`        // after connecting
-	CPUSeconds     float64 `json:"cpu_seconds"`     // whole run
-	PhaseCPU       float64 `json:"phase_cpu"`       // CPU seconds in the publish/hold phase
-	PhaseSeconds   float64 `json:"phase_seconds"`   // wall seconds of that phase (max over workers)
+	Clients        int64   `json:"clients"`          // connected at the end of the connect phase
+	BaselineRSS    int64   `json:"baseline_rss"`     // bytes, before connecting
+	ReadyRSS       int64   `json:"ready_rss"`        // bytes, after connecting
+	PeakRSS        int64   `json:"peak_rss"`         // bytes, highest seen
+	BaselineGo     int64   `json:"baseline_go"`      // Go heap in use + stacks, before
+	ReadyGo        int64   `json:"ready_go"`         // after connecting
+	CPUSeconds     float64 `json:"cpu_seconds"`      // whole run
+	PhaseCPU       float64 `json:"phase_cpu"`        // CPU seconds in the publish/hold phase
+	PhaseSeconds   float64 `json:"phase_seconds"`    // wall seconds of that phase (max over workers)
 	BytesPerClient float64 `json:"bytes_per_client"` // RSS growth / clients
 	GoPerClient    float64 `json:"go_bytes_per_client"`
 	// CoresPer10k is the cores busy during the publish/hold phase, per
