@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"strings"
 	"time"
 
 	"github.com/herald-mqtt/herald/packet"
@@ -18,6 +19,10 @@ func (c *client) handlePublish(p *packet.Publish, size int) error {
 	}
 	if p.Retain && !o.RetainAvailable {
 		return c.protocolFailure(packet.Errorf(packet.RetainNotSupported, "retain not available")) // [MQTT-3.2.2-14]
+	}
+	if len(p.Props.SubscriptionIDs) > 0 {
+		// [MQTT-3.3.4-6] a client must not send Subscription Identifiers.
+		return c.protocolFailure(packet.Errorf(packet.ProtocolError, "subscription identifier in PUBLISH from a client"))
 	}
 	if err := c.resolveAlias(p); err != nil {
 		return err
@@ -88,7 +93,7 @@ func (c *client) resolveAlias(p *packet.Publish) error {
 		if c.aliasIn == nil {
 			c.aliasIn = make(map[uint16]string)
 		}
-		c.aliasIn[a] = p.Topic
+		c.aliasIn[a] = strings.Clone(p.Topic) // decoded strings share the packet's memory
 		return nil
 	}
 	t, ok := c.aliasIn[a]

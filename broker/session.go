@@ -105,9 +105,11 @@ func (sess *session) detach(c *client) {
 	sess.mu.Lock()
 	if sess.client != c {
 		// Taken over: the new connection owns the session now. The will of
-		// the old connection is sent only if it had no delay.
+		// the old connection is sent only if it had no delay, or if the
+		// takeover (Clean Start) ended its session [MQTT-3.1.3-9].
+		ended := sess.ended
 		sess.mu.Unlock()
-		if c.will != nil && !c.cleanExit.Load() && c.willDelay == 0 {
+		if c.will != nil && !c.cleanExit.Load() && (c.willDelay == 0 || ended) {
 			c.publishWill()
 		}
 		return

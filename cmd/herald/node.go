@@ -69,6 +69,17 @@ func (n *node) listen(ctx context.Context, lc config.Listener) error {
 	if lc.Type.UsesWebSocket() {
 		return errors.New("websocket listeners are not available in this build yet")
 	}
+	if lc.Type == config.ListenerTCP {
+		// Plain TCP is the mass-connection path: the epoll server holds no
+		// goroutine and no read buffer per idle connection.
+		es, err := transport.ListenEpoll(ctx, lc.Address, transport.EpollOptions{ProxyProtocol: lc.ProxyProtocol}, n.srv.Accept(lc.Name))
+		if err != nil {
+			return err
+		}
+		n.closers = append(n.closers, es.Close)
+		n.log.Info("listening", "listener", lc.Name, "address", es.Addr().String(), "transport", "epoll")
+		return nil
+	}
 	l, err := net.Listen("tcp", lc.Address)
 	if err != nil {
 		return err
