@@ -225,6 +225,11 @@ func (c *client) checkTimeouts(now time.Time) {
 		}
 		return
 	}
+	if exp := c.info.AuthExpiry; !exp.IsZero() && now.After(exp) {
+		c.srv.log.Info("credentials expired", "client", c.info.ClientID)
+		c.disconnect(packet.NotAuthorized, "credentials expired")
+		return
+	}
 	if c.keepAlive > 0 && now.Sub(last) > c.keepAlive*3/2 {
 		c.srv.log.Debug("keepalive timeout", "client", c.info.ClientID)
 		c.disconnect(packet.KeepAliveTimeout, "keep alive timeout")

@@ -70,6 +70,10 @@ type ClientInfo struct {
 	RemoteAddr net.Addr
 	Listener   string
 	CertCN     string // common name of a verified client certificate, if any
+	// AuthExpiry, when an Authenticator sets it, is when the credentials
+	// stop being valid (a JWT's exp): the broker then closes the
+	// connection, telling a v5 client 0x87 Not authorized.
+	AuthExpiry time.Time
 }
 
 // Authenticator decides whether a CONNECT may proceed. It returns
