@@ -1,0 +1,239 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/herald-mqtt/herald/packet"
+)
+
+// willConnect returns a v5 CONNECT for id with a QoS 1 will on topic,
+// carrying will properties, a will delay and a session expiry.
+func willConnect(id, topic string, delay, expiry uint32) *packet.Connect {
+	c := &packet.Connect{
+		ProtocolVersion: packet.Version5, ClientID: id, CleanStart: true,
+		WillFlag: true, WillQoS: 1, WillTopic: topic, WillPayload: []byte("gone:" + id),
+		WillProps: packet.Properties{
+			WillDelay:       delay,
+			ContentType:     "text/plain",
+			PayloadFormat:   1,
+			ResponseTopic:   "will/reply",
+			CorrelationData: []byte{1, 2, 3},
+			User:            []packet.UserProperty{{Key: "k", Value: "v"}},
+		},
+	}
+	if expiry > 0 {
+		c.Props.SessionExpiry, c.Props.HasSessionExpiry = expiry, true
+	}
+	return c
+}
+
+// watcher connects a v5 client subscribed to filter at QoS 1.
+func watcher(t *testing.T, addr, id, filter string) *rawClient {
+	t.Helper()
+	w, _ := connectRaw(t, addr, v5(id))
+	w.sub(filter, 1)
+	return w
+}
+
+// [MQTT-3.1.2-8] [MQTT-3.1.3-10] the will is published when the network
+// connection closes without DISCONNECT, with its will properties
+// [MQTT-3.1.3-...] passed to subscribers.
+func TestWillPublishedOnAbnormalClose_MQTT_3_1_2_8(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	w := watcher(t, b.addr, "w-watch", "will/#")
+	c, _ := connectRaw(t, b.addr, willConnect("w-abn", "will/abn", 0, 0))
+	c.c.Close()
+	p := w.recvPublish()
+	if p.Topic != "will/abn" || string(p.Payload) != "gone:w-abn" || p.QoS != 1 {
+		t.Fatalf("will: %+v", p)
+	}
+	pp := p.Props
+	if pp.ContentType != "text/plain" || pp.PayloadFormat != 1 || pp.ResponseTopic != "will/reply" ||
+		string(pp.CorrelationData) != "\x01\x02\x03" || len(pp.User) != 1 || pp.User[0] != (packet.UserProperty{Key: "k", Value: "v"}) {
+		t.Fatalf("will properties not passed through: %+v", pp)
+	}
+}
+
+// [MQTT-3.1.2-8] a protocol error closes the connection abnormally: the
+// will is published.
+func TestWillPublishedOnProtocolError_MQTT_3_1_2_8(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	w := watcher(t, b.addr, "w-watch", "will/#")
+	c, _ := connectRaw(t, b.addr, willConnect("w-perr", "will/perr", 0, 0))
+	c.send(&packet.Connect{ProtocolVersion: packet.Version5, ClientID: "again"})
+	c.expectDisconnect(packet.ProtocolError, waitFor)
+	if p := w.recvPublish(); p.Topic != "will/perr" {
+		t.Fatalf("got %q", p.Topic)
+	}
+}
+
+// [MQTT-3.1.2-10] [MQTT-3.14.4-3] DISCONNECT 0x00 discards the will.
+func TestNoWillOnNormalDisconnect_MQTT_3_14_4_3(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	w := watcher(t, b.addr, "w-watch", "will/#")
+	for _, v := range []byte{packet.Version311, packet.Version5} {
+		cp := willConnect("w-norm"+string('0'+v), "will/norm", 0, 0)
+		cp.ProtocolVersion = v
+		if v != packet.Version5 {
+			cp.WillProps = packet.Properties{}
+		}
+		c, _ := connectRaw(t, b.addr, cp)
+		c.disconnect()
+	}
+	w.expectNothing()
+}
+
+// [MQTT-3.14.2-...] DISCONNECT with 0x04 (Disconnect with Will Message)
+// closes normally but publishes the will.
+func TestWillOnDisconnectWithWill0x04(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	w := watcher(t, b.addr, "w-watch", "will/#")
+	c, _ := connectRaw(t, b.addr, willConnect("w-04", "will/04", 0, 0))
+	c.send(&packet.Disconnect{ReasonCode: packet.DisconnectWithWill})
+	if p := w.recvPublish(); p.Topic != "will/04" {
+		t.Fatalf("got %q", p.Topic)
+	}
+}
+
+// [MQTT-3.1.3-9] the will waits for the Will Delay Interval.
+func TestWillDelay_MQTT_3_1_3_9(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	w := watcher(t, b.addr, "w-watch", "will/#")
+	c, _ := connectRaw(t, b.addr, willConnect("w-delay", "will/delay", 1, 60))
+	start := time.Now()
+	c.c.Close()
+	p := w.recvPublish()
+	if p.Topic != "will/delay" {
+		t.Fatalf("got %q", p.Topic)
+	}
+	if el := time.Since(start); el < 900*time.Millisecond {
+		t.Fatalf("will published after %v, before its 1s delay", el)
+	}
+}
+
+// [MQTT-3.1.3-9] a reconnect to the session before the will delay has
+// passed cancels the will.
+func TestWillCancelledByReconnect_MQTT_3_1_3_9(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	w := watcher(t, b.addr, "w-watch", "will/#")
+	c, _ := connectRaw(t, b.addr, willConnect("w-cancel", "will/cancel", 1, 60))
+	c.c.Close()
+	time.Sleep(200 * time.Millisecond)
+	re := &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "w-cancel"}
+	re.Props.SessionExpiry, re.Props.HasSessionExpiry = 60, true
+	connectRaw(t, b.addr, re)
+	time.Sleep(1200 * time.Millisecond)
+	w.expectNothing()
+}
+
+// [MQTT-3.1.3-9] a will delay longer than the session expiry: the will is
+// published when the session ends.
+func TestWillAtSessionEndWhenDelayLonger_MQTT_3_1_3_9(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	w := watcher(t, b.addr, "w-watch", "will/#")
+	c, _ := connectRaw(t, b.addr, willConnect("w-long", "will/long", 30, 1))
+	start := time.Now()
+	c.c.Close()
+	if p := w.recvPublish(); p.Topic != "will/long" {
+		t.Fatalf("got %q", p.Topic)
+	}
+	if el := time.Since(start); el < 900*time.Millisecond || el > 2500*time.Millisecond {
+		t.Fatalf("will published after %v, want at the 1s session end", el)
+	}
+}
+
+// [MQTT-3.1.3-9] [MQTT-3.1.4-3] a takeover with Clean Start ends the old
+// session, so its delayed will is published at once.
+func TestWillOnTakeoverWithCleanStart_MQTT_3_1_3_9(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	w := watcher(t, b.addr, "w-watch", "will/#")
+	old, _ := connectRaw(t, b.addr, willConnect("w-take", "will/take", 30, 60))
+	connectRaw(t, b.addr, v5("w-take")) // Clean Start: the old session ends
+	old.expectDisconnect(packet.SessionTakenOver, waitFor)
+	if p := w.recvPublish(); p.Topic != "will/take" {
+		t.Fatalf("got %q", p.Topic)
+	}
+}
+
+// [MQTT-3.1.2-8] [MQTT-3.1.4-3] a takeover closes the old connection
+// without DISCONNECT: a will with no delay is published.
+func TestWillOnTakeoverNoDelay_MQTT_3_1_4_3(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	w := watcher(t, b.addr, "w-watch", "will/#")
+	old, _ := connectRaw(t, b.addr, willConnect("w-take0", "will/take0", 0, 60))
+	re := &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "w-take0"}
+	re.Props.SessionExpiry, re.Props.HasSessionExpiry = 60, true
+	connectRaw(t, b.addr, re)
+	old.expectDisconnect(packet.SessionTakenOver, waitFor)
+	if p := w.recvPublish(); p.Topic != "will/take0" {
+		t.Fatalf("got %q", p.Topic)
+	}
+}
+
+// [MQTT-3.1.2-17] a will with Will Retain is stored as a retained message.
+func TestWillRetain_MQTT_3_1_2_17(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	cp := willConnect("w-ret", "will/ret", 0, 0)
+	cp.WillRetain = true
+	c, _ := connectRaw(t, b.addr, cp)
+	c.c.Close()
+	b.hooks.waitTopic(t, "will/ret", waitFor)
+	w := watcher(t, b.addr, "w-watch", "will/#")
+	if p := w.recvPublish(); p.Topic != "will/ret" || !p.Retain {
+		t.Fatalf("retained will: %+v", p)
+	}
+}
+
+// [MQTT-3.1.2-8] keep alive expiry is an abnormal close: the will goes out.
+func TestWillOnKeepAliveTimeout_MQTT_3_1_2_8(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	w := watcher(t, b.addr, "w-watch", "will/#")
+	cp := willConnect("w-ka", "will/ka", 0, 0)
+	cp.KeepAlive = 1
+	c, _ := connectRaw(t, b.addr, cp)
+	c.expectDisconnect(packet.KeepAliveTimeout, 4*time.Second)
+	if p := w.recvPublish(); p.Topic != "will/ka" {
+		t.Fatalf("got %q", p.Topic)
+	}
+}
+
+// Graceful shutdown: every v5 connection gets DISCONNECT 0x8B, 3.1.1
+// connections are closed, and wills are published [MQTT-3.1.2-8] (the
+// broker closes the connections; the clients did not DISCONNECT).
+func TestShutdownDisconnects0x8BAndPublishesWill(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	c5, _ := connectRaw(t, b.addr, willConnect("sd-5", "will/sd5", 0, 0))
+	cp := willConnect("sd-3", "will/sd3", 0, 0)
+	cp.ProtocolVersion, cp.WillProps = packet.Version311, packet.Properties{}
+	c3, _ := connectRaw(t, b.addr, cp)
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+		defer cancel()
+		done <- b.srv.Shutdown(ctx)
+	}()
+	c5.expectDisconnect(packet.ServerShuttingDown, waitFor)
+	if got := c3.expectClosed(waitFor); len(got) != 0 {
+		t.Fatalf("3.1.1 client got %v", got)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	b.hooks.waitTopic(t, "will/sd5", time.Second)
+	b.hooks.waitTopic(t, "will/sd3", time.Second)
+	b.shutdownOnce.Do(func() { b.cancel() })
+}
