@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -219,13 +218,8 @@ func BenchmarkEpollIdleConnMemory(b *testing.B) {
 }
 
 func measureIdleConns(b *testing.B, n int) float64 {
-	var handlers sync.Map // keeps the Handlers reachable, as a broker would
-	type idle struct{ Conn }
-	s := startEpoll(b, EpollOptions{Backlog: 8192}, func(c Conn) Handler {
-		h := &idleHandler{}
-		handlers.Store(h, c)
-		return h
-	})
+	// The loop keeps each conn and its Handler reachable.
+	s := startEpoll(b, EpollOptions{Backlog: 8192}, func(c Conn) Handler { return &idleHandler{} })
 	before := heapAndStack()
 
 	cmd := exec.Command(os.Args[0], "-test.run=^TestIdleDialerProcess$", "-test.count=1")

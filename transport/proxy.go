@@ -121,24 +121,26 @@ func parseProxyV2(b []byte) (int, netip.AddrPort, error) {
 	if bodyLen > proxyV2MaxBody {
 		return 0, none, proxyErr("v2 header of %d bytes is longer than %d", bodyLen, proxyV2MaxBody)
 	}
+	cmd, family, proto := verCmd&0xf, famProto>>4, famProto&0xf
+	if cmd > 0x1 { // 0 LOCAL, 1 PROXY
+		return 0, none, proxyErr("v2 command %d", cmd)
+	}
+	if family > 0x3 { // UNSPEC, INET, INET6, UNIX
+		return 0, none, proxyErr("v2 address family %d", family)
+	}
+	if cmd == 0x1 && proto != 0x0 && proto != 0x1 { // UNSPEC or STREAM
+		return 0, none, proxyErr("v2 transport %d is not a stream", proto)
+	}
 	n := proxyV2Head + bodyLen
 	if len(b) < n {
 		return 0, none, errProxyIncomplete
 	}
 	body := b[proxyV2Head:n]
-	switch verCmd & 0xf {
-	case 0x0: // LOCAL: a health check from the proxy itself; keep the socket address.
+	if cmd == 0x0 {
+		// LOCAL: a health check from the proxy itself; keep the socket address.
 		return n, none, nil
-	case 0x1: // PROXY
-	default:
-		return 0, none, proxyErr("v2 command %d", verCmd&0xf)
 	}
-	if proto := famProto & 0xf; proto != 0x0 && proto != 0x1 { // UNSPEC or STREAM
-		return 0, none, proxyErr("v2 transport %d is not a stream", proto)
-	}
-	switch famProto >> 4 {
-	case 0x0, 0x3: // UNSPEC, UNIX: no IP address to report.
-		return n, none, nil
+	switch family {
 	case 0x1: // INET: src(4) dst(4) srcport(2) dstport(2)
 		if len(body) < 12 {
 			return 0, none, proxyErr("v2 INET body of %d bytes", len(body))
@@ -149,10 +151,10 @@ func parseProxyV2(b []byte) (int, netip.AddrPort, error) {
 		if len(body) < 36 {
 			return 0, none, proxyErr("v2 INET6 body of %d bytes", len(body))
 		}
-		ip := netip.AddrFrom16([16]byte(body[0:16]))
+		ip := netip.AddrFrom16([16]byte(body[0:16])).Unmap()
 		return n, netip.AddrPortFrom(ip, binary.BigEndian.Uint16(body[32:34])), nil
 	}
-	return 0, none, proxyErr("v2 address family %d", famProto>>4)
+	return n, none, nil // UNSPEC, UNIX: no IP address to report
 }
 
 // ProxyListener wraps l so that every accepted connection starts with a
