@@ -309,3 +309,62 @@ func TestMalformedProxyHeaderClosesConn(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWrite measures Conn.Write of one small MQTT-sized packet to a
+// peer that drains as fast as it can: the hot path of a delivery.
+func BenchmarkWrite(b *testing.B) {
+	msg := make([]byte, 64)
+	for _, tr := range transports {
+		b.Run(tr.name, func(b *testing.B) {
+			rs := newRecorders(false)
+			addr, stop := tr.start(b, rs.accept, false)
+			defer stop()
+			c := dial(b, addr)
+			go io.Copy(io.Discard, c)
+			var conn Conn
+			select {
+			case r := <-rs.ch:
+				conn = r.conn
+			case <-time.After(5 * time.Second):
+				b.Fatal("no connection")
+			}
+			b.ReportAllocs()
+			b.SetBytes(int64(len(msg)))
+			for b.Loop() {
+				if pending, err := conn.Write(msg); err != nil {
+					b.Fatal(err)
+				} else if pending > 64<<20 {
+					time.Sleep(time.Millisecond) // let the flusher catch up
+				}
+			}
+		})
+	}
+}
+
+func TestIdleConnReleasesOutboundBuffers(t *testing.T) {
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			rs := newRecorders(true)
+			addr, _ := tr.start(t, rs.accept, false)
+			c := dial(t, addr)
+			want := randomBytes(300 << 10)
+			go c.Write(want)
+			c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if _, err := io.ReadFull(c, make([]byte, len(want))); err != nil {
+				t.Fatal(err)
+			}
+			r := rs.next(t)
+			q, ok := r.conn.(interface{ chunks() int })
+			if !ok {
+				t.Fatalf("%T does not expose its queue", r.conn)
+			}
+			deadline := time.Now().Add(time.Second)
+			for q.chunks() != 0 && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond) // consumed just after the write returns
+			}
+			if n := q.chunks(); n != 0 {
+				t.Errorf("idle connection holds %d outbound chunks, want 0", n)
+			}
+		})
+	}
+}

@@ -22,7 +22,7 @@ import (
 func init() {
 	transports = append(transports, testTransport{
 		name: "epoll",
-		start: func(t *testing.T, accept Accepter, proxy bool) (string, func()) {
+		start: func(t testing.TB, accept Accepter, proxy bool) (string, func()) {
 			s := startEpoll(t, EpollOptions{Loops: 2, ProxyProtocol: proxy, ProxyTimeout: time.Second}, accept)
 			return s.Addr().String(), func() { s.Close() }
 		},
@@ -261,4 +261,35 @@ func heapAndStack() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc + m.StackInuse)
+}
+
+// chunks counts the outbound chunks the connection holds.
+func (c *econn) chunks() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.out.chunks()
+}
+
+func TestListenEpollAddresses(t *testing.T) {
+	tests := []struct{ listen, dial string }{
+		{"127.0.0.1:0", "127.0.0.1"},
+		{":0", "127.0.0.1"}, // dual stack; the IPv4 peer is reported unmapped
+		{"[::1]:0", "::1"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.listen, func(t *testing.T) {
+			rs := newRecorders(true)
+			s, err := ListenEpoll(context.Background(), tt.listen, EpollOptions{Loops: 1}, rs.accept)
+			if err != nil {
+				t.Skipf("listen %s: %v", tt.listen, err)
+			}
+			defer s.Close()
+			port := s.Addr().(*net.TCPAddr).Port
+			c := dial(t, net.JoinHostPort(tt.dial, strconv.Itoa(port)))
+			r := rs.next(t)
+			if got, want := r.conn.RemoteAddr().String(), c.LocalAddr().String(); got != want {
+				t.Errorf("RemoteAddr = %s, want %s", got, want)
+			}
+		})
+	}
 }

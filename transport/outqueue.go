@@ -122,3 +122,12 @@ func (q *outQueue) release() {
 	}
 	*q = outQueue{}
 }
+
+// chunks counts the chunks held (for tests and debugging).
+func (q *outQueue) chunks() int {
+	n := 0
+	for c := q.head; c != nil; c = c.next {
+		n++
+	}
+	return n
+}

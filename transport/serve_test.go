@@ -131,3 +131,10 @@ func TestServeConnSkipsHandlerOnHandshakeFailure(t *testing.T) {
 		t.Error("Accepter called after a failed PROXY handshake")
 	}
 }
+
+// chunks counts the outbound chunks the connection holds.
+func (g *gconn) chunks() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.out.chunks()
+}

@@ -2,8 +2,11 @@
 // MQTT beyond what the Handler tells it.
 //
 // Two implementations share one contract: a goroutine-per-connection one
-// (Serve, for TLS, WebSocket and any net.Listener) and an epoll one for plain
-// TCP that holds no goroutine and no read buffer per idle connection.
+// (Serve and ServeConn, for TLS, WebSocket and any net.Listener) and an
+// epoll one for plain TCP (ListenEpoll, Linux only) that holds no goroutine
+// and no read buffer per idle connection. Both coalesce writes, hold no
+// outbound buffer while a connection is idle, and accept PROXY protocol v1
+// and v2 headers when asked (ProxyListener, EpollOptions.ProxyProtocol).
 package transport
 
 import "net"
@@ -18,7 +21,10 @@ type Conn interface {
 	// or an error once the connection is closed.
 	Write(b []byte) (pending int, err error)
 	// Close flushes what is already buffered (bounded by a short deadline)
-	// and closes the connection. Handler.Closed is called once afterwards.
+	// and closes the connection. It does not wait for the flush: it
+	// returns at once, and Handler.Closed(nil) is called once afterwards.
+	// Writes fail from the moment Close is called; a second Close returns
+	// net.ErrClosed.
 	Close() error
 	// RemoteAddr is the peer address (after PROXY protocol, if any).
 	RemoteAddr() net.Addr
@@ -28,16 +34,23 @@ type Conn interface {
 
 // Handler receives the events of one connection. The transport calls Data
 // and Closed from one goroutine at a time per connection, never
-// concurrently for the same connection.
+// concurrently for the same connection. On the epoll transport that
+// goroutine is an event loop shared by many connections, so a Handler must
+// not block; Conn.Write never does.
 type Handler interface {
-	// Data is called with bytes read from the connection. p is only valid
-	// during the call. A non-nil error closes the connection.
+	// Data is called with bytes read from the connection, in arbitrary
+	// pieces (not frames). p is only valid during the call. A non-nil
+	// error closes the connection as Close does (what is buffered is still
+	// flushed) and becomes the cause passed to Closed.
 	Data(p []byte) error
 	// Closed is called exactly once when the connection is gone, with the
-	// cause (nil after a local Close).
+	// cause: nil after a local Close, io.EOF when the peer closed,
+	// ErrServerClosed at shutdown, the error Data returned, or the read or
+	// write error.
 	Closed(err error)
 }
 
-// Accepter is called for each new connection and returns its Handler.
-// Returning nil refuses the connection (the transport closes it).
+// Accepter is called for each new connection, after any TLS or PROXY
+// handshake, and returns its Handler. Returning nil refuses the connection
+// (the transport closes it and calls no Handler). It may Write to c.
 type Accepter func(c Conn) Handler

@@ -18,14 +18,14 @@ import (
 // through the returned function.
 type testTransport struct {
 	name  string
-	start func(t *testing.T, accept Accepter, proxy bool) (addr string, stop func())
+	start func(t testing.TB, accept Accepter, proxy bool) (addr string, stop func())
 }
 
 // transports lists every transport the shared tests run against; the
 // epoll one is added on Linux.
 var transports = []testTransport{{
 	name: "goroutine",
-	start: func(t *testing.T, accept Accepter, proxy bool) (string, func()) {
+	start: func(t testing.TB, accept Accepter, proxy bool) (string, func()) {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
 			t.Fatal(err)
