@@ -1,0 +1,326 @@
+package broker
+
+import (
+	"cmp"
+	"container/heap"
+	"slices"
+	"time"
+
+	"github.com/herald-mqtt/herald/packet"
+	"github.com/herald-mqtt/herald/topic"
+)
+
+// This file is the read side the admin API and the metrics need. Every
+// method here copies what it reports, so callers hold no broker lock, and
+// takes the locks in the documented order (Server.mu, then the trie, then
+// session.mu), never holding session.mu while taking Server.mu. Methods
+// that walk every session cost O(sessions) and are meant for scrapes and
+// operators, not for the message path.
+
+// ClientSnapshot is one session as the admin API shows it, at one instant.
+// Connection fields are empty while the session is offline.
+type ClientSnapshot struct {
+	ClientID      string
+	Online        bool
+	Username      string
+	Version       byte // protocol level: 3, 4 (3.1.1) or 5
+	RemoteAddr    string
+	Listener      string
+	ConnectedAt   time.Time // zero while offline
+	KeepAlive     time.Duration
+	SessionExpiry uint32 // seconds after disconnect; 0xFFFFFFFF means never
+	Persistent    bool   // kept in the store
+	Subscriptions int
+	Inflight      int // QoS 1/2 messages sent and not yet acknowledged
+	Queued        int // QoS 1/2 messages waiting for the window or the client
+	QueuedBytes   int // payload bytes of Queued
+	IncomingQoS2  int // inbound QoS 2 packet ids awaiting PUBREL
+}
+
+// SubscriptionSnapshot is one subscription of a session.
+type SubscriptionSnapshot struct {
+	Filter            string // as subscribed, "$share/{group}/" included
+	QoS               byte
+	NoLocal           bool
+	RetainAsPublished bool
+	RetainHandling    byte
+	SubscriptionID    uint32 // 0 = none
+}
+
+// SessionSnapshot is a ClientSnapshot with the session's subscriptions.
+type SessionSnapshot struct {
+	ClientSnapshot
+	Filters []SubscriptionSnapshot // sorted by filter
+}
+
+// TopicCount is one subscribed filter with the number of sessions holding
+// it. Group is the share name of a shared subscription, "" otherwise.
+type TopicCount struct {
+	Filter      string
+	Group       string
+	Subscribers int
+}
+
+// Gauges are the broker's levels at one instant, computed by visiting every
+// session.
+type Gauges struct {
+	Sessions         int // sessions known, online and offline
+	Online           int // sessions with a connection attached
+	Subscriptions    int // subscriptions, ordinary and shared
+	Retained         int // retained messages
+	Inflight         int // sum over sessions
+	Queued           int // sum over sessions
+	QueuedBytes      int // sum over sessions
+	MaxQueued        int // the longest session queue
+	MaxQueuedClient  string
+	IncomingQoS2     int            // sum over sessions
+	OnlineByListener map[string]int // online sessions by listener name
+}
+
+// Started returns when the server was created.
+func (s *Server) Started() time.Time { return s.started }
+
+// Running reports whether the server accepts connections: false once
+// Shutdown has begun.
+func (s *Server) Running() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return !s.closing
+}
+
+// sessionList copies the sessions out of the map so that each can be
+// locked without holding Server.mu. keep, if not nil, filters by id.
+func (s *Server) sessionList(keep func(id string) bool) (list []*session, total int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	total = len(s.sessions)
+	list = make([]*session, 0, total)
+	for id, sess := range s.sessions {
+		if keep == nil || keep(id) {
+			list = append(list, sess)
+		}
+	}
+	return list, total
+}
+
+// Clients returns up to limit sessions whose client id sorts after after,
+// in client id order, and the number of sessions in all. limit <= 0 means
+// no limit. Paging with the last id of one page as the next after costs
+// O(sessions · log limit) per page and never skips or repeats a session
+// that exists throughout.
+func (s *Server) Clients(after string, limit int) (page []ClientSnapshot, total int) {
+	list, total := s.sessionList(func(id string) bool { return id > after })
+	list = smallest(list, limit, func(a, b *session) bool { return a.id < b.id })
+	page = make([]ClientSnapshot, len(list))
+	for i, sess := range list {
+		page[i] = sess.snapshot()
+	}
+	return page, total
+}
+
+// Client returns the session of a client id with its subscriptions.
+func (s *Server) Client(id string) (SessionSnapshot, bool) {
+	s.mu.Lock()
+	sess := s.sessions[id]
+	s.mu.Unlock()
+	if sess == nil {
+		return SessionSnapshot{}, false
+	}
+	snap := SessionSnapshot{ClientSnapshot: sess.snapshot()}
+	sess.mu.Lock()
+	snap.Filters = make([]SubscriptionSnapshot, 0, len(sess.subs))
+	for f, sub := range sess.subs {
+		snap.Filters = append(snap.Filters, SubscriptionSnapshot{
+			Filter:            f,
+			QoS:               sub.qos,
+			NoLocal:           sub.noLocal,
+			RetainAsPublished: sub.retainAsPublished,
+			RetainHandling:    sub.retainHandling,
+			SubscriptionID:    sub.id,
+		})
+	}
+	sess.mu.Unlock()
+	slices.SortFunc(snap.Filters, func(a, b SubscriptionSnapshot) int { return cmp.Compare(a.Filter, b.Filter) })
+	return snap, true
+}
+
+// snapshot copies one session's state.
+func (sess *session) snapshot() ClientSnapshot {
+	sess.mu.Lock()
+	c := sess.client
+	snap := ClientSnapshot{
+		ClientID:      sess.id,
+		Online:        c != nil,
+		SessionExpiry: sess.expiry,
+		Persistent:    sess.persist,
+		Subscriptions: len(sess.subs),
+		Inflight:      len(sess.out.inflight),
+		Queued:        len(sess.out.queue),
+		QueuedBytes:   sess.out.queuedBytes,
+		IncomingQoS2:  len(sess.incoming),
+	}
+	sess.mu.Unlock()
+	if c != nil {
+		// These fields are written before attach publishes c under
+		// sess.mu, and never after.
+		snap.Username = c.info.Username
+		snap.Version = c.version
+		snap.Listener = c.info.Listener
+		snap.KeepAlive = c.keepAlive
+		if c.info.RemoteAddr != nil {
+			snap.RemoteAddr = c.info.RemoteAddr.String()
+		}
+		// connectedAt is written after attach but before connected is set.
+		if c.connected.Load() {
+			snap.ConnectedAt = c.connectedAt
+		}
+	}
+	return snap
+}
+
+// Kick closes the connection of a client id, telling an MQTT 5 client
+// 0x98 Administrative action; 3.1.1 clients are just closed. Its will is
+// published as for any connection the broker closes, and its session stays
+// for its expiry interval. Kick reports whether a connection was closed.
+func (s *Server) Kick(id string) bool {
+	s.mu.Lock()
+	sess := s.sessions[id]
+	s.mu.Unlock()
+	if sess == nil {
+		return false
+	}
+	sess.mu.Lock()
+	c := sess.client
+	sess.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	s.log.Info("client kicked", "client", id, "remote", c.info.RemoteAddr)
+	c.disconnect(packet.AdministrativeAction, "administrative action")
+	return true
+}
+
+// Topics returns the limit filters with the most subscribers, most first
+// (ties by filter), and the number of distinct filters. Shared
+// subscriptions count per group. limit <= 0 means all.
+func (s *Server) Topics(limit int) (top []TopicCount, distinct int) {
+	type key struct{ filter, group string }
+	counts := make(map[key]int)
+	s.subs.Walk(func(filter, group string, _ *session, _ subscription) bool {
+		counts[key{filter, group}]++
+		return true
+	})
+	all := make([]TopicCount, 0, len(counts))
+	for k, n := range counts {
+		all = append(all, TopicCount{Filter: k.filter, Group: k.group, Subscribers: n})
+	}
+	top = smallest(all, limit, func(a, b TopicCount) bool {
+		if a.Subscribers != b.Subscribers {
+			return a.Subscribers > b.Subscribers
+		}
+		if a.Filter != b.Filter {
+			return a.Filter < b.Filter
+		}
+		return a.Group < b.Group
+	})
+	return top, len(counts)
+}
+
+// Retained returns up to limit unexpired retained messages matching
+// filter, sorted by topic (limit <= 0 means all). Which messages make the
+// limit is unspecified when more match. The messages are the broker's own:
+// callers must not modify them.
+func (s *Server) Retained(filter string, limit int) ([]*Message, error) {
+	if err := topic.ValidateFilter(filter); err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	var out []*Message
+	s.retained.Match(filter, func(_ string, m *Message) bool {
+		if !m.expired(now) {
+			out = append(out, m)
+		}
+		return limit <= 0 || len(out) < limit
+	})
+	slices.SortFunc(out, func(a, b *Message) int { return cmp.Compare(a.Topic, b.Topic) })
+	return out, nil
+}
+
+// Gauges visits every session and returns the broker's levels.
+func (s *Server) Gauges() Gauges {
+	list, total := s.sessionList(nil)
+	g := Gauges{
+		Sessions:         total,
+		Subscriptions:    s.subs.Len(),
+		Retained:         s.retained.Len(),
+		OnlineByListener: make(map[string]int),
+	}
+	for _, sess := range list {
+		sess.mu.Lock()
+		c := sess.client
+		queued := len(sess.out.queue)
+		g.Inflight += len(sess.out.inflight)
+		g.QueuedBytes += sess.out.queuedBytes
+		g.IncomingQoS2 += len(sess.incoming)
+		sess.mu.Unlock()
+		g.Queued += queued
+		if queued > g.MaxQueued {
+			g.MaxQueued, g.MaxQueuedClient = queued, sess.id
+		}
+		if c != nil {
+			g.Online++
+			g.OnlineByListener[c.info.Listener]++
+		}
+	}
+	return g
+}
+
+// smallest returns the k smallest items by less, sorted; k <= 0 means all.
+// A bounded heap keeps it O(n log k), so that a page of 100 out of a
+// million sessions does not sort the million.
+func smallest[T any](items []T, k int, less func(a, b T) bool) []T {
+	if k <= 0 || len(items) <= k {
+		slices.SortFunc(items, func(a, b T) int { return order(less, a, b) })
+		return items
+	}
+	h := &boundedHeap[T]{less: less}
+	for _, it := range items {
+		if len(h.items) < k {
+			heap.Push(h, it)
+		} else if less(it, h.items[0]) {
+			h.items[0] = it
+			heap.Fix(h, 0)
+		}
+	}
+	out := h.items
+	slices.SortFunc(out, func(a, b T) int { return order(less, a, b) })
+	return out
+}
+
+func order[T any](less func(a, b T) bool, a, b T) int {
+	switch {
+	case less(a, b):
+		return -1
+	case less(b, a):
+		return 1
+	}
+	return 0
+}
+
+// boundedHeap is a max-heap by less: its root is the largest of the k
+// smallest seen so far, the one to evict.
+type boundedHeap[T any] struct {
+	items []T
+	less  func(a, b T) bool
+}
+
+func (h *boundedHeap[T]) Len() int           { return len(h.items) }
+func (h *boundedHeap[T]) Less(i, j int) bool { return h.less(h.items[j], h.items[i]) }
+func (h *boundedHeap[T]) Swap(i, j int)      { h.items[i], h.items[j] = h.items[j], h.items[i] }
+func (h *boundedHeap[T]) Push(x any)         { h.items = append(h.items, x.(T)) }
+func (h *boundedHeap[T]) Pop() any {
+	n := len(h.items) - 1
+	x := h.items[n]
+	h.items = h.items[:n]
+	return x
+}
