@@ -1,0 +1,292 @@
+package e2e
+
+import (
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/herald-mqtt/herald/broker"
+	"github.com/herald-mqtt/herald/packet"
+)
+
+// [MQTT-4.7.1-1] [MQTT-4.7.1-2] [MQTT-4.7.1-3] the multi-level wildcard
+// '#' matches its parent and any number of levels; the single-level
+// wildcard '+' matches exactly one level, including an empty one.
+func TestWildcards_MQTT_4_7_1(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	cases := []struct {
+		filter string
+		match  []string
+		miss   []string
+	}{
+		{"sport/tennis/player1/#", []string{"sport/tennis/player1", "sport/tennis/player1/ranking", "sport/tennis/player1/score/wimbledon"}, []string{"sport/tennis/player2", "sport/tennis"}},
+		{"sport/#", []string{"sport", "sport/x", "sport/x/y"}, []string{"sports", "other/sport"}},
+		{"#", []string{"a", "a/b", "/a", "a/"}, nil},
+		{"sport/tennis/+", []string{"sport/tennis/player1", "sport/tennis/player2", "sport/tennis/"}, []string{"sport/tennis/player1/ranking", "sport/tennis"}},
+		{"sport/+", []string{"sport/", "sport/x"}, []string{"sport", "sport/x/y"}},
+		{"+/+", []string{"/finance", "a/b", "/"}, []string{"a", "a/b/c"}},
+		{"/+", []string{"/finance"}, []string{"finance", "a/b"}},
+		{"+", []string{"finance", "x"}, []string{"/finance", "a/b"}},
+		{"+/tennis/#", []string{"sport/tennis", "sport/tennis/x/y"}, []string{"sport/tennisx", "tennis"}},
+		{"a/+/c", []string{"a/b/c", "a//c"}, []string{"a/b/c/d", "a/c"}},
+	}
+	pub, _ := connectRaw(t, b.addr, v5("wc-pub"))
+	for i, tc := range cases {
+		s, _ := connectRaw(t, b.addr, v5(fmt.Sprintf("wc-sub-%d", i)))
+		s.sub(tc.filter, 0)
+		for _, name := range append(slices.Clone(tc.miss), tc.match...) {
+			pub.publish(&packet.Publish{Topic: name, Payload: []byte(name)})
+		}
+		for _, name := range tc.match {
+			p := expect[*packet.Publish](s)
+			if p.Topic != name {
+				t.Fatalf("filter %q: got %q, want %q (a miss delivered or order lost)", tc.filter, p.Topic, name)
+			}
+		}
+		s.expectNothing()
+		s.disconnect()
+	}
+}
+
+// [MQTT-4.7.2-1] topics starting with '$' are not matched by filters
+// starting with a wildcard; "$SYS/#" and "$x/+" match them.
+func TestDollarTopicsNotMatchedByLeadingWildcards_MQTT_4_7_2_1(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	hash := watcher(t, b.addr, "d-hash", "#")
+	plus := watcher(t, b.addr, "d-plus", "+/info")
+	dollar := watcher(t, b.addr, "d-dollar", "$app/#")
+	dplus := watcher(t, b.addr, "d-dplus", "$app/+")
+	pub, _ := connectRaw(t, b.addr, v5("d-pub"))
+	pub.publish(&packet.Publish{Topic: "$app/info", QoS: 1, Payload: []byte("x")})
+	for _, w := range []*rawClient{dollar, dplus} {
+		if p := w.recvPublish(); p.Topic != "$app/info" {
+			t.Fatalf("got %q", p.Topic)
+		}
+	}
+	hash.expectNothing()
+	plus.expectNothing()
+	pub.publish(&packet.Publish{Topic: "app/info", QoS: 1, Payload: []byte("x")})
+	hash.recvPublish()
+	plus.recvPublish()
+}
+
+// [MQTT-3.3.4-2] [MQTT-3.3.4-3] (v5) a client whose subscriptions overlap
+// gets one PUBLISH at the highest QoS of the matching subscriptions,
+// carrying every matching Subscription Identifier.
+func TestOverlappingSubscriptionsV5_OneMessageMaxQoSAllIDs_MQTT_3_3_4_3(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	s, _ := connectRaw(t, b.addr, v5("ov"))
+	s.subscribe(1, packet.Properties{SubscriptionIDs: []uint32{11}}, packet.Subscription{Filter: "ov/+", QoS: 0})
+	s.subscribe(2, packet.Properties{SubscriptionIDs: []uint32{22}}, packet.Subscription{Filter: "ov/#", QoS: 2})
+	s.subscribe(3, packet.Properties{}, packet.Subscription{Filter: "ov/t", QoS: 1})
+	s.subscribe(4, packet.Properties{SubscriptionIDs: []uint32{44}}, packet.Subscription{Filter: "other/#", QoS: 1})
+	pub, _ := connectRaw(t, b.addr, v5("ov-pub"))
+	pub.publish(&packet.Publish{Topic: "ov/t", QoS: 2, Payload: []byte("x")})
+	p := s.recvPublish()
+	if p.QoS != 2 {
+		t.Fatalf("QoS %d, want 2 (the maximum of the matches)", p.QoS)
+	}
+	ids := slices.Sorted(slices.Values(p.Props.SubscriptionIDs))
+	if !slices.Equal(ids, []uint32{11, 22}) {
+		t.Fatalf("subscription identifiers %v, want [11 22]", p.Props.SubscriptionIDs)
+	}
+	s.expectNothing()
+
+	// The QoS is still capped by the message's own QoS.
+	pub.publish(&packet.Publish{Topic: "ov/t", QoS: 1, Payload: []byte("y")})
+	if p := s.recvPublish(); p.QoS != 1 {
+		t.Fatalf("QoS %d, want 1", p.QoS)
+	}
+	s.expectNothing()
+}
+
+// [MQTT-3.3.5-1] (3.1.1) overlapping subscriptions: the message is
+// delivered at the maximum QoS of the matches (Herald sends one copy).
+func TestOverlappingSubscriptions311_MaxQoS_MQTT_3_3_5_1(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	s, _ := connectRaw(t, b.addr, v311("ov3"))
+	s.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "ov3/#", QoS: 1}, packet.Subscription{Filter: "ov3/+", QoS: 0})
+	pub, _ := connectRaw(t, b.addr, v5("ov3-pub"))
+	pub.publish(&packet.Publish{Topic: "ov3/t", QoS: 2, Payload: []byte("x")})
+	if p := s.recvPublish(); p.QoS != 1 {
+		t.Fatalf("QoS %d, want 1", p.QoS)
+	}
+	s.expectNothing()
+}
+
+// [MQTT-3.8.4-3] a SUBSCRIBE for an existing filter replaces the
+// subscription (its QoS here) and does not add a second one.
+func TestResubscribeReplaces_MQTT_3_8_4_3(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	s, _ := connectRaw(t, b.addr, v5("resub"))
+	s.sub("resub/t", 2)
+	s.sub("resub/t", 0)
+	pub, _ := connectRaw(t, b.addr, v5("resub-pub"))
+	pub.publish(&packet.Publish{Topic: "resub/t", QoS: 2, Payload: []byte("x")})
+	if p := s.recvPublish(); p.QoS != 0 {
+		t.Fatalf("QoS %d after resubscribing at 0", p.QoS)
+	}
+	s.expectNothing()
+}
+
+// [MQTT-3.10.4-1] [MQTT-3.10.4-5] after UNSUBSCRIBE nothing more is sent
+// for the filter; v5 UNSUBACK reports 0x11 for a filter not subscribed.
+func TestUnsubscribe_MQTT_3_10_4(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	s, _ := connectRaw(t, b.addr, v5("unsub"))
+	s.sub("unsub/t", 1)
+	s.send(&packet.Unsubscribe{PacketID: 9, Filters: []string{"unsub/t", "never/t"}})
+	ack := expect[*packet.Unsuback](s)
+	if ack.PacketID != 9 || !slices.Equal(ack.ReasonCodes, []packet.ReasonCode{packet.Success, packet.NoSubscriptionExisted}) {
+		t.Fatalf("UNSUBACK %+v", ack)
+	}
+	pub, _ := connectRaw(t, b.addr, v5("unsub-pub"))
+	pub.publish(&packet.Publish{Topic: "unsub/t", QoS: 1, Payload: []byte("x")})
+	s.expectNothing()
+}
+
+// [MQTT-4.8.2-2] [MQTT-4.8.2-...] each message on a shared subscription
+// goes to exactly one member of each group; the broker distributes them
+// across members; non-shared subscribers still get every message; shared
+// subscriptions receive no retained messages at subscribe time.
+func TestSharedSubscriptions_OneMemberPerMessage_MQTT_4_8_2(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	pub, _ := connectRaw(t, b.addr, v5("sh-pub"))
+	pub.publish(&packet.Publish{Topic: "sh/t", QoS: 1, Retain: true, Payload: []byte("retained")})
+
+	var g1, g2 []*rawClient
+	for i := range 3 {
+		r, _ := connectRaw(t, b.addr, v5(fmt.Sprintf("sh-g1-%d", i)))
+		r.sub("$share/g1/sh/#", 1)
+		g1 = append(g1, r)
+	}
+	for i := range 2 {
+		r, _ := connectRaw(t, b.addr, v5(fmt.Sprintf("sh-g2-%d", i)))
+		r.sub("$share/g2/sh/+", 1)
+		g2 = append(g2, r)
+	}
+	plain, _ := connectRaw(t, b.addr, v5("sh-plain"))
+	plain.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "sh/#", QoS: 1, RetainHandling: 2})
+
+	const n = 30
+	for i := range n {
+		pub.publish(&packet.Publish{Topic: "sh/t", QoS: 1, PacketID: uint16(i + 1), Payload: []byte(fmt.Sprint(i))})
+	}
+	for i := range n {
+		if p := plain.recvPublish(); string(p.Payload) != fmt.Sprint(i) {
+			t.Fatalf("plain subscriber: got %q, want %d", p.Payload, i)
+		}
+	}
+	for name, group := range map[string][]*rawClient{"g1": g1, "g2": g2} {
+		seen := map[string]int{}
+		for mi, m := range group {
+			got := 0
+			for {
+				p, err := m.recv(quietFor)
+				if err != nil {
+					break
+				}
+				pp, ok := p.(*packet.Publish)
+				if !ok {
+					t.Fatalf("%s: got %T", name, p)
+				}
+				m.ackPublish(pp)
+				if pp.Retain || string(pp.Payload) == "retained" {
+					t.Fatalf("%s member %d got a retained message on a shared subscription", name, mi)
+				}
+				seen[string(pp.Payload)]++
+				got++
+			}
+			if got == 0 {
+				t.Fatalf("%s member %d got no messages out of %d: not distributed", name, mi, n)
+			}
+		}
+		for i := range n {
+			if c := seen[fmt.Sprint(i)]; c != 1 {
+				t.Fatalf("%s: message %d delivered %d times, want exactly once per group", name, i, c)
+			}
+		}
+	}
+}
+
+// Issue 2: a shared-subscription member that leaves does not take its
+// queued messages with it — they go to another member of the group.
+func TestSharedSubscriptionLeavingMemberReleasesQueue(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	slowCP := v5("shq-slow")
+	slowCP.Props.ReceiveMaximum = 1 // one in flight, the rest queue
+	slow, _ := connectRaw(t, b.addr, slowCP)
+	slow.sub("$share/q/shq/t", 1)
+	fast, _ := connectRaw(t, b.addr, v5("shq-fast"))
+	fast.sub("$share/q/shq/t", 1)
+	pub, _ := connectRaw(t, b.addr, v5("shq-pub"))
+	const n = 8
+	for i := range n {
+		pub.publish(&packet.Publish{Topic: "shq/t", QoS: 1, PacketID: uint16(i + 1), Payload: []byte(fmt.Sprint(i))})
+	}
+	held := expect[*packet.Publish](slow) // in flight, never acknowledged
+	slow.expectNothing()                   // the rest of its share is queued
+	slow.c.Close()                         // session expiry 0: the session ends
+
+	seen := map[string]bool{string(held.Payload): true}
+	for {
+		p, err := fast.recv(time.Second)
+		if err != nil {
+			break
+		}
+		pp := p.(*packet.Publish)
+		fast.ackPublish(pp)
+		seen[string(pp.Payload)] = true
+	}
+	for i := range n {
+		if !seen[fmt.Sprint(i)] {
+			t.Errorf("message %d was lost with the member that left", i)
+		}
+	}
+}
+
+// [MQTT-4.8.2-...] the in-flight (sent, unacknowledged) QoS 1 message of a
+// shared-subscription member whose session ends SHOULD go to another
+// member (v5 section 4.8.2).
+func TestSharedSubscriptionInflightOfEndedMemberRedelivered(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	a, _ := connectRaw(t, b.addr, v5("shi-a"))
+	a.sub("$share/i/shi/t", 1)
+	pub, _ := connectRaw(t, b.addr, v5("shi-pub"))
+	pub.publish(&packet.Publish{Topic: "shi/t", QoS: 1, Payload: []byte("m")})
+	expect[*packet.Publish](a) // never acknowledged
+	other, _ := connectRaw(t, b.addr, v5("shi-b"))
+	other.sub("$share/i/shi/t", 1)
+	a.c.Close() // session ends
+	if p := other.recvPublish(); string(p.Payload) != "m" {
+		t.Fatalf("got %q", p.Payload)
+	}
+}
+
+// [MQTT-4.8.2-...] with a v5 MaximumQoS of 2 and SharedSubs disabled the
+// broker refuses $share filters with 0x9E; with wildcard subscriptions
+// disabled, 0xA2 (see TestConnackCapabilityProperties). Here: an invalid
+// shared filter is refused per filter with 0x8F.
+func TestSharedFilterInvalid0x8F(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, func(o *broker.Options) {})
+	r, _ := connectRaw(t, b.addr, v5("shbad"))
+	codes := r.subscribe(1, packet.Properties{},
+		packet.Subscription{Filter: "$share/g+/x"},
+		packet.Subscription{Filter: "$share/g"},
+		packet.Subscription{Filter: "ok/x", QoS: 1})
+	want := []packet.ReasonCode{packet.TopicFilterInvalid, packet.TopicFilterInvalid, packet.GrantedQoS1}
+	if !slices.Equal(codes, want) {
+		t.Fatalf("SUBACK %v, want %v", codes, want)
+	}
+}
