@@ -310,6 +310,13 @@ func (sess *session) forget(d *delivery) {
 // the queue so they can go to another member. Caller holds sess.mu.
 func (o *outbound) drainShared() []*delivery {
 	var out []*delivery
+	// A shared message sent but not acknowledged goes to another member
+	// too (v5 4.8.2, SHOULD); a QoS 2 message past PUBREC is the client's.
+	for _, d := range o.inflight {
+		if d.group != "" && d.state == stateSent {
+			out = append(out, d)
+		}
+	}
 	kept := o.queue[:0]
 	for _, d := range o.queue {
 		if d.group != "" {
