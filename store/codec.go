@@ -205,7 +205,10 @@ func (d *decoder) varint() int64 {
 
 // raw returns the next length-prefixed bytes, aliasing the record.
 func (d *decoder) raw() []byte {
-	n := d.uvarint(uint64(len(d.b)))
+	n := d.uvarint(1<<64 - 1)
+	if d.err == nil && n > uint64(len(d.b)) {
+		d.fail("length %d above the %d bytes left", n, len(d.b))
+	}
 	if d.err != nil {
 		return nil
 	}
