@@ -43,6 +43,7 @@ type client struct {
 	will           *Message    // nil when none or after a clean DISCONNECT
 	willDelay      uint32
 	willSent       atomic.Bool
+	pendingAcks    atomic.Int32 // acknowledgements waiting in the committer
 }
 
 func newClient(s *Server, c transport.Conn, listener string) *client {

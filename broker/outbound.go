@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/herald-mqtt/herald/packet"
+	"github.com/herald-mqtt/herald/store"
 )
 
 // Delivery states of an outbound QoS 1/2 message.
@@ -25,6 +26,7 @@ type delivery struct {
 	pid         uint16
 	state       byte
 	seq         uint64 // store key; 0 if not stored
+	ready       bool   // may be sent: not waiting for its store record to be durable
 }
 
 // outbound is a session's sending side: the inflight window, the queue
@@ -111,10 +113,16 @@ func (sess *session) enqueue(d *delivery, r *route) {
 		return
 	}
 	if sess.persist && r != nil && sess.srv.opts.Store != nil {
+		// Held back until durable: see pendingStore.
 		o.seq++
 		d.seq = o.seq
-		r.durable = append(r.durable, pendingStore{sess: sess, d: d})
+		r.durable = append(r.durable, pendingStore{sess: sess, d: d,
+			entry: store.Entry{ClientID: sess.id, Msg: storeMessage(d.msg, d.seq, d)}})
+		o.queue = append(o.queue, d)
+		o.queuedBytes += len(d.msg.Payload)
+		return
 	}
+	d.ready = true
 	if o.c != nil && len(o.queue) == 0 && len(o.inflight) < o.window(sess.srv.opts.MaxInflight) {
 		sess.sendPublish(d, false)
 		return
@@ -268,7 +276,7 @@ func (o *outbound) removeInflight(pid uint16) *delivery {
 func (sess *session) fill() {
 	o := &sess.out
 	w := o.window(sess.srv.opts.MaxInflight)
-	for o.c != nil && len(o.queue) > 0 && len(o.inflight) < w {
+	for o.c != nil && len(o.queue) > 0 && len(o.inflight) < w && o.queue[0].ready {
 		d := o.queue[0]
 		o.queue[0] = nil
 		o.queue = o.queue[1:]
@@ -343,7 +351,8 @@ func (s *Server) redeliverShared(d *delivery) {
 		found = true
 		r.visitShared(g)
 	})
-	r.commitDurable()
+	pending := r.takeDurable()
 	r.reset()
 	routePool.Put(r)
+	s.commitNow(pending, nil)
 }

@@ -14,28 +14,6 @@ const (
 	stateReleasedStore = store.AwaitingComp
 )
 
-// pendingStore is a QoS 1/2 delivery to a persistent session that must be
-// durable before the publisher is acknowledged.
-type pendingStore struct {
-	sess *session
-	d    *delivery
-}
-
-// commitDurable writes the route's deliveries to persistent sessions in one
-// group-committed append. The publisher is acknowledged after it returns.
-func (r *route) commitDurable() {
-	if len(r.durable) == 0 || r.srv.opts.Store == nil {
-		return
-	}
-	entries := make([]store.Entry, len(r.durable))
-	for i, p := range r.durable {
-		entries[i] = store.Entry{ClientID: p.sess.id, Msg: storeMessage(p.d.msg, p.d.seq, p.d)}
-	}
-	if err := r.srv.opts.Store.AppendMessages(entries); err != nil {
-		r.srv.log.Error("store: append messages", "topic", r.msg.Topic, "err", err)
-	}
-}
-
 // storeMessage converts a message (and its delivery, if any) to a record.
 func storeMessage(m *Message, seq uint64, d *delivery) *store.Message {
 	sm := &store.Message{
@@ -212,7 +190,7 @@ func (s *Server) recoverSession(rec *store.Session, now time.Time) error {
 	}
 	for _, sm := range msgs {
 		m := messageFromStore(sm)
-		d := &delivery{msg: m, qos: sm.QoS, retain: sm.Retain, subIDs: sm.SubscriptionIDs, pid: sm.PacketID, seq: sm.Seq}
+		d := &delivery{msg: m, qos: sm.QoS, retain: sm.Retain, subIDs: sm.SubscriptionIDs, pid: sm.PacketID, seq: sm.Seq, ready: true}
 		sess.out.seq = max(sess.out.seq, sm.Seq)
 		switch sm.State {
 		case store.AwaitingAck:

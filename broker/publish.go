@@ -48,30 +48,49 @@ func (c *client) handlePublish(p *packet.Publish, size int) error {
 	}
 
 	reason := packet.Success
+	var (
+		pending  []pendingStore
+		retained *Message
+	)
 	if o.ACL != nil && !o.ACL.CanPublish(&c.info, p.Topic) {
 		c.srv.stats.DroppedACL.Add(1)
-		reason = packet.NotAuthorized
+		reason = packet.NotAuthorized // [MQTT-3.3.5-2] acknowledged, not delivered
 	} else {
 		m := messageFromPublish(p, time.Now())
 		m.from = c.sess
-		if n := c.srv.route(m, &c.info); n == 0 && reason == packet.Success {
+		var n int
+		n, pending, retained = c.srv.dispatch(m, &c.info)
+		if n == 0 {
 			reason = packet.NoMatchingSubscribers
 		}
 	}
 	if c.version != packet.Version5 {
-		// 3.1.1 has no negative acknowledgement: a refused message is dropped
-		// and acknowledged so the client does not retry forever.
-		reason = packet.Success
+		reason = packet.Success // 3.1.1 acknowledgements carry no reason
 	}
+	job := commitJob{pending: pending, retained: retained, c: c}
 	switch p.QoS {
 	case 1:
-		c.send(&packet.Ack{Kind: packet.PUBACK, PacketID: p.PacketID, ReasonCode: reason})
+		job.ack, job.sendAck = packet.Ack{Kind: packet.PUBACK, PacketID: p.PacketID, ReasonCode: reason}, true
 	case 2:
 		if reason < 0x80 {
 			c.sess.addIncoming(p.PacketID)
+			job.incoming = p.PacketID
 		}
-		c.send(&packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID, ReasonCode: reason})
+		job.ack, job.sendAck = packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID, ReasonCode: reason}, true
 	}
+	needsStore := len(pending) > 0 || retained != nil || (job.incoming != 0 && c.sess.persistent())
+	if !needsStore && c.pendingAcks.Load() == 0 {
+		// Nothing to make durable and no earlier acknowledgement waiting:
+		// answer at once.
+		if job.sendAck {
+			c.send(&job.ack)
+		}
+		return nil
+	}
+	if p.QoS == 0 {
+		job.c = nil // no acknowledgement to order
+	}
+	c.srv.commit.submit(job)
 	return nil
 }
 
@@ -178,13 +197,14 @@ func (sess *session) addIncoming(pid uint16) {
 		sess.incoming = make(map[uint16]struct{})
 	}
 	sess.incoming[pid] = struct{}{}
-	persist := sess.persist
 	sess.mu.Unlock()
-	if persist && sess.srv.opts.Store != nil {
-		if err := sess.srv.opts.Store.AddIncoming(sess.id, pid); err != nil {
-			sess.srv.log.Error("store: add incoming", "client", sess.id, "err", err)
-		}
-	}
+}
+
+// persistent reports whether the session's state goes to the store.
+func (sess *session) persistent() bool {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.persist && sess.srv.opts.Store != nil
 }
 
 func (sess *session) removeIncoming(pid uint16) bool {

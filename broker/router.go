@@ -47,15 +47,25 @@ func (s *Server) Publish(m *Message) {
 	s.route(m, nil)
 }
 
-// route delivers m to every matching subscription and stores it if
-// retained. It returns the number of subscriptions that received it, after
-// every delivery to a persistent session is durable.
+// route delivers m to every matching subscription and updates the
+// retained index, committing what must be durable before it returns. It
+// returns the number of subscriptions that matched.
 func (s *Server) route(m *Message, from *ClientInfo) int {
+	matched, pending, retained := s.dispatch(m, from)
+	s.commitNow(pending, retained)
+	return matched
+}
+
+// dispatch delivers m to every matching subscription. Deliveries to
+// persistent sessions wait in their queues until the caller has committed
+// the returned records (commitNow or a commitJob); retained is the store
+// update the retained index needs, nil if none.
+func (s *Server) dispatch(m *Message, from *ClientInfo) (matched int, pending []pendingStore, retained *Message) {
 	for _, h := range s.opts.Hooks {
 		h.OnPublish(from, m)
 	}
 	if m.Retain {
-		s.retain(m)
+		retained = s.retain(m)
 	}
 	r := routePool.Get().(*route)
 	r.srv, r.msg, r.now = s, m, time.Now()
@@ -63,11 +73,19 @@ func (s *Server) route(m *Message, from *ClientInfo) int {
 	for _, d := range r.order {
 		d.sess.deliver(r, d.qos, d.retain, d.subIDs)
 	}
-	matched := r.matched
-	r.commitDurable()
+	matched = r.matched
+	pending = r.takeDurable()
 	r.reset()
 	routePool.Put(r)
-	return matched
+	return matched, pending, retained
+}
+
+// takeDurable hands over the route's pending store records.
+func (r *route) takeDurable() []pendingStore {
+	if len(r.durable) == 0 {
+		return nil
+	}
+	return append([]pendingStore(nil), r.durable...)
 }
 
 func (r *route) reset() {
@@ -207,20 +225,18 @@ func publishIDOffset(frame []byte) int {
 	return i + 2 + (int(frame[i])<<8 | int(frame[i+1]))
 }
 
-// retain stores or clears a retained message [MQTT-3.3.1-5, -6, -10].
-func (s *Server) retain(m *Message) {
+// retain stores or clears a retained message in the index [MQTT-3.3.1-5,
+// -6, -10] and returns the update the store needs (nil if none).
+func (s *Server) retain(m *Message) *Message {
 	if len(m.Payload) == 0 {
 		if s.retained.Delete(m.Topic) && s.opts.Store != nil {
-			if err := s.opts.Store.DeleteRetained(m.Topic); err != nil {
-				s.log.Error("store: delete retained", "topic", m.Topic, "err", err)
-			}
+			return m
 		}
-		return
+		return nil
 	}
 	s.retained.Set(m.Topic, m)
 	if s.opts.Store != nil {
-		if err := s.opts.Store.SaveRetained(storeMessage(m, 0, nil)); err != nil {
-			s.log.Error("store: save retained", "topic", m.Topic, "err", err)
-		}
+		return m
 	}
+	return nil
 }

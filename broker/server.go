@@ -34,6 +34,7 @@ type Server struct {
 	clients  map[*client]struct{}
 	closing  bool
 
+	commit  *committer
 	stats   Stats
 	started time.Time
 	ctx     context.Context
@@ -84,8 +85,10 @@ func New(opts Options) *Server {
 		ctx:      ctx,
 		cancel:   cancel,
 	}
-	s.wg.Add(1)
+	s.commit = newCommitter(s)
+	s.wg.Add(2)
 	go s.sweep()
+	go s.commit.run()
 	if opts.SysInterval > 0 { // negative disables too
 		s.wg.Add(1)
 		go s.publishSys()

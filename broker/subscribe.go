@@ -159,8 +159,9 @@ func (s *Server) sendRetained(sess *session, filter string, sub subscription) {
 			ids = []uint32{sub.id}
 		}
 		sess.deliver(r, min(sub.qos, m.QoS), true, ids)
-		r.commitDurable()
+		pending := r.takeDurable()
 		r.reset()
 		routePool.Put(r)
+		s.commitNow(pending, nil)
 	}
 }

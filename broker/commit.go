@@ -1,0 +1,164 @@
+package broker
+
+import (
+	"sync"
+
+	"github.com/herald-mqtt/herald/packet"
+	"github.com/herald-mqtt/herald/store"
+)
+
+// commitJob is the durable side of one inbound PUBLISH: the deliveries to
+// persistent sessions, the retained update and the QoS 2 packet id that
+// must reach the store before the publisher is acknowledged, and the
+// acknowledgement itself.
+//
+// Jobs run on one committer goroutine so that a transport goroutine (an
+// epoll loop serving thousands of connections) never waits for an fsync,
+// and so that every job waiting at the same moment shares one group commit.
+type commitJob struct {
+	pending  []pendingStore
+	retained *Message // retained message to save, or to delete if its payload is empty
+	incoming uint16   // inbound QoS 2 packet id to record, 0 if none
+	c        *client  // publisher to acknowledge; nil for broker messages
+	ack      packet.Ack
+	sendAck  bool
+}
+
+// pendingStore is a QoS 1/2 delivery to a persistent session. The delivery
+// waits in the session's queue (not sent) until its record is durable, so
+// the store never learns of a delivery after its acknowledgement.
+type pendingStore struct {
+	sess  *session
+	d     *delivery
+	entry store.Entry
+}
+
+// committer batches commit jobs from every connection.
+type committer struct {
+	srv  *Server
+	mu   sync.Mutex
+	jobs []commitJob
+	wake chan struct{}
+}
+
+func newCommitter(s *Server) *committer {
+	return &committer{srv: s, wake: make(chan struct{}, 1)}
+}
+
+// submit queues a job. Jobs of one client complete in submission order, so
+// acknowledgements keep the order of the PUBLISH packets [MQTT-4.6.0-2].
+func (cm *committer) submit(j commitJob) {
+	if j.c != nil {
+		j.c.pendingAcks.Add(1)
+	}
+	cm.mu.Lock()
+	cm.jobs = append(cm.jobs, j)
+	cm.mu.Unlock()
+	select {
+	case cm.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run commits queued jobs until the server stops, then drains what is left.
+func (cm *committer) run() {
+	defer cm.srv.wg.Done()
+	var batch []commitJob
+	for {
+		select {
+		case <-cm.wake:
+		case <-cm.srv.ctx.Done():
+			cm.mu.Lock()
+			batch, cm.jobs = cm.jobs, batch[:0]
+			cm.mu.Unlock()
+			cm.commit(batch)
+			return
+		}
+		cm.mu.Lock()
+		batch, cm.jobs = cm.jobs, batch[:0]
+		cm.mu.Unlock()
+		cm.commit(batch)
+		clear(batch)
+	}
+}
+
+// commit makes a batch of jobs durable with as few syncs as the store
+// allows, then releases the deliveries and sends the acknowledgements.
+func (cm *committer) commit(batch []commitJob) {
+	if len(batch) == 0 {
+		return
+	}
+	s := cm.srv
+	var entries []store.Entry
+	for _, j := range batch {
+		for _, p := range j.pending {
+			entries = append(entries, p.entry)
+		}
+	}
+	var err error
+	if len(entries) > 0 {
+		err = s.opts.Store.AppendMessages(entries)
+	}
+	for i := range batch {
+		j := &batch[i]
+		jerr := err
+		if jerr == nil {
+			jerr = s.storeRetained(j.retained)
+		}
+		if jerr == nil && j.incoming != 0 && j.c != nil && j.c.sess.persistent() {
+			jerr = s.opts.Store.AddIncoming(j.c.sess.id, j.incoming)
+		}
+		release(j.pending)
+		if j.c == nil {
+			continue
+		}
+		if jerr != nil {
+			// Not durable: do not acknowledge. Closing makes the client
+			// resend the PUBLISH on its next connection.
+			s.log.Error("store: commit failed; closing publisher", "client", j.c.info.ClientID, "err", jerr)
+			j.c.disconnect(packet.UnspecifiedError, "storage failure")
+		} else if j.sendAck {
+			j.c.send(&j.ack)
+		}
+		j.c.pendingAcks.Add(-1)
+	}
+}
+
+// commitNow is the synchronous commit used for broker-originated messages
+// (wills, $SYS, bridges) and retained deliveries on subscribe.
+func (s *Server) commitNow(pending []pendingStore, retained *Message) {
+	if len(pending) > 0 {
+		entries := make([]store.Entry, len(pending))
+		for i, p := range pending {
+			entries[i] = p.entry
+		}
+		if err := s.opts.Store.AppendMessages(entries); err != nil {
+			s.log.Error("store: append messages", "err", err)
+		}
+	}
+	if err := s.storeRetained(retained); err != nil {
+		s.log.Error("store: retained", "err", err)
+	}
+	release(pending)
+}
+
+// release marks stored deliveries ready and lets their sessions send them.
+func release(pending []pendingStore) {
+	for _, p := range pending {
+		p.sess.mu.Lock()
+		p.d.ready = true
+		p.sess.fill()
+		p.sess.mu.Unlock()
+	}
+}
+
+// storeRetained writes a retained update to the store (nil: nothing to do).
+func (s *Server) storeRetained(m *Message) error {
+	if m == nil || s.opts.Store == nil {
+		return nil
+	}
+	if len(m.Payload) == 0 {
+		return s.opts.Store.DeleteRetained(m.Topic)
+	}
+	return s.opts.Store.SaveRetained(storeMessage(m, 0, nil))
+}
