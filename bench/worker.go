@@ -100,7 +100,7 @@ func ServeWorker(ctx context.Context, r io.Reader, w io.Writer) error {
 		pubs := l.finish()
 		stopTicks()
 		ticks.Wait()
-		last := l.tick(&peakRSS)
+		last := l.tick(int(time.Since(l.start)/time.Second), &peakRSS)
 		self.CPUSeconds = cpuSeconds()
 		self.PeakRSS = peakRSS.Load()
 		if err := wr.send(&message{Type: "tick", Tick: last}); err != nil {
@@ -157,14 +157,19 @@ func ServeWorker(ctx context.Context, r io.Reader, w io.Writer) error {
 func (l *load) tickLoop(ctx context.Context, wr *wire, fast *atomic.Bool, peakRSS *atomic.Int64) {
 	for {
 		now := time.Now()
-		next := l.start.Add(now.Sub(l.start).Truncate(time.Second) + time.Second)
+		elapsed := now.Sub(l.start).Truncate(time.Second)
+		next := l.start.Add(elapsed + time.Second)
+		// A tick at a boundary belongs to the second that just ended,
+		// however late the timer fires.
+		label := int(elapsed / time.Second)
 		if fast.Load() {
 			next = now.Add(200 * time.Millisecond)
+			label = int(next.Sub(l.start) / time.Second)
 		}
 		if !sleepUntil(ctx, next) {
 			return
 		}
-		if err := wr.send(&message{Type: "tick", Tick: l.tick(peakRSS)}); err != nil {
+		if err := wr.send(&message{Type: "tick", Tick: l.tick(label, peakRSS)}); err != nil {
 			return
 		}
 	}
@@ -172,11 +177,8 @@ func (l *load) tickLoop(ctx context.Context, wr *wire, fast *atomic.Bool, peakRS
 
 // tick takes the measurements since the previous tick, labelled with the
 // second of the run they belong to.
-func (l *load) tick(peakRSS *atomic.Int64) *tick {
-	// Ticks fire just after a second boundary and belong to the second
-	// that just ended.
-	sec := int((time.Since(l.start) - 5*time.Millisecond) / time.Second)
-	t := &tick{Second: max(sec, 0), CPU: cpuSeconds(), RSS: rss()}
+func (l *load) tick(second int, peakRSS *atomic.Int64) *tick {
+	t := &tick{Second: max(second, 0), CPU: cpuSeconds(), RSS: rss()}
 	if t.RSS > peakRSS.Load() {
 		peakRSS.Store(t.RSS)
 	}
