@@ -38,22 +38,50 @@ type ACL struct {
 
 // CanPublish implements broker.Authorizer.
 func (a *ACL) CanPublish(info *broker.ClientInfo, name string) bool {
-	return a.decide(info, Publish, func(filter string) bool { return topic.Match(filter, name) })
+	return a.decide(info, Publish, publishMatch(name))
 }
 
-// CanSubscribe implements broker.Authorizer. A subscription is allowed by a
-// rule whose filter covers it: every topic the requested filter can match
-// must match the rule's filter. Shared subscriptions are judged by their
-// inner filter.
+// CanSubscribe implements broker.Authorizer. A subscription is allowed by
+// an allow rule whose filter covers it (every topic the requested filter
+// can match matches the rule) and denied by a deny rule whose filter
+// overlaps it (some topic matches both): the ACL is checked at subscribe
+// time only, so `deny subscribe secret/#` must also refuse `+/#`. Shared
+// subscriptions are judged by their inner filter.
 func (a *ACL) CanSubscribe(info *broker.ClientInfo, filter string) bool {
+	return a.decide(info, Subscribe, subscribeMatch(filter))
+}
+
+// publishMatch is how a rule's filter is matched against a published topic.
+func publishMatch(name string) func(rule string, allow bool) bool {
+	return func(rule string, _ bool) bool { return topic.Match(rule, name) }
+}
+
+// subscribeMatch is how a rule's filter is matched against a requested
+// subscription filter (see CanSubscribe).
+func subscribeMatch(filter string) func(rule string, allow bool) bool {
 	if _, inner, shared, err := topic.ParseShared(filter); err == nil && shared {
 		filter = inner
 	}
-	return a.decide(info, Subscribe, func(rule string) bool { return covers(rule, filter) })
+	return func(rule string, allow bool) bool {
+		if allow {
+			return covers(rule, filter)
+		}
+		return overlaps(rule, filter)
+	}
 }
 
-func (a *ACL) decide(info *broker.ClientInfo, act Action, match func(filter string) bool) bool {
-	for _, r := range a.Rules {
+func (a *ACL) decide(info *broker.ClientInfo, act Action, match func(rule string, allow bool) bool) bool {
+	if allow, ok := a.first(info, act, match); ok {
+		return allow
+	}
+	return a.Default
+}
+
+// first returns the decision of the first rule that matches, and whether
+// one did.
+func (a *ACL) first(info *broker.ClientInfo, act Action, match func(rule string, allow bool) bool) (allow, matched bool) {
+	for i := range a.Rules {
+		r := &a.Rules[i]
 		if r.Action&act == 0 {
 			continue
 		}
@@ -64,20 +92,44 @@ func (a *ACL) decide(info *broker.ClientInfo, act Action, match func(filter stri
 			continue
 		}
 		f := r.Topic
-		if strings.Contains(f, "%") {
+		if strings.IndexByte(f, '%') >= 0 {
 			// A username or client id containing wildcards or '/' must not
 			// widen the rule: such a client simply does not match it.
 			if strings.ContainsAny(info.Username, "+#/") && strings.Contains(f, "%u") ||
 				strings.ContainsAny(info.ClientID, "+#/") && strings.Contains(f, "%c") {
 				continue
 			}
-			f = strings.NewReplacer("%u", info.Username, "%c", info.ClientID).Replace(f)
+			f = substitute(f, info.Username, info.ClientID)
 		}
-		if match(f) {
-			return r.Allow
+		if match(f, r.Allow) {
+			return r.Allow, true
 		}
 	}
-	return a.Default
+	return false, false
+}
+
+// substitute replaces %u and %c in filter. It is written out rather than
+// using strings.Replacer so that the only allocation is the result.
+func substitute(filter, username, clientID string) string {
+	var b strings.Builder
+	b.Grow(len(filter) + len(username) + len(clientID))
+	for {
+		i := strings.IndexByte(filter, '%')
+		if i < 0 || i+1 == len(filter) {
+			b.WriteString(filter)
+			return b.String()
+		}
+		b.WriteString(filter[:i])
+		switch filter[i+1] {
+		case 'u':
+			b.WriteString(username)
+		case 'c':
+			b.WriteString(clientID)
+		default:
+			b.WriteString(filter[i : i+2])
+		}
+		filter = filter[i+2:]
+	}
 }
 
 // covers reports whether every topic matched by filter is matched by rule.
@@ -102,3 +154,38 @@ func covers(rule, filter string) bool {
 	}
 	return len(f) == len(r)
 }
+
+// overlaps reports whether some topic is matched by both filters. A
+// wildcard in the first level does not match a topic starting with '$'
+// [MQTT-4.7.2-1], so `deny $SYS/#` does not overlap `#`.
+func overlaps(a, b string) bool {
+	x := strings.Split(a, "/")
+	y := strings.Split(b, "/")
+	if dollar(x[0]) && isWild(y[0]) || dollar(y[0]) && isWild(x[0]) {
+		return false
+	}
+	for i := 0; i < len(x) && i < len(y); i++ {
+		switch {
+		case x[i] == "#" || y[i] == "#":
+			return true
+		case x[i] == "+" || y[i] == "+" || x[i] == y[i]:
+			continue
+		default:
+			return false
+		}
+	}
+	if len(x) == len(y) {
+		return true
+	}
+	// One is longer: it still meets the other only if its next level is a
+	// final '#', which also matches the parent level.
+	long := x
+	if len(y) > len(x) {
+		long = y
+	}
+	n := min(len(x), len(y))
+	return len(long) == n+1 && long[n] == "#"
+}
+
+func dollar(level string) bool { return strings.HasPrefix(level, "$") }
+func isWild(level string) bool { return level == "+" || level == "#" }
