@@ -1,0 +1,51 @@
+// Package observe is Herald's window for operators: Prometheus metrics,
+// health and readiness probes, an admin HTTP API and a live dashboard page,
+// all served by one HTTP endpoint (config http.listen).
+//
+// It reads the broker through broker.Server's introspection methods and
+// counters and adds nothing to the message path except, optionally, the
+// RouteCounter hook (one atomic add per routed message). Values that need
+// a walk over every session (queue depths, sessions online and offline)
+// are computed at most once a second and shared between /metrics and
+// /api/stats.
+//
+// # Security
+//
+// /metrics, /healthz, /readyz and the dashboard's static files are open:
+// they reveal counts, not client ids or topics. /api/ requires
+// "Authorization: Bearer <http.admin_token>". With no token configured
+// (allowed only when http.listen is a loopback address), /api/ answers
+// only requests from a loopback address whose Host header also names a
+// loopback host, so that a web page open in the operator's browser cannot
+// reach the API through DNS rebinding. The dashboard page asks for the
+// token when the API answers 401 and keeps it in the tab's sessionStorage.
+//
+// # Metrics
+//
+// All broker metrics are named herald_*; docs/metrics.md is the reference
+// with example queries. Besides them the registry holds the Go runtime
+// (go_*) and process (process_*) collectors.
+//
+//	herald_build_info{version}                    gauge    1, labelled with the version
+//	herald_start_time_seconds                     gauge    Unix time the broker started
+//	herald_clients_connected                      gauge    clients connected now
+//	herald_connections_accepted_total             counter  connections accepted
+//	herald_listener_clients_connected{listener}   gauge    online sessions by listener
+//	herald_sessions{state=online|offline}         gauge    sessions
+//	herald_messages_received_total                counter  PUBLISH packets received
+//	herald_messages_sent_total                    counter  PUBLISH packets sent
+//	herald_messages_routed_total{qos,origin}      counter  messages routed (with RouteCounter)
+//	herald_bytes_received_total                   counter  bytes read from clients
+//	herald_bytes_sent_total                       counter  bytes written to clients
+//	herald_messages_dropped_total{cause}          counter  qos0, queue_full, too_large, expired, acl
+//	herald_queued_messages                        gauge    QoS 1/2 messages queued, all sessions
+//	herald_queued_bytes                           gauge    their payload bytes
+//	herald_queued_messages_max                    gauge    longest session queue
+//	herald_inflight_messages                      gauge    outbound QoS 1/2 awaiting acknowledgement
+//	herald_incoming_qos2_pending                  gauge    inbound QoS 2 ids awaiting PUBREL
+//	herald_subscriptions                          gauge    subscriptions
+//	herald_retained_messages                      gauge    retained messages
+//	herald_store_commit_duration_seconds          summary  store batch commits (Pebble only)
+//	herald_store_sync_commits_total               counter  commits that waited for fsync (Pebble only)
+//	herald_store_wal_sync_duration_seconds        summary  WAL fsyncs (Pebble only)
+package observe

@@ -1,0 +1,243 @@
+package observe
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/herald-mqtt/herald/broker"
+	"github.com/herald-mqtt/herald/store"
+)
+
+// Options configure the HTTP endpoint.
+type Options struct {
+	// Server is the broker observed. Required.
+	Server *broker.Server
+	// Store, if set, is probed by /readyz and, when it keeps stats (Pebble),
+	// reported in the store metrics.
+	Store store.Store
+	// Routed, if set, is the RouteCounter registered as a broker hook; it
+	// adds herald_messages_routed_total.
+	Routed *RouteCounter
+	// AdminToken is the bearer token /api/ requires. Empty means the API
+	// answers only loopback requests addressed to a loopback host (see
+	// authorized).
+	AdminToken string
+	// Ready, if set, is one more readiness check for /readyz (listeners
+	// up, cluster joined): a non-nil error means not ready.
+	Ready func() error
+	// Logger receives admin actions and server errors.
+	Logger *slog.Logger
+}
+
+// Handler serves every observability route:
+//
+//	GET    /metrics             Prometheus text format
+//	GET    /healthz             200 while the process serves HTTP
+//	GET    /readyz              200 when the broker runs and the store answers, else 503
+//	GET    /api/stats           counters and levels (JSON)
+//	GET    /api/clients         sessions, paged: ?after=ID&limit=N
+//	GET    /api/clients/{id}    one session with its subscriptions
+//	DELETE /api/clients/{id}    disconnect a client (v5: 0x98 Administrative action)
+//	GET    /api/topics          most subscribed filters: ?limit=N
+//	GET    /api/retained        retained messages: ?filter=F&limit=N
+//	GET    /, /dashboard        live dashboard (assets embedded)
+//
+// /api/ requires the admin token; the dashboard page asks for it when the
+// API answers 401.
+type Handler struct {
+	o      Options
+	log    *slog.Logger
+	mux    *http.ServeMux
+	gauges *gaugeCache
+}
+
+// NewHandler returns the Handler of o.
+func NewHandler(o Options) *Handler {
+	if o.Server == nil {
+		panic("observe: Options.Server is nil")
+	}
+	h := &Handler{o: o, log: o.Logger, mux: http.NewServeMux()}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	h.gauges = &gaugeCache{srv: o.Server, ttl: gaugeTTL}
+	reg := newRegistry(newCollector(o.Server, o.Store, o.Routed, h.gauges))
+	h.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(h.log.Handler(), slog.LevelError),
+		ErrorHandling: promhttp.ContinueOnError,
+	}))
+	h.mux.HandleFunc("GET /healthz", h.healthz)
+	h.mux.HandleFunc("GET /readyz", h.readyz)
+	h.mux.Handle("GET /api/stats", h.admin(h.stats))
+	h.mux.Handle("GET /api/clients", h.admin(h.clients))
+	h.mux.Handle("GET /api/clients/{id...}", h.admin(h.client))
+	h.mux.Handle("DELETE /api/clients/{id...}", h.admin(h.kick))
+	h.mux.Handle("GET /api/topics", h.admin(h.topics))
+	h.mux.Handle("GET /api/retained", h.admin(h.retained))
+	h.mux.Handle("/api/", h.admin(func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, "no such API endpoint")
+	}))
+	h.mux.HandleFunc("GET /{$}", h.dashboard)
+	h.mux.HandleFunc("GET /dashboard", h.dashboard)
+	h.mux.Handle("GET /assets/", assetHandler())
+	return h
+}
+
+// ServeHTTP implements http.Handler.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mux.ServeHTTP(w, r)
+}
+
+func (h *Handler) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	fmt.Fprintln(w, "ok")
+}
+
+// readyzProbeID is a client id no MQTT client can hold in practice; reading
+// its (empty) records proves the store answers without touching real data.
+const readyzProbeID = "$herald/readyz"
+
+func (h *Handler) readyz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := h.ready(); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		fmt.Fprintf(w, "not ready: %v\n", err)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+func (h *Handler) ready() error {
+	if !h.o.Server.Running() {
+		return errors.New("broker shutting down")
+	}
+	if h.o.Store != nil {
+		if _, err := h.o.Store.LoadIncoming(readyzProbeID); err != nil {
+			return fmt.Errorf("store: %w", err)
+		}
+	}
+	if h.o.Ready != nil {
+		return h.o.Ready()
+	}
+	return nil
+}
+
+// admin wraps an API handler with the token check.
+func (h *Handler) admin(fn http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if !h.authorized(r) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
+			writeError(w, http.StatusUnauthorized, "admin token required")
+			return
+		}
+		fn(w, r)
+	})
+}
+
+// authorized reports whether r may use the admin API: it carries the
+// token as "Authorization: Bearer <token>", or no token is configured and
+// the request both comes from and is addressed to a loopback host. The
+// Host check keeps a web page in the operator's browser from reaching the
+// API through DNS rebinding.
+func (h *Handler) authorized(r *http.Request) bool {
+	if h.o.AdminToken == "" {
+		return isLoopbackRemote(r.RemoteAddr) && isLoopbackHost(r.Host)
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(h.o.AdminToken)) == 1
+}
+
+func isLoopbackRemote(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func isLoopbackHost(hostport string) bool {
+	host, _, err := net.SplitHostPort(hostport)
+	if err != nil {
+		host = strings.Trim(hostport, "[]")
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// writeJSON writes v with status 200.
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// writeError writes {"error": msg} with status code.
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(struct {
+		Error string `json:"error"`
+	}{msg})
+}
+
+// Endpoint is the running HTTP server of the observability routes.
+type Endpoint struct {
+	hs *http.Server
+	l  net.Listener
+}
+
+// Listen starts serving NewHandler(o) on addr ("host:port"; port 0 picks
+// one). It returns once the socket listens.
+func Listen(addr string, o Options) (*Endpoint, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http listen: %w", err)
+	}
+	h := NewHandler(o)
+	e := &Endpoint{l: l, hs: &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       60 * time.Second,
+		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
+	}}
+	go func() {
+		if err := e.hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			h.log.Error("http endpoint stopped", "address", addr, "err", err)
+		}
+	}()
+	return e, nil
+}
+
+// Addr returns the address the endpoint listens on.
+func (e *Endpoint) Addr() net.Addr { return e.l.Addr() }
+
+// Close stops the endpoint, letting requests in progress finish for up to
+// two seconds.
+func (e *Endpoint) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := e.hs.Shutdown(ctx); err != nil {
+		return e.hs.Close()
+	}
+	return nil
+}

@@ -1,0 +1,225 @@
+package observe
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/herald-mqtt/herald/broker"
+	"github.com/herald-mqtt/herald/store"
+)
+
+// storeStats is what a store exposes for metrics: store.Pebble has it,
+// store.Memory does not.
+type storeStats interface {
+	Stats() store.Stats
+}
+
+// gaugeTTL is how long a walk over every session is reused. The dashboard
+// polls every second and Prometheus scrapes every few seconds: both share
+// one walk instead of each paying O(sessions).
+const gaugeTTL = time.Second
+
+// gaugeCache computes broker.Gauges at most once per ttl.
+type gaugeCache struct {
+	srv *broker.Server
+	ttl time.Duration
+
+	mu sync.Mutex // held while computing, so concurrent readers wait for one walk
+	at time.Time
+	g  broker.Gauges
+}
+
+func (c *gaugeCache) get() broker.Gauges {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if now := time.Now(); c.at.IsZero() || now.Sub(c.at) >= c.ttl {
+		c.g = c.srv.Gauges()
+		c.at = now
+	}
+	return c.g
+}
+
+// RouteCounter is a broker.Hook that counts routed messages by QoS and
+// origin. Register it in broker.Options.Hooks before broker.New and pass it
+// in Options.Routed; it costs one atomic add per message.
+type RouteCounter struct {
+	n [2][3]atomic.Int64 // [origin][qos]; origin 0 = client, 1 = broker
+}
+
+// OnPublish implements broker.Hook.
+func (rc *RouteCounter) OnPublish(info *broker.ClientInfo, m *broker.Message) {
+	origin := 0
+	if info == nil {
+		origin = 1 // Server.Publish: $SYS, bridges, delayed wills
+	}
+	rc.n[origin][min(m.QoS, 2)].Add(1)
+}
+
+// Routed returns the messages routed at a QoS, from clients and from the
+// broker itself.
+func (rc *RouteCounter) Routed(qos byte) (fromClients, fromBroker int64) {
+	q := min(qos, 2)
+	return rc.n[0][q].Load(), rc.n[1][q].Load()
+}
+
+var originNames = [2]string{"client", "broker"}
+
+// desc builds a herald_* descriptor.
+func desc(name, help string, labels ...string) *prometheus.Desc {
+	return prometheus.NewDesc("herald_"+name, help, labels, nil)
+}
+
+// Metric descriptors. docs/metrics.md lists the same names: keep them in
+// step.
+var (
+	descBuildInfo        = desc("build_info", "Always 1; the version label is the broker version.", "version")
+	descStartTime        = desc("start_time_seconds", "Unix time the broker was started.")
+	descConnected        = desc("clients_connected", "MQTT clients connected now (CONNACK sent, connection open).")
+	descAccepted         = desc("connections_accepted_total", "Network connections accepted since start, whether or not they completed CONNECT.")
+	descListenerClients  = desc("listener_clients_connected", "Online sessions by the listener their connection arrived on.", "listener")
+	descSessions         = desc("sessions", "Sessions known to the broker, by state: online (a connection attached) or offline (kept for their expiry interval).", "state")
+	descMessagesIn       = desc("messages_received_total", "PUBLISH packets received from clients, including ones then refused.")
+	descMessagesOut      = desc("messages_sent_total", "PUBLISH packets sent to clients, redeliveries included.")
+	descRouted           = desc("messages_routed_total", "Application messages routed to subscribers, by QoS as published and by origin: client (PUBLISH and wills of connections) or broker ($SYS, bridges, delayed wills).", "qos", "origin")
+	descBytesIn          = desc("bytes_received_total", "Bytes read from client connections (MQTT frames, all packet types).")
+	descBytesOut         = desc("bytes_sent_total", "Bytes written to client connections (MQTT frames, all packet types).")
+	descDropped          = desc("messages_dropped_total", "Deliveries not made, by cause: qos0 (QoS 0 to an offline session or beyond a slow consumer's pending-byte limit), queue_full (QoS 1/2 refused by a full session queue), too_large (above the client's Maximum Packet Size), expired (Message Expiry passed before delivery), acl (PUBLISH refused by ACL).", "cause")
+	descQueued           = desc("queued_messages", "QoS 1/2 messages waiting in session queues (window full or client offline), summed over sessions.")
+	descQueuedBytes      = desc("queued_bytes", "Payload bytes of queued_messages.")
+	descQueuedMax        = desc("queued_messages_max", "Length of the longest session queue.")
+	descInflight         = desc("inflight_messages", "Outbound QoS 1/2 messages sent and not yet acknowledged, summed over sessions.")
+	descIncomingQoS2     = desc("incoming_qos2_pending", "Inbound QoS 2 packet ids awaiting PUBREL, summed over sessions.")
+	descSubscriptions    = desc("subscriptions", "Subscriptions, ordinary and shared.")
+	descRetained         = desc("retained_messages", "Retained messages.")
+	descStoreCommit      = desc("store_commit_duration_seconds", "Time spent committing write batches to the store (count and sum; mean = rate(sum)/rate(count)).")
+	descStoreSyncCommits = desc("store_sync_commits_total", "Store commits that waited for durability (fsync).")
+	descStoreWALSync     = desc("store_wal_sync_duration_seconds", "Time spent in fsyncs of the store's write-ahead log (count and sum); sync_commits / count is the group-commit factor.")
+)
+
+// Collector is a prometheus.Collector that reads the broker's counters at
+// scrape time: nothing is added to the message path.
+type Collector struct {
+	srv    *broker.Server
+	store  storeStats    // nil when the store keeps no stats
+	routed *RouteCounter // nil when not registered
+	gauges *gaugeCache
+}
+
+// NewCollector returns a Collector for srv. st and routed may be nil.
+func NewCollector(srv *broker.Server, st store.Store, routed *RouteCounter) *Collector {
+	return newCollector(srv, st, routed, &gaugeCache{srv: srv, ttl: gaugeTTL})
+}
+
+func newCollector(srv *broker.Server, st store.Store, routed *RouteCounter, gc *gaugeCache) *Collector {
+	c := &Collector{srv: srv, routed: routed, gauges: gc}
+	if ss, ok := st.(storeStats); ok {
+		c.store = ss
+	}
+	return c
+}
+
+// Describe implements prometheus.Collector.
+func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{
+		descBuildInfo, descStartTime, descConnected, descAccepted, descListenerClients,
+		descSessions, descMessagesIn, descMessagesOut, descBytesIn, descBytesOut,
+		descDropped, descQueued, descQueuedBytes, descQueuedMax, descInflight,
+		descIncomingQoS2, descSubscriptions, descRetained,
+	} {
+		ch <- d
+	}
+	if c.routed != nil {
+		ch <- descRouted
+	}
+	if c.store != nil {
+		ch <- descStoreCommit
+		ch <- descStoreSyncCommits
+		ch <- descStoreWALSync
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v int64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	st := c.srv.Stats()
+	gauge(descBuildInfo, 1, broker.Version)
+	gauge(descStartTime, float64(c.srv.Started().UnixNano())/1e9)
+	gauge(descConnected, float64(st.Connected.Load()))
+	counter(descAccepted, st.Connections.Load())
+	counter(descMessagesIn, st.MessagesIn.Load())
+	counter(descMessagesOut, st.MessagesOut.Load())
+	counter(descBytesIn, st.BytesIn.Load())
+	counter(descBytesOut, st.BytesOut.Load())
+	for _, d := range drops(st) {
+		counter(descDropped, d.n, d.cause)
+	}
+	if c.routed != nil {
+		for q := range byte(3) {
+			client, brk := c.routed.Routed(q)
+			qs := strconv.Itoa(int(q))
+			counter(descRouted, client, qs, originNames[0])
+			counter(descRouted, brk, qs, originNames[1])
+		}
+	}
+
+	g := c.gauges.get()
+	gauge(descSessions, float64(g.Online), "online")
+	gauge(descSessions, float64(g.Sessions-g.Online), "offline")
+	for l, n := range g.OnlineByListener {
+		gauge(descListenerClients, float64(n), l)
+	}
+	gauge(descQueued, float64(g.Queued))
+	gauge(descQueuedBytes, float64(g.QueuedBytes))
+	gauge(descQueuedMax, float64(g.MaxQueued))
+	gauge(descInflight, float64(g.Inflight))
+	gauge(descIncomingQoS2, float64(g.IncomingQoS2))
+	gauge(descSubscriptions, float64(g.Subscriptions))
+	gauge(descRetained, float64(g.Retained))
+
+	if c.store != nil {
+		s := c.store.Stats()
+		ch <- prometheus.MustNewConstSummary(descStoreCommit, s.Commits, s.CommitLatency.Seconds(), nil)
+		ch <- prometheus.MustNewConstMetric(descStoreSyncCommits, prometheus.CounterValue, float64(s.SyncCommits))
+		ch <- prometheus.MustNewConstSummary(descStoreWALSync, s.WALSyncs, s.WALSyncLatency.Seconds(), nil)
+	}
+}
+
+// drop is one cause of undelivered messages with its count.
+type drop struct {
+	cause string
+	n     int64
+}
+
+// drops reads the drop counters in a fixed order, shared by the metrics
+// and /api/stats so the two always name causes alike.
+func drops(st *broker.Stats) [5]drop {
+	return [5]drop{
+		{"qos0", st.DroppedQoS0.Load()},
+		{"queue_full", st.DroppedQueueFull.Load()},
+		{"too_large", st.DroppedTooLarge.Load()},
+		{"expired", st.DroppedExpired.Load()},
+		{"acl", st.DroppedACL.Load()},
+	}
+}
+
+// newRegistry returns a registry with the broker collector and the Go
+// runtime and process collectors.
+func newRegistry(c *Collector) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		c,
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+	return reg
+}
