@@ -214,7 +214,15 @@ func isFresh(fsys vfs.FS, dir string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	return len(names) == 0, nil
+	for _, name := range names {
+		// A file system's own lost+found does not make the root of a
+		// freshly mounted volume (the usual home of ./data in a container)
+		// someone else's directory.
+		if name != "lost+found" {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // checkFormat reads the format key, writing it into a database with no

@@ -68,9 +68,12 @@ func TestPebbleReopenKeepsEveryRecord(t *testing.T) {
 }
 
 func TestPebbleOpenCreatesMissingAndEmptyDirs(t *testing.T) {
+	mounted := t.TempDir()
+	must(t, os.Mkdir(filepath.Join(mounted, "lost+found"), 0o700))
 	for name, dir := range map[string]string{
-		"missing": filepath.Join(t.TempDir(), "x", "data"),
-		"empty":   t.TempDir(),
+		"missing":           filepath.Join(t.TempDir(), "x", "data"),
+		"empty":             t.TempDir(),
+		"volumeWithLostDir": mounted,
 	} {
 		t.Run(name, func(t *testing.T) {
 			p := openPebble(t, dir)
@@ -158,6 +161,22 @@ func writeFile(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestPebbleOpenUnreadableDirIsAnError(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads any directory")
+	}
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "f"), "x")
+	must(t, os.Chmod(dir, 0))
+	defer os.Chmod(dir, 0o700)
+	if p, err := OpenPebble(dir, PebbleOptions{}); err == nil {
+		p.Close()
+		t.Fatal("OpenPebble of an unreadable directory succeeded")
+	} else if !strings.Contains(err.Error(), dir) || !strings.Contains(err.Error(), "permission denied") {
+		t.Fatalf("error %q does not name the directory and the cause", err)
 	}
 }
 
