@@ -43,7 +43,8 @@ type client struct {
 	will           *Message    // nil when none or after a clean DISCONNECT
 	willDelay      uint32
 	willSent       atomic.Bool
-	pendingAcks    atomic.Int32 // acknowledgements waiting in the committer
+	pendingAcks    atomic.Int32    // acknowledgements waiting in the committer
+	pubRate        *publishBuckets // per-client publish limits, nil until needed
 }
 
 func newClient(s *Server, c transport.Conn, listener string) *client {

@@ -108,6 +108,10 @@ func (c *client) handleConnect(p *packet.Connect) error {
 		return c.refuse(packet.ClientIDNotValid, "client identifier too long")
 	}
 
+	if code := c.srv.admit(c.info.ClientID, time.Now()); code != packet.Success {
+		return c.refuse(code, "refused by an overload limit")
+	}
+
 	if p.WillFlag {
 		if err := topic.ValidateName(p.WillTopic); err != nil {
 			return c.refuse(packet.TopicNameInvalid, "will topic: "+err.Error())

@@ -32,6 +32,7 @@ type Options struct {
 	SubIDs            bool
 	SysInterval       time.Duration // $SYS publish period; 0 disables $SYS
 	MaxSubsPerClient  int           // 0 means no cap
+	Limits            Limits        // overload protection
 
 	Logger *slog.Logger
 	Store  store.Store // nil means in-memory only

@@ -206,13 +206,19 @@ func (sess *session) encodeOwn(m *Message, qos byte, retain bool, subIDs []uint3
 	defer publishPool.Put(p)
 	m.publishPacket(p, qos, retain, subIDs, time.Now())
 	p.PacketID, p.Dup = pid, dup
+	assigned := false
 	if c.version == packet.Version5 && c.aliasMaxOut > 0 {
-		sess.out.applyAlias(p, c.aliasMaxOut)
+		assigned = sess.out.applyAlias(p, c.aliasMaxOut)
 	}
 	b, err := packet.Encode((*buf)[:0], c.version, p)
 	if err != nil {
 		sess.srv.log.Error("encode publish", "client", sess.id, "err", err)
 		return nil
+	}
+	if assigned && c.maxPacketOut > 0 && uint32(len(b)) > c.maxPacketOut {
+		// The caller discards this packet [MQTT-3.1.2-25], so the client
+		// never learns the alias: it must not be used for later messages.
+		sess.out.unassignAlias(p.Topic)
 	}
 	*buf = b
 	return b
@@ -220,14 +226,15 @@ func (sess *session) encodeOwn(m *Message, qos byte, retain bool, subIDs []uint3
 
 // applyAlias uses or assigns a server-to-client topic alias while the
 // client allows more [MQTT-3.3.2-8]; once all are taken, topics go in full.
-func (o *outbound) applyAlias(p *packet.Publish, maxAlias uint16) {
+// It reports whether it assigned a new alias.
+func (o *outbound) applyAlias(p *packet.Publish, maxAlias uint16) bool {
 	if a, ok := o.aliases[p.Topic]; ok {
 		p.Props.TopicAlias = a
 		p.Topic = ""
-		return
+		return false
 	}
 	if o.aliasNext >= maxAlias {
-		return
+		return false
 	}
 	if o.aliases == nil {
 		o.aliases = make(map[string]uint16)
@@ -235,6 +242,13 @@ func (o *outbound) applyAlias(p *packet.Publish, maxAlias uint16) {
 	o.aliasNext++
 	o.aliases[p.Topic] = o.aliasNext
 	p.Props.TopicAlias = o.aliasNext
+	return true
+}
+
+// unassignAlias takes back the alias applyAlias just assigned to topic.
+func (o *outbound) unassignAlias(topic string) {
+	delete(o.aliases, topic)
+	o.aliasNext--
 }
 
 // allocID returns a packet id not in use by an inflight message

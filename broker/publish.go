@@ -13,6 +13,9 @@ import (
 func (c *client) handlePublish(p *packet.Publish, size int) error {
 	o := &c.srv.opts
 	c.srv.stats.MessagesIn.Add(1)
+	if !c.publishAllowed(size, time.Now()) {
+		return c.protocolFailure(packet.Errorf(packet.MessageRateTooHigh, "publish rate or bandwidth limit exceeded"))
+	}
 	if p.QoS > o.MaximumQoS {
 		// [MQTT-3.2.2-11] a QoS above Maximum QoS is a protocol error.
 		return c.protocolFailure(packet.Errorf(packet.QoSNotSupported, "QoS %d above maximum %d", p.QoS, o.MaximumQoS))

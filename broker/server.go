@@ -34,12 +34,15 @@ type Server struct {
 	clients  map[*client]struct{}
 	closing  bool
 
-	commit  *committer
-	stats   Stats
-	started time.Time
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	commit *committer
+
+	admission  admission
+	limitStats LimitStats
+	stats      Stats
+	started    time.Time
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 }
 
 // Stats are the broker's counters, read with atomic loads.
@@ -85,6 +88,7 @@ func New(opts Options) *Server {
 		ctx:      ctx,
 		cancel:   cancel,
 	}
+	s.admission.connect = newBucket(opts.Limits.ConnectRate, opts.Limits.ConnectBurst)
 	s.commit = newCommitter(s)
 	s.wg.Add(2)
 	go s.sweep()

@@ -178,7 +178,19 @@ func brokerOptions(cfg *config.Config, log *slog.Logger) broker.Options {
 		SubIDs:            m.SubscriptionIdentifiers,
 		SysInterval:       time.Duration(m.SysInterval),
 		MaxSubsPerClient:  cfg.Limits.MaxSubscriptionsPerClient,
-		Logger:            log,
+		Limits: broker.Limits{
+			MaxConnections:   cfg.Limits.MaxConnections,
+			ConnectRate:      cfg.Limits.ConnectRate,
+			ConnectBurst:     cfg.Limits.ConnectBurst,
+			PublishRate:      cfg.Limits.PublishRate,
+			PublishBandwidth: int64(cfg.Limits.PublishBandwidth),
+		},
+		Logger: log,
+	}
+	if f := cfg.Limits.FlapDetection; f.Enabled {
+		o.Limits.FlapMaxConnects = f.MaxConnects
+		o.Limits.FlapWindow = time.Duration(f.Window)
+		o.Limits.FlapBan = time.Duration(f.Ban)
 	}
 	if m.SysInterval == 0 {
 		o.SysInterval = 0
