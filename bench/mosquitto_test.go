@@ -2,11 +2,19 @@ package bench
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -18,6 +26,12 @@ const mosquittoPath = "/usr/sbin/mosquitto"
 // test's lifetime and returns its address; the test is skipped when
 // Mosquitto is not installed.
 func startMosquitto(t *testing.T) string {
+	return startMosquittoListeners(t, "tcp")["tcp"]
+}
+
+// startMosquittoListeners runs Mosquitto with one listener per kind
+// ("tcp", "ws", "tls", "wss") and returns each one's target.
+func startMosquittoListeners(t *testing.T, kinds ...string) map[string]string {
 	t.Helper()
 	path, err := exec.LookPath(mosquittoPath)
 	if err != nil {
@@ -25,37 +39,110 @@ func startMosquitto(t *testing.T) string {
 			t.Skip("mosquitto is not installed")
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	// Mosquitto drops root privileges and must still read its files, which
+	// t.TempDir's private parent directory would prevent.
+	dir, err := os.MkdirTemp("", "herald-bench-mosquitto-")
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	conf := filepath.Join(t.TempDir(), "mosquitto.conf")
-	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nmax_queued_messages 100000\n", port)
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	var conf strings.Builder
+	conf.WriteString("allow_anonymous true\nmax_queued_messages 100000\n")
+	targets := map[string]string{}
+	var certs string
+	for _, kind := range kinds {
+		port := freePort(t)
+		fmt.Fprintf(&conf, "listener %d 127.0.0.1\n", port)
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		switch kind {
+		case "tcp":
+			targets[kind] = addr
+		case "ws":
+			conf.WriteString("protocol websockets\n")
+			targets[kind] = "ws://" + addr + "/mqtt"
+		case "tls", "wss":
+			if certs == "" {
+				certs = writeCert(t, dir)
+			}
+			conf.WriteString(certs)
+			if kind == "wss" {
+				conf.WriteString("protocol websockets\n")
+				targets[kind] = "wss://" + addr + "/mqtt"
+			} else {
+				targets[kind] = "tls://" + addr
+			}
+		}
+	}
+	confPath := filepath.Join(dir, "mosquitto.conf")
+	if err := os.WriteFile(confPath, []byte(conf.String()), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, path, "-c", conf)
+	cmd := exec.CommandContext(ctx, path, "-c", confPath)
 	// The broker must not outlive a test binary that is killed.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var log strings.Builder
+	cmd.Stderr, cmd.Stdout = &log, &log
 	if err := cmd.Start(); err != nil {
 		cancel()
 		t.Skipf("cannot start mosquitto: %v", err)
 	}
 	t.Cleanup(func() { cancel(); cmd.Wait() })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return addr
+	for kind, target := range targets {
+		addr := target[strings.Index(target, "127."):]
+		addr = strings.TrimSuffix(addr, "/mqtt")
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			c, err := net.DialTimeout("tcp", addr, time.Second)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("mosquitto did not listen for %s on %s: %v\n%s", kind, addr, err, log.String())
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto did not listen on %s: %v", addr, err)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
+	return targets
+}
+
+func freePort(t *testing.T) int {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 and returns the
+// listener lines that use it.
+func writeCert(t *testing.T, dir string) string {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kb, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o644)
+	return fmt.Sprintf("certfile %s\nkeyfile %s\n", certFile, keyFile)
 }

@@ -28,6 +28,10 @@ func quick(target string) Options {
 	o.ConnectRate = 500
 	o.Drain = 3 * time.Second
 	o.Timeout = 30 * time.Second
+	// The race detector and a shared two-core machine make latency
+	// noisy; these tests are about counts and verdict logic.
+	o.Thresholds.MaxConnackMean = 2 * time.Second
+	o.Thresholds.MaxLatencyMean = 2 * time.Second
 	return o
 }
 

@@ -346,7 +346,9 @@ func (c *Client) Ping(now time.Time) error {
 // Disconnect sends DISCONNECT (within a short deadline) and closes.
 func (c *Client) Disconnect() error {
 	c.closing.Store(true)
+	c.wmu.Lock() // gorilla/websocket wants deadlines set apart from writes
 	c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+	c.wmu.Unlock()
 	err := c.write(&packet.Disconnect{})
 	c.conn.Close()
 	return err
