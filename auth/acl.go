@@ -1,4 +1,3 @@
-// Package auth holds Herald's authenticators and its topic ACL.
 package auth
 
 import (

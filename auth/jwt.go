@@ -199,7 +199,7 @@ func (j *JWT) Check(info *broker.ClientInfo, password []byte) (packet.ReasonCode
 		return 0, false
 	}
 	if err := j.verify(info, string(password)); err != nil {
-		j.log.Info("jwt refused", "client", info.ClientID, "remote", info.RemoteAddr, "err", err)
+		j.log.Debug("jwt refused", "client", info.ClientID, "remote", info.RemoteAddr, "err", err)
 		return packet.BadUsernameOrPassword, true
 	}
 	return packet.Success, true
