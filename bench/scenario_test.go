@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"github.com/herald-mqtt/herald/bench/internal/mosquitto"
 	"os"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func runScenario(t *testing.T, s Scenario, o Options) *Result {
 }
 
 func TestEachScenarioPassesAgainstMosquitto(t *testing.T) {
-	target := startMosquitto(t)
+	target := mosquitto.Start(t)
 	tests := []struct {
 		name string
 		s    Scenario
@@ -111,7 +112,7 @@ func TestEachScenarioPassesAgainstMosquitto(t *testing.T) {
 }
 
 func TestLossyFanoutFails(t *testing.T) {
-	target := startMosquitto(t)
+	target := mosquitto.Start(t)
 	o := quick(target)
 	o.QoS = 1
 	o.DropEvery = 7 // subscribers discard every 7th message as if lost
@@ -148,7 +149,7 @@ func TestUnreachableBrokerFails(t *testing.T) {
 }
 
 func TestProcsSplitsClientsAndMergesExactly(t *testing.T) {
-	target := startMosquitto(t)
+	target := mosquitto.Start(t)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Skip(err)

@@ -2,12 +2,13 @@ package bench
 
 import (
 	"context"
+	"github.com/herald-mqtt/herald/bench/internal/mosquitto"
 	"net"
 	"testing"
 )
 
 func TestTransportsTLSAndWebSocketAgainstMosquitto(t *testing.T) {
-	targets := startMosquittoListeners(t, "tcp", "ws", "tls", "wss")
+	targets := mosquitto.StartListeners(t, "tcp", "ws", "tls", "wss")
 	for _, kind := range []string{"ws", "tls", "wss"} {
 		t.Run(kind, func(t *testing.T) {
 			o := quick(targets[kind])
@@ -38,7 +39,7 @@ func TestTransportsTLSAndWebSocketAgainstMosquitto(t *testing.T) {
 }
 
 func TestSourceIPsSpreadClientsOverAddresses(t *testing.T) {
-	target := startMosquitto(t)
+	target := mosquitto.Start(t)
 	// Count the source addresses the broker sees, through a relay.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -102,7 +103,7 @@ func copyConn(dst, src net.Conn) {
 }
 
 func TestRemoteWorkersOverTCP(t *testing.T) {
-	target := startMosquitto(t)
+	target := mosquitto.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var addrs []string

@@ -1,4 +1,6 @@
-package bench
+// Package mosquitto starts a Mosquitto broker for tests of herald bench,
+// on free loopback ports, skipping the test when Mosquitto is missing.
+package mosquitto
 
 import (
 	"context"
@@ -20,20 +22,21 @@ import (
 	"time"
 )
 
-const mosquittoPath = "/usr/sbin/mosquitto"
+const debianPath = "/usr/sbin/mosquitto"
 
-// startMosquitto runs a Mosquitto broker on a free loopback port for the
-// test's lifetime and returns its address; the test is skipped when
-// Mosquitto is not installed.
-func startMosquitto(t *testing.T) string {
-	return startMosquittoListeners(t, "tcp")["tcp"]
+// Start runs a Mosquitto broker on a free loopback port for the test's
+// lifetime and returns its address; the test is skipped when Mosquitto is
+// not installed.
+func Start(t testing.TB) string {
+	return StartListeners(t, "tcp")["tcp"]
 }
 
-// startMosquittoListeners runs Mosquitto with one listener per kind
-// ("tcp", "ws", "tls", "wss") and returns each one's target.
-func startMosquittoListeners(t *testing.T, kinds ...string) map[string]string {
+// StartListeners runs Mosquitto with one listener per kind ("tcp", "ws",
+// "tls", "wss"; TLS with a self-signed certificate for 127.0.0.1) and
+// returns each one's target in herald bench's --target syntax.
+func StartListeners(t testing.TB, kinds ...string) map[string]string {
 	t.Helper()
-	path, err := exec.LookPath(mosquittoPath)
+	path, err := exec.LookPath(debianPath)
 	if err != nil {
 		if path, err = exec.LookPath("mosquitto"); err != nil {
 			t.Skip("mosquitto is not installed")
@@ -108,7 +111,7 @@ func startMosquittoListeners(t *testing.T, kinds ...string) map[string]string {
 	return targets
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -119,7 +122,7 @@ func freePort(t *testing.T) int {
 
 // writeCert writes a self-signed certificate for 127.0.0.1 and returns the
 // listener lines that use it.
-func writeCert(t *testing.T, dir string) string {
+func writeCert(t testing.TB, dir string) string {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
