@@ -1,0 +1,300 @@
+package crashtest
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/herald-mqtt/herald/packet"
+)
+
+// Timeouts: generous for a loaded CI machine, short enough that a missing
+// packet fails fast.
+const (
+	waitFor   = 5 * time.Second        // a packet that must arrive
+	quietFor  = 400 * time.Millisecond // a packet that must not arrive
+	startWait = 20 * time.Second       // herald serve from exec to "herald started"
+)
+
+// heraldBin is the binary built once by TestMain.
+var heraldBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	tmp, err := os.MkdirTemp("", "herald-crashtest-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	heraldBin = filepath.Join(tmp, "herald")
+	build := exec.Command("go", "build", "-o", heraldBin, "./cmd/herald")
+	build.Dir = ".."
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "crashtest: go build ./cmd/herald: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
+
+// herald is one `herald serve` process.
+type herald struct {
+	t     testing.TB
+	cmd   *exec.Cmd
+	dir   string
+	addr  string        // MQTT listener, from the "listening" log line
+	ready time.Duration // from exec to the "herald started" log line
+	exit  chan struct{} // closed when the process has exited
+	err   error         // its exit status, once exit is closed
+
+	mu    sync.Mutex
+	lines []string // every log line, for failure messages
+	// recovered is the "recovered state" log line's attributes.
+	recovered map[string]any
+}
+
+// startHerald runs `herald serve` on dir with a Pebble store and waits
+// until it logs "herald started".
+func startHerald(t testing.TB, dir string, extra ...string) *herald {
+	t.Helper()
+	h, err := spawnHerald(t, dir, extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func spawnHerald(t testing.TB, dir string, extra ...string) (*herald, error) {
+	args := append([]string{"serve", "--listen", "127.0.0.1:0", "--data", dir, "--store", "pebble",
+		"--log-format", "json", "--sys-interval", "0"}, extra...)
+	h := &herald{t: t, dir: dir, exit: make(chan struct{})}
+	h.cmd = exec.Command(heraldBin, args...)
+	h.cmd.Dir = t.TempDir() // nothing written to the package directory
+	stderr, err := h.cmd.StderrPipe()
+	if err != nil {
+		return nil, err
+	}
+	h.cmd.Stdout = io.Discard
+	start := time.Now()
+	if err := h.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start herald: %w", err)
+	}
+	started := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		once := sync.Once{}
+		for sc.Scan() {
+			line := sc.Text()
+			var rec map[string]any
+			json.Unmarshal([]byte(line), &rec)
+			h.mu.Lock()
+			h.lines = append(h.lines, line)
+			switch rec["msg"] {
+			case "listening":
+				if a, ok := rec["address"].(string); ok && h.addr == "" {
+					h.addr = a
+				}
+			case "recovered state":
+				h.recovered = rec
+			case "herald started":
+				h.ready = time.Since(start)
+				once.Do(func() { close(started) })
+			}
+			h.mu.Unlock()
+		}
+		h.err = h.cmd.Wait()
+		close(h.exit)
+	}()
+	t.Cleanup(func() { h.kill() })
+	select {
+	case <-started:
+		return h, nil
+	case <-h.exit:
+		return h, fmt.Errorf("herald exited before it started: %v\n%s", h.err, h.log())
+	case <-time.After(startWait):
+		h.kill()
+		return h, fmt.Errorf("herald not started within %v\n%s", startWait, h.log())
+	}
+}
+
+// kill sends SIGKILL and waits for the process to be gone.
+func (h *herald) kill() {
+	select {
+	case <-h.exit:
+		return
+	default:
+	}
+	h.cmd.Process.Signal(syscall.SIGKILL)
+	<-h.exit
+}
+
+// log returns everything the process logged so far.
+func (h *herald) log() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return strings.Join(h.lines, "\n")
+}
+
+// recoveredCount returns an attribute of the "recovered state" log line.
+func (h *herald) recoveredCount(key string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n, _ := h.recovered[key].(float64)
+	return int(n)
+}
+
+// rawClient speaks MQTT over a plain socket with Herald's codec, for the
+// cases where the test must withhold or forge acknowledgements.
+type rawClient struct {
+	t       testing.TB
+	c       net.Conn
+	version byte
+	buf     []byte
+}
+
+func dialRaw(t testing.TB, addr string, version byte) *rawClient {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, waitFor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &rawClient{t: t, c: c, version: version}
+}
+
+// connect sends CONNECT and returns the CONNACK, which must be a success.
+func (r *rawClient) connect(id string, cleanStart bool, expiry uint32) *packet.Connack {
+	r.t.Helper()
+	cp := &packet.Connect{ProtocolName: "MQTT", ProtocolVersion: r.version, CleanStart: cleanStart, KeepAlive: 60, ClientID: id}
+	if r.version == packet.Version5 {
+		cp.Props.SessionExpiry = expiry
+		cp.Props.HasSessionExpiry = expiry > 0
+	}
+	r.send(cp)
+	ack := expect[*packet.Connack](r)
+	if ack.ReasonCode != packet.Success {
+		r.t.Fatalf("CONNACK %v for %q", ack.ReasonCode, id)
+	}
+	return ack
+}
+
+// subscribe subscribes to filters at qos and waits for the SUBACK.
+func (r *rawClient) subscribe(pid uint16, qos byte, filters ...string) {
+	r.t.Helper()
+	s := &packet.Subscribe{PacketID: pid}
+	for _, f := range filters {
+		s.Subscriptions = append(s.Subscriptions, packet.Subscription{Filter: f, QoS: qos})
+	}
+	r.send(s)
+	sa := expect[*packet.Suback](r)
+	for _, c := range sa.ReasonCodes {
+		if byte(c) != qos {
+			r.t.Fatalf("SUBACK %v, want QoS %d", sa.ReasonCodes, qos)
+		}
+	}
+}
+
+func (r *rawClient) send(p packet.Packet) {
+	r.t.Helper()
+	if err := r.trySend(p); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rawClient) trySend(p packet.Packet) error {
+	b, err := packet.Encode(nil, r.version, p)
+	if err != nil {
+		return fmt.Errorf("encode %T: %w", p, err)
+	}
+	r.c.SetWriteDeadline(time.Now().Add(waitFor))
+	_, err = r.c.Write(b)
+	return err
+}
+
+// recv returns the next packet, or an error on timeout or EOF.
+func (r *rawClient) recv(d time.Duration) (packet.Packet, error) {
+	deadline := time.Now().Add(d)
+	for {
+		n, err := packet.SplitFrame(r.buf, 0)
+		if err != nil {
+			return nil, err
+		}
+		if n > 0 {
+			f := r.buf[:n:n]
+			r.buf = r.buf[n:]
+			return packet.Decode(r.version, f)
+		}
+		r.c.SetReadDeadline(deadline)
+		var tmp [32 << 10]byte
+		m, err := r.c.Read(tmp[:])
+		r.buf = append(r.buf, tmp[:m]...)
+		if err != nil && m == 0 {
+			return nil, err
+		}
+	}
+}
+
+func (r *rawClient) next() packet.Packet {
+	r.t.Helper()
+	p, err := r.recv(waitFor)
+	if err != nil {
+		r.t.Fatalf("waiting for a packet: %v", err)
+	}
+	return p
+}
+
+// expect returns the next packet as a T or fails the test.
+func expect[T packet.Packet](r *rawClient) T {
+	r.t.Helper()
+	p := r.next()
+	v, ok := p.(T)
+	if !ok {
+		var zero T
+		r.t.Fatalf("got %T %+v, want %T", p, p, zero)
+	}
+	return v
+}
+
+// expectAck returns the next packet, which must be an ack of kind and pid.
+func (r *rawClient) expectAck(kind packet.Type, pid uint16) *packet.Ack {
+	r.t.Helper()
+	a := expect[*packet.Ack](r)
+	if a.Kind != kind || a.PacketID != pid {
+		r.t.Fatalf("got %v id %d, want %v id %d", a.Kind, a.PacketID, kind, pid)
+	}
+	return a
+}
+
+// expectNothing asserts that no packet arrives for quietFor.
+func (r *rawClient) expectNothing() {
+	r.t.Helper()
+	p, err := r.recv(quietFor)
+	if err == nil {
+		r.t.Fatalf("unexpected %T %+v", p, p)
+	}
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		r.t.Fatalf("connection ended: %v", err)
+	}
+}
+
+// disconnect sends a normal DISCONNECT and closes the socket.
+func (r *rawClient) disconnect() {
+	r.trySend(&packet.Disconnect{})
+	r.c.Close()
+}
