@@ -1,0 +1,161 @@
+package observe
+
+import (
+	"testing"
+
+	"github.com/eclipse/paho.golang/paho"
+
+	"github.com/herald-mqtt/herald/broker"
+	"github.com/herald-mqtt/herald/packet"
+	"github.com/herald-mqtt/herald/store"
+)
+
+// Every documented family is exposed with HELP text, from the first scrape,
+// next to the Go runtime and process collectors.
+func TestMetricsExposeEveryDocumentedFamily(t *testing.T) {
+	st, err := store.OpenPebble(t.TempDir(), store.PebbleOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startRig(t, rigOptions{store: st})
+	connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "one", CleanStart: true})
+	_, help := r.scrape(t)
+	for _, name := range []string{
+		"herald_build_info", "herald_start_time_seconds",
+		"herald_clients_connected", "herald_connections_accepted_total",
+		"herald_listener_clients_connected", "herald_sessions",
+		"herald_messages_received_total", "herald_messages_sent_total", "herald_messages_routed_total",
+		"herald_bytes_received_total", "herald_bytes_sent_total",
+		"herald_messages_dropped_total",
+		"herald_queued_messages", "herald_queued_bytes", "herald_queued_messages_max",
+		"herald_inflight_messages", "herald_incoming_qos2_pending",
+		"herald_subscriptions", "herald_retained_messages",
+		"herald_store_commit_duration_seconds", "herald_store_sync_commits_total", "herald_store_wal_sync_duration_seconds",
+		"go_goroutines", "go_memstats_heap_alloc_bytes", "process_open_fds",
+	} {
+		if help[name] == "" {
+			t.Errorf("family %s missing or without HELP", name)
+		}
+	}
+}
+
+// A real publish through the broker moves the message, byte, routing,
+// retained and subscription metrics; the drop counters name every cause.
+func TestMetricsChangeAfterPublish(t *testing.T) {
+	r := startRig(t, rigOptions{})
+	sub := connectPaho(t, r.mqtt, "sub")
+	pub := connectPaho(t, r.mqtt, "pub")
+	before, _ := r.scrape(t)
+
+	if _, err := sub.Subscribe(ctxT(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "room/1", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pub.Publish(ctxT(t), &paho.Publish{Topic: "room/1", QoS: 1, Retain: true, Payload: []byte("hello")}); err != nil {
+		t.Fatal(err)
+	}
+	if m := sub.next(t); string(m.Payload) != "hello" {
+		t.Fatalf("received %q", m.Payload)
+	}
+	after, _ := r.scrape(t)
+
+	grew := []string{
+		"herald_messages_received_total",
+		"herald_messages_sent_total",
+		"herald_bytes_received_total",
+		"herald_bytes_sent_total",
+		series("herald_messages_routed_total", "origin", "client", "qos", "1"),
+	}
+	for _, s := range grew {
+		if after[s] <= before[s] {
+			t.Errorf("%s: %v before, %v after a publish; want it to grow", s, before[s], after[s])
+		}
+	}
+	want := map[string]float64{
+		"herald_clients_connected":                                             2,
+		"herald_connections_accepted_total":                                    2,
+		series("herald_sessions", "state", "online"):                           2,
+		series("herald_sessions", "state", "offline"):                          0,
+		series("herald_listener_clients_connected", "listener", "tcp-test"):    2,
+		"herald_subscriptions":                                                 1,
+		"herald_retained_messages":                                             1,
+		series("herald_messages_routed_total", "origin", "client", "qos", "1"): 1,
+		series("herald_messages_routed_total", "origin", "client", "qos", "0"): 0,
+		"herald_build_info{version=\"" + broker.Version + "\"}":                1,
+	}
+	for s, v := range want {
+		if got, ok := after[s]; !ok || got != v {
+			t.Errorf("%s = %v (present %v), want %v", s, got, ok, v)
+		}
+	}
+	for _, cause := range []string{"qos0", "queue_full", "too_large", "expired", "acl"} {
+		if _, ok := after[series("herald_messages_dropped_total", "cause", cause)]; !ok {
+			t.Errorf("no herald_messages_dropped_total for cause %s", cause)
+		}
+	}
+}
+
+// Messages for an offline persistent session show in the queue gauges and
+// the session counts as offline; a QoS 0 message to it counts as a drop.
+func TestMetricsQueueDepthOfOfflineSession(t *testing.T) {
+	r := startRig(t, rigOptions{})
+	c := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "away", CleanStart: true,
+		Props: packet.Properties{SessionExpiry: 3600, HasSessionExpiry: true}})
+	c.subscribe("inbox/away", 1)
+	c.send(&packet.Disconnect{})
+	eventually(t, "the session to go offline", func() bool {
+		s, _ := r.scrape(t)
+		return s[series("herald_sessions", "state", "offline")] == 1
+	})
+
+	pub := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "pub", CleanStart: true})
+	for range 3 {
+		pub.publish(&packet.Publish{Topic: "inbox/away", QoS: 1, Payload: []byte("12345")})
+	}
+	pub.publish(&packet.Publish{Topic: "inbox/away", QoS: 0, Payload: []byte("lost")})
+
+	var s map[string]float64
+	eventually(t, "three queued messages", func() bool {
+		s, _ = r.scrape(t)
+		return s["herald_queued_messages"] == 3
+	})
+	if s["herald_queued_bytes"] != 15 || s["herald_queued_messages_max"] != 3 {
+		t.Errorf("queued bytes %v, max %v; want 15 and 3", s["herald_queued_bytes"], s["herald_queued_messages_max"])
+	}
+	if got := s[series("herald_messages_dropped_total", "cause", "qos0")]; got != 1 {
+		t.Errorf("qos0 drops = %v, want 1 (QoS 0 is not queued for offline sessions)", got)
+	}
+}
+
+// With a Pebble store, the store metrics count commits.
+func TestMetricsStoreCommitsWithPebble(t *testing.T) {
+	st, err := store.OpenPebble(t.TempDir(), store.PebbleOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := startRig(t, rigOptions{store: st})
+	before, _ := r.scrape(t)
+	c := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "durable", CleanStart: true,
+		Props: packet.Properties{SessionExpiry: 3600, HasSessionExpiry: true}})
+	c.publish(&packet.Publish{Topic: "keep", QoS: 1, Retain: true, Payload: []byte("x")})
+	var after map[string]float64
+	eventually(t, "store commits to be counted", func() bool {
+		after, _ = r.scrape(t)
+		return after["herald_store_commit_duration_seconds_count"] > before["herald_store_commit_duration_seconds_count"]
+	})
+	if after["herald_store_commit_duration_seconds_sum"] <= 0 {
+		t.Errorf("commit duration sum %v, want > 0", after["herald_store_commit_duration_seconds_sum"])
+	}
+}
+
+// The RouteCounter tells messages from the broker itself from client ones.
+func TestRouteCounterCountsBrokerMessagesApart(t *testing.T) {
+	r := startRig(t, rigOptions{})
+	r.srv.Publish(&broker.Message{Topic: "announce", QoS: 0, Payload: []byte("x")})
+	s, _ := r.scrape(t)
+	if got := s[series("herald_messages_routed_total", "origin", "broker", "qos", "0")]; got != 1 {
+		t.Errorf("broker-origin QoS 0 = %v, want 1", got)
+	}
+	if got := s[series("herald_messages_routed_total", "origin", "client", "qos", "0")]; got != 0 {
+		t.Errorf("client-origin QoS 0 = %v, want 0", got)
+	}
+}
