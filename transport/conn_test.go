@@ -368,3 +368,65 @@ func TestIdleConnReleasesOutboundBuffers(t *testing.T) {
 		})
 	}
 }
+
+// TestWritersRaceCloses hammers Write from several goroutines per
+// connection while connections end every way at once; it proves (under
+// -race) that a conn closed while queued for flushing is safe and that
+// Closed still runs exactly once.
+func TestWritersRaceCloses(t *testing.T) {
+	const conns, writers = 40, 2
+	for _, tr := range transports {
+		t.Run(tr.name, func(t *testing.T) {
+			rs := newRecorders(false)
+			rs.ch = make(chan *recorder, conns)
+			addr, stop := tr.start(t, rs.accept, false)
+			clients := make([]net.Conn, conns)
+			for i := range clients {
+				clients[i] = dial(t, addr)
+				go io.Copy(io.Discard, clients[i])
+			}
+			var wg sync.WaitGroup
+			recs := make([]*recorder, conns)
+			for i := range recs {
+				r := rs.next(t)
+				recs[i] = r
+				for range writers {
+					wg.Go(func() {
+						msg := make([]byte, 100+i)
+						for {
+							pending, err := r.conn.Write(msg)
+							if err != nil {
+								return
+							}
+							if pending > 64<<10 {
+								time.Sleep(time.Millisecond) // a broker would drop or disconnect
+							}
+						}
+					})
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+			for i, r := range recs {
+				switch i % 3 {
+				case 0:
+					clients[i].Close()
+				case 1:
+					go r.conn.Close()
+				}
+			}
+			time.Sleep(10 * time.Millisecond)
+			stop() // the rest close at shutdown
+			wg.Wait()
+			for _, r := range recs {
+				select {
+				case <-r.closed:
+				case <-time.After(5 * time.Second):
+					t.Fatal("Closed not called")
+				}
+				if n := r.closes.Load(); n != 1 {
+					t.Errorf("Closed called %d times", n)
+				}
+			}
+		})
+	}
+}

@@ -189,6 +189,27 @@ type proxyConn struct {
 	err     error
 	remote  net.Addr
 	rest    []byte // bytes read past the header
+
+	// The caller's read deadline, restored after the header is read, so
+	// that a TLS handshake deadline set around us survives.
+	mu           sync.Mutex
+	readDeadline time.Time
+}
+
+// SetDeadline implements net.Conn.
+func (p *proxyConn) SetDeadline(t time.Time) error {
+	p.mu.Lock()
+	p.readDeadline = t
+	p.mu.Unlock()
+	return p.Conn.SetDeadline(t)
+}
+
+// SetReadDeadline implements net.Conn.
+func (p *proxyConn) SetReadDeadline(t time.Time) error {
+	p.mu.Lock()
+	p.readDeadline = t
+	p.mu.Unlock()
+	return p.Conn.SetReadDeadline(t)
 }
 
 // Handshake reads and checks the PROXY header.
@@ -199,8 +220,19 @@ func (p *proxyConn) Handshake() error {
 
 func (p *proxyConn) readHeader() {
 	if p.timeout > 0 {
-		p.Conn.SetReadDeadline(time.Now().Add(p.timeout))
-		defer p.Conn.SetReadDeadline(time.Time{})
+		p.mu.Lock()
+		outer := p.readDeadline
+		p.mu.Unlock()
+		d := time.Now().Add(p.timeout)
+		if !outer.IsZero() && outer.Before(d) {
+			d = outer
+		}
+		p.Conn.SetReadDeadline(d)
+		defer func() {
+			p.mu.Lock()
+			p.Conn.SetReadDeadline(p.readDeadline)
+			p.mu.Unlock()
+		}()
 	}
 	buf := make([]byte, 0, 256)
 	for {

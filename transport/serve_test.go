@@ -2,7 +2,15 @@ package transport
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"io"
+	"math/big"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -137,4 +145,55 @@ func (g *gconn) chunks() int {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return g.out.chunks()
+}
+
+func TestServeTLSBehindProxyHeader(t *testing.T) {
+	cert := selfSignedCert(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl := tls.NewListener(ProxyListener(l, time.Second), &tls.Config{Certificates: []tls.Certificate{cert}})
+	rs := newRecorders(true)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go Serve(ctx, tl, rs.accept)
+
+	raw := dial(t, l.Addr().String())
+	raw.Write([]byte("PROXY TCP4 203.0.113.9 198.51.100.1 5555 8883\r\n"))
+	c := tls.Client(raw, &tls.Config{InsecureSkipVerify: true})
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("ping")); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(c, got); err != nil || string(got) != "ping" {
+		t.Fatalf("echo = %q, %v", got, err)
+	}
+	r := rs.next(t)
+	if got := r.conn.RemoteAddr().String(); got != "203.0.113.9:5555" {
+		t.Errorf("RemoteAddr = %s, want the PROXY source", got)
+	}
+	c.Close()
+	r.waitClosed(t, io.EOF) // close_notify reads as EOF
+}
+
+func selfSignedCert(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "herald-test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		DNSNames:     []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
