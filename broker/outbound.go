@@ -124,7 +124,7 @@ func (sess *session) enqueue(d *delivery, r *route) {
 	}
 	d.ready = true
 	if o.c != nil && len(o.queue) == 0 && len(o.inflight) < o.window(sess.srv.opts.MaxInflight) {
-		sess.sendPublish(d, false)
+		sess.sendPublish(d, false, r)
 		return
 	}
 	o.queue = append(o.queue, d)
@@ -159,7 +159,7 @@ func (sess *session) sendQoS0(r *route, c *client, retain bool, subIDs []uint32)
 
 // sendPublish assigns a packet id (unless resending) and writes d. Caller
 // holds sess.mu and has checked the window.
-func (sess *session) sendPublish(d *delivery, dup bool) {
+func (sess *session) sendPublish(d *delivery, dup bool, r *route) {
 	o := &sess.out
 	c := o.c
 	now := time.Now()
@@ -177,11 +177,27 @@ func (sess *session) sendPublish(d *delivery, dup bool) {
 	if sess.persist && d.seq != 0 && sess.srv.opts.Store != nil {
 		sess.srv.opts.Store.UpdateMessage(sess.id, d.seq, d.pid, stateSentStore)
 	}
-	var scratch [512]byte
-	buf := scratch[:0]
-	b := sess.encodeOwn(d.msg, d.qos, d.retain, d.subIDs, d.pid, dup, &buf)
-	if b == nil {
-		return
+	var b []byte
+	if r != nil && len(d.subIDs) == 0 && c.aliasMaxOut == 0 && r.msg == d.msg {
+		// Encode once per wire form: copy the shared encoding and patch in
+		// this delivery's packet id (and DUP).
+		form := r.form(c.version, d.qos, d.retain)
+		if form == nil {
+			return
+		}
+		b = append(r.scratch[:0], form...)
+		r.scratch = b
+		if dup {
+			b[0] |= 0x08
+		}
+		off := publishIDOffset(b)
+		b[off], b[off+1] = byte(d.pid>>8), byte(d.pid)
+	} else {
+		var scratch [512]byte
+		buf := scratch[:0]
+		if b = sess.encodeOwn(d.msg, d.qos, d.retain, d.subIDs, d.pid, dup, &buf); b == nil {
+			return
+		}
 	}
 	if c.maxPacketOut > 0 && uint32(len(b)) > c.maxPacketOut {
 		// [MQTT-3.1.2-25] discard it and behave as if it was delivered.
@@ -295,7 +311,7 @@ func (sess *session) fill() {
 		o.queue[0] = nil
 		o.queue = o.queue[1:]
 		o.queuedBytes -= len(d.msg.Payload)
-		sess.sendPublish(d, false)
+		sess.sendPublish(d, false, nil)
 	}
 	if len(o.queue) == 0 {
 		o.queue = nil // release the backing array of a drained queue
@@ -316,7 +332,7 @@ func (sess *session) resume() {
 			o.c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: d.pid})
 			continue
 		}
-		sess.sendPublish(d, true) // [MQTT-3.3.1-1] DUP on redelivery
+		sess.sendPublish(d, true, nil) // [MQTT-3.3.1-1] DUP on redelivery
 	}
 	sess.fill()
 }
