@@ -90,6 +90,18 @@ func (b *testBroker) shutdown(t testing.TB) {
 	})
 }
 
+// waitConnected waits until the broker counts n connected clients.
+func (b *testBroker) waitConnected(t testing.TB, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for b.srv.Stats().Connected.Load() != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d clients connected, want %d", b.srv.Stats().Connected.Load(), n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // hookRecorder is a broker.Hook that records every routed message.
 type hookRecorder struct {
 	mu   sync.Mutex
