@@ -17,6 +17,7 @@ const usage = `Herald: an MQTT broker for real-time apps with millions of connec
 Usage:
   herald serve [flags]     run a broker node (herald serve -h for flags)
   herald bench SCENARIO    run a load test (herald bench -h for scenarios)
+  herald passwd FILE USER  add or change a user of a password file (-D deletes)
   herald version           print the version
 `
 
@@ -30,6 +31,8 @@ func main() {
 		os.Exit(runServe(os.Args[2:]))
 	case "bench":
 		os.Exit(runBench(os.Args[2:]))
+	case "passwd":
+		os.Exit(runPasswd(os.Args[2:]))
 	case "version", "--version", "-v":
 		fmt.Println("herald", broker.Version)
 	case "help", "-h", "--help":

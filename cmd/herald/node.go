@@ -11,6 +11,7 @@ import (
 	"os"
 	"sync"
 
+	"github.com/herald-mqtt/herald/auth"
 	"github.com/herald-mqtt/herald/broker"
 	"github.com/herald-mqtt/herald/config"
 	"github.com/herald-mqtt/herald/store"
@@ -25,15 +26,21 @@ type node struct {
 	closers []func() error
 	wg      sync.WaitGroup
 	log     *slog.Logger
+	auth    *auth.Service // reloaded on SIGHUP
 }
 
 // startNode opens the store, recovers state and starts every listener.
 func startNode(cfg *config.Config, log *slog.Logger) (*node, error) {
+	sec, err := auth.FromConfig(cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	st, err := openStore(cfg)
 	if err != nil {
 		return nil, err
 	}
 	opts := brokerOptions(cfg, log)
+	opts.Auth, opts.ACL = sec.Authenticator(), sec.Authorizer()
 	opts.Store = st
 	srv := broker.New(opts)
 	if err := srv.Recover(); err != nil {
@@ -41,12 +48,11 @@ func startNode(cfg *config.Config, log *slog.Logger) (*node, error) {
 		return nil, fmt.Errorf("recover from %s: %w", cfg.DataDir, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n := &node{srv: srv, store: st, cancel: cancel, log: log}
-	if !cfg.AllowAnonymous() {
-		log.Warn("anonymous clients are not allowed but no authenticator is configured yet; every client is admitted")
-	} else {
+	n := &node{srv: srv, store: st, cancel: cancel, log: log, auth: sec}
+	if cfg.AllowAnonymous() {
 		log.Info("anonymous clients allowed", "why", "all listeners are on loopback or auth.allow_anonymous is true")
 	}
+	log.Info("authentication", sec.Describe()...)
 	for _, lc := range cfg.Listeners {
 		if err := n.listen(ctx, lc); err != nil {
 			n.shutdown(context.Background())

@@ -122,6 +122,10 @@ func runServe(args []string) int {
 		return 1
 	}
 	if *checkOnly {
+		if _, err := auth.FromConfig(cfg, nil); err != nil {
+			fmt.Fprintf(os.Stderr, "herald: invalid configuration: %v\n", err)
+			return 1
+		}
 		fmt.Println("configuration ok")
 		return 0
 	}
@@ -135,6 +139,18 @@ func runServe(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for range hup {
+			if err := n.auth.Reload(); err != nil {
+				log.Error("SIGHUP reload failed; the previous contents stay in force", "err", err)
+			} else {
+				log.Info("SIGHUP: reloaded the password, ACL and key files")
+			}
+		}
+	}()
 	<-ctx.Done()
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -195,20 +211,7 @@ func brokerOptions(cfg *config.Config, log *slog.Logger) broker.Options {
 	if m.SysInterval == 0 {
 		o.SysInterval = 0
 	}
-	if len(cfg.ACL.Rules) > 0 || cfg.ACL.Default == config.ACLDeny {
-		acl := &auth.ACL{Default: cfg.ACL.Default != config.ACLDeny}
-		for _, r := range cfg.ACL.Rules {
-			act := auth.All
-			switch r.Action {
-			case config.ACLPublish:
-				act = auth.Publish
-			case config.ACLSubscribe:
-				act = auth.Subscribe
-			}
-			acl.Rules = append(acl.Rules, auth.Rule{Action: act, Allow: r.Allow, Topic: r.Topic, Username: r.Username, ClientID: r.ClientID})
-		}
-		o.ACL = acl
-	}
+	// Auth and ACL come from auth.FromConfig (startNode), which reads files.
 	return o
 }
 
