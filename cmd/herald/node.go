@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -72,13 +71,15 @@ func (n *node) listen(ctx context.Context, lc config.Listener) error {
 			return err
 		}
 	}
+	// max_connections applies alike to every listener type.
+	accept := n.connLimit(lc).Accepter(n.srv.Accept(lc.Name))
 	if lc.Type.UsesWebSocket() {
-		return errors.New("websocket listeners are not available in this build yet")
+		return n.listenWebSocket(ctx, lc, tlsConf, accept)
 	}
 	if lc.Type == config.ListenerTCP {
 		// Plain TCP is the mass-connection path: the epoll server holds no
 		// goroutine and no read buffer per idle connection.
-		es, err := transport.ListenEpoll(ctx, lc.Address, transport.EpollOptions{ProxyProtocol: lc.ProxyProtocol}, n.srv.Accept(lc.Name))
+		es, err := transport.ListenEpoll(ctx, lc.Address, transport.EpollOptions{ProxyProtocol: lc.ProxyProtocol}, accept)
 		if err != nil {
 			return err
 		}
@@ -101,7 +102,7 @@ func (n *node) listen(ctx context.Context, lc config.Listener) error {
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		if err := transport.Serve(ctx, l, n.srv.Accept(lc.Name)); err != nil && ctx.Err() == nil {
+		if err := transport.Serve(ctx, l, accept); err != nil && ctx.Err() == nil {
 			n.log.Error("listener stopped", "listener", lc.Name, "err", err)
 		}
 	}()
