@@ -1,0 +1,315 @@
+package observe
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sync/atomic"
+	"testing"
+
+	"github.com/herald-mqtt/herald/packet"
+)
+
+const testToken = "s3cret-token"
+
+// /api/ needs the bearer token; the probes and metrics do not.
+func TestAdminAPIRequiresToken(t *testing.T) {
+	r := startRig(t, rigOptions{token: testToken})
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		token  string
+		want   int
+	}{
+		{"stats without token", "GET", "/api/stats", "", http.StatusUnauthorized},
+		{"stats with wrong token", "GET", "/api/stats", "guess", http.StatusUnauthorized},
+		{"stats with token", "GET", "/api/stats", testToken, http.StatusOK},
+		{"clients without token", "GET", "/api/clients", "", http.StatusUnauthorized},
+		{"clients with token", "GET", "/api/clients", testToken, http.StatusOK},
+		{"kick without token", "DELETE", "/api/clients/x", "", http.StatusUnauthorized},
+		{"topics with token", "GET", "/api/topics", testToken, http.StatusOK},
+		{"retained with token", "GET", "/api/retained", testToken, http.StatusOK},
+		{"unknown API path without token", "GET", "/api/nope", "", http.StatusUnauthorized},
+		{"unknown API path with token", "GET", "/api/nope", testToken, http.StatusNotFound},
+		{"metrics open", "GET", "/metrics", "", http.StatusOK},
+		{"healthz open", "GET", "/healthz", "", http.StatusOK},
+		{"readyz open", "GET", "/readyz", "", http.StatusOK},
+		{"dashboard open", "GET", "/", "", http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body, hdr := r.do(t, tt.method, tt.path, tt.token)
+			if code != tt.want {
+				t.Fatalf("%s %s: %d %s, want %d", tt.method, tt.path, code, body, tt.want)
+			}
+			if code == http.StatusUnauthorized && hdr.Get("WWW-Authenticate") == "" {
+				t.Error("401 without WWW-Authenticate")
+			}
+		})
+	}
+}
+
+// With no token configured the API answers loopback requests to a
+// loopback host only: not other addresses, and not a rebound DNS name.
+func TestAdminAPIWithoutTokenOnlyForLoopback(t *testing.T) {
+	r := startRig(t, rigOptions{})
+	tests := []struct {
+		name   string
+		remote string
+		host   string
+		want   int
+	}{
+		{"loopback v4", "127.0.0.1:5000", "127.0.0.1:8080", http.StatusOK},
+		{"loopback v6", "[::1]:5000", "[::1]:8080", http.StatusOK},
+		{"localhost name", "127.0.0.1:5000", "localhost:8080", http.StatusOK},
+		{"remote address", "192.0.2.7:5000", "127.0.0.1:8080", http.StatusUnauthorized},
+		{"rebound host name", "127.0.0.1:5000", "attacker.example:8080", http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req := httptest.NewRequest("GET", "/api/stats", nil)
+			req.RemoteAddr = tt.remote
+			req.Host = tt.host
+			w := httptest.NewRecorder()
+			r.handler.ServeHTTP(w, req)
+			if w.Code != tt.want {
+				t.Fatalf("got %d %s, want %d", w.Code, w.Body, tt.want)
+			}
+		})
+	}
+}
+
+// DELETE /api/clients/{id} closes a v5 client with DISCONNECT 0x98
+// Administrative action, and a 3.1.1 client without a DISCONNECT (it has
+// none from the server).
+func TestKickDisconnectsClient(t *testing.T) {
+	r := startRig(t, rigOptions{token: testToken})
+	tests := []struct {
+		name    string
+		version byte
+		id      string
+	}{
+		{"v5 gets 0x98", packet.Version5, "kick/v5"},
+		{"3.1.1 is closed", packet.Version311, "kick-311"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: tt.version, ClientID: tt.id, CleanStart: true})
+			code, body, _ := r.do(t, "DELETE", "/api/clients/"+tt.id, testToken)
+			if code != http.StatusNoContent {
+				t.Fatalf("DELETE: %d %s", code, body)
+			}
+			got := c.closedAfter()
+			switch tt.version {
+			case packet.Version5:
+				if len(got) != 1 {
+					t.Fatalf("got %v before close, want one DISCONNECT", got)
+				}
+				d, ok := got[0].(*packet.Disconnect)
+				if !ok || d.ReasonCode != packet.AdministrativeAction {
+					t.Fatalf("got %+v, want DISCONNECT 0x98", got[0])
+				}
+			default:
+				if len(got) != 0 {
+					t.Fatalf("3.1.1 client got %v before close", got)
+				}
+			}
+			eventually(t, "the client to be offline", func() bool {
+				var s statsJSON
+				r.getJSON(t, "/api/stats", testToken, &s)
+				return s.Connections.Connected == 0
+			})
+		})
+	}
+	if code, _, _ := r.do(t, "DELETE", "/api/clients/nobody", testToken); code != http.StatusNotFound {
+		t.Errorf("kick of an unknown client: %d, want 404", code)
+	}
+}
+
+// /api/clients pages through every session in client id order, and
+// /api/clients/{id} shows one with its subscriptions (ids with '/' too).
+func TestClientsPagingAndDetail(t *testing.T) {
+	r := startRig(t, rigOptions{token: testToken})
+	var ids []string
+	for i := range 11 {
+		id := fmt.Sprintf("dev/%02d", (i*7)%11) // connect out of order
+		ids = append(ids, id)
+		connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: id, CleanStart: true})
+	}
+	slices.Sort(ids)
+
+	var seen []string
+	after := ""
+	for page := 0; ; page++ {
+		var out struct {
+			Total   int          `json:"total"`
+			Clients []clientJSON `json:"clients"`
+			Next    string       `json:"next"`
+		}
+		r.getJSON(t, "/api/clients?limit=4&after="+after, testToken, &out)
+		if out.Total != 11 {
+			t.Fatalf("total %d, want 11", out.Total)
+		}
+		for _, c := range out.Clients {
+			if !c.Online || c.ProtocolVersion != 5 || c.Listener != "tcp-test" || c.ConnectedAt == nil || c.RemoteAddr == "" {
+				t.Errorf("client %+v: want online v5 on tcp-test with address and connect time", c)
+			}
+			seen = append(seen, c.ClientID)
+		}
+		if out.Next == "" {
+			break
+		}
+		if page > 5 {
+			t.Fatal("paging does not end")
+		}
+		after = out.Next
+	}
+	if !slices.Equal(seen, ids) {
+		t.Fatalf("paged ids %v, want %v", seen, ids)
+	}
+
+	c := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "user/7", CleanStart: true, UsernameFlag: true, Username: "alice"})
+	c.subscribe("user/7/#", 1)
+	c.subscribe("$share/workers/jobs", 0)
+	var detail struct {
+		clientJSON
+		Filters []subscriptionJSON `json:"filters"`
+	}
+	r.getJSON(t, "/api/clients/user/7", testToken, &detail)
+	if detail.ClientID != "user/7" || detail.Username != "alice" || detail.Subscriptions != 2 {
+		t.Errorf("detail %+v", detail.clientJSON)
+	}
+	want := []subscriptionJSON{{Filter: "$share/workers/jobs", QoS: 0}, {Filter: "user/7/#", QoS: 1}}
+	if !slices.Equal(detail.Filters, want) {
+		t.Errorf("filters %+v, want %+v", detail.Filters, want)
+	}
+	if code, _, _ := r.do(t, "GET", "/api/clients/nobody", testToken); code != http.StatusNotFound {
+		t.Errorf("unknown client: %d, want 404", code)
+	}
+	if code, _, _ := r.do(t, "GET", "/api/clients?limit=0", testToken); code != http.StatusBadRequest {
+		t.Errorf("limit=0: %d, want 400", code)
+	}
+}
+
+// /api/topics ranks filters by subscribers, shared groups apart.
+func TestTopicsRankedBySubscribers(t *testing.T) {
+	r := startRig(t, rigOptions{token: testToken})
+	subs := map[string][]string{
+		"a": {"chat/#", "news"},
+		"b": {"chat/#", "$share/g/jobs"},
+		"c": {"chat/#", "$share/g/jobs"},
+	}
+	for id, filters := range subs {
+		c := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: id, CleanStart: true})
+		for _, f := range filters {
+			c.subscribe(f, 0)
+		}
+	}
+	var out struct {
+		Distinct int `json:"distinct"`
+		Topics   []struct {
+			Filter      string `json:"filter"`
+			Group       string `json:"group"`
+			Subscribers int    `json:"subscribers"`
+		} `json:"topics"`
+	}
+	r.getJSON(t, "/api/topics?limit=2", testToken, &out)
+	if out.Distinct != 3 {
+		t.Errorf("distinct %d, want 3", out.Distinct)
+	}
+	if len(out.Topics) != 2 ||
+		out.Topics[0].Filter != "chat/#" || out.Topics[0].Subscribers != 3 ||
+		out.Topics[1].Filter != "jobs" || out.Topics[1].Group != "g" || out.Topics[1].Subscribers != 2 {
+		t.Errorf("top topics %+v", out.Topics)
+	}
+}
+
+// /api/retained lists matching retained messages by topic, text as text
+// and binary as base64, and says when the limit cut the list.
+func TestRetainedByFilter(t *testing.T) {
+	r := startRig(t, rigOptions{token: testToken})
+	c := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "pub", CleanStart: true})
+	binary := []byte{0xff, 0x00, 0xfe}
+	c.publish(&packet.Publish{Topic: "status/b", QoS: 1, Retain: true, Payload: binary})
+	c.publish(&packet.Publish{Topic: "status/a", QoS: 1, Retain: true, Payload: []byte("online")})
+	c.publish(&packet.Publish{Topic: "other", QoS: 1, Retain: true, Payload: []byte("x")})
+
+	type list struct {
+		Messages  []retainedJSON `json:"messages"`
+		Truncated bool           `json:"truncated"`
+	}
+	var out list
+	r.getJSON(t, "/api/retained?filter=status/%2B", testToken, &out)
+	if len(out.Messages) != 2 || out.Truncated {
+		t.Fatalf("got %+v, want status/a and status/b", out)
+	}
+	a, b := out.Messages[0], out.Messages[1]
+	if a.Topic != "status/a" || a.PayloadEncoding != "utf8" || a.Payload != "online" || a.QoS != 1 {
+		t.Errorf("first %+v", a)
+	}
+	if b.Topic != "status/b" || b.PayloadEncoding != "base64" || b.Payload != base64.StdEncoding.EncodeToString(binary) || b.PayloadBytes != 3 {
+		t.Errorf("second %+v", b)
+	}
+
+	out = list{}
+	r.getJSON(t, "/api/retained?limit=2", testToken, &out) // default filter "#"
+	if len(out.Messages) != 2 || !out.Truncated {
+		t.Errorf("limit 2 of 3: got %d messages, truncated %v", len(out.Messages), out.Truncated)
+	}
+	if code, _, _ := r.do(t, "GET", "/api/retained?filter=a/%23/b", testToken); code != http.StatusBadRequest {
+		t.Errorf("invalid filter: %d, want 400", code)
+	}
+}
+
+// /api/stats reports the counters and levels the dashboard draws.
+func TestStatsReportsCountersAndLevels(t *testing.T) {
+	r := startRig(t, rigOptions{token: testToken})
+	sub := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "sub", CleanStart: true})
+	sub.subscribe("t", 1)
+	pub := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "pub", CleanStart: true})
+	pub.publish(&packet.Publish{Topic: "t", QoS: 1, Payload: []byte("hi")})
+	if _, ok := sub.next().(*packet.Publish); !ok {
+		t.Fatal("no PUBLISH to the subscriber")
+	}
+	var s statsJSON
+	r.getJSON(t, "/api/stats", testToken, &s)
+	if s.Connections.Connected != 2 || s.Sessions.Online != 2 || s.Subscriptions != 1 ||
+		s.Messages.Received != 1 || s.Messages.Sent != 1 || s.Messages.RoutedByQoS["1"] != 1 ||
+		s.Bytes.Received == 0 || s.Connections.ByListener["tcp-test"] != 2 || len(s.Dropped) != 5 {
+		t.Errorf("stats %+v", s)
+	}
+	if s.Store != nil {
+		t.Errorf("memory store reported store stats %+v", s.Store)
+	}
+}
+
+// /readyz fails once the broker shuts down or an extra check fails, while
+// /healthz keeps answering.
+func TestReadyzFollowsBrokerAndChecks(t *testing.T) {
+	var failing atomic.Bool
+	r := startRig(t, rigOptions{ready: func() error {
+		if failing.Load() {
+			return errors.New("listeners not started")
+		}
+		return nil
+	}})
+	if code, body, _ := r.do(t, "GET", "/readyz", ""); code != http.StatusOK {
+		t.Fatalf("readyz %d %s", code, body)
+	}
+	failing.Store(true)
+	if code, _, _ := r.do(t, "GET", "/readyz", ""); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz with a failing check: %d, want 503", code)
+	}
+	failing.Store(false)
+	r.srv.Shutdown(t.Context())
+	if code, body, _ := r.do(t, "GET", "/readyz", ""); code != http.StatusServiceUnavailable {
+		t.Fatalf("readyz after shutdown: %d %s, want 503", code, body)
+	}
+	if code, _, _ := r.do(t, "GET", "/healthz", ""); code != http.StatusOK {
+		t.Fatalf("healthz after shutdown: %d, want 200", code)
+	}
+}
