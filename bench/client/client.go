@@ -42,8 +42,9 @@ type Config struct {
 // from the goroutine running Serve, one at a time; they must not keep p or
 // its payload after returning.
 type Handler interface {
-	// Message is called for each PUBLISH received, after its
-	// acknowledgement (PUBACK or PUBREC) was sent.
+	// Message is called for each PUBLISH received, once its
+	// acknowledgement (PUBACK or PUBREC) is queued; queued acknowledgements
+	// are written before the read loop next waits for the network.
 	Message(p *packet.Publish, arrived time.Time)
 	// Acked is called when a flow this client started completes: SUBACK
 	// for a Subscribe, PUBACK for a QoS 1 and PUBCOMP for a QoS 2 Publish,
@@ -85,7 +86,8 @@ type Client struct {
 	closing   atomic.Bool
 
 	rbuf       []byte
-	start, end int // unread bytes are rbuf[start:end]
+	start, end int    // unread bytes are rbuf[start:end]
+	acks       []byte // acknowledgements not yet written (read loop only)
 }
 
 // Connect dials cfg.Target, sends CONNECT and waits for CONNACK, all
@@ -173,6 +175,13 @@ func (c *Client) Serve(h Handler) error {
 
 func (c *Client) serve(h Handler) error {
 	for {
+		if !c.buffered() {
+			// About to block on the network: send the acknowledgements
+			// of everything read so far in one write.
+			if err := c.flushAcks(); err != nil {
+				return err
+			}
+		}
 		frame, err := c.next()
 		if err != nil {
 			return err
@@ -185,9 +194,9 @@ func (c *Client) serve(h Handler) error {
 		case *packet.Publish:
 			switch p.QoS {
 			case 1:
-				err = c.write(&packet.Ack{Kind: packet.PUBACK, PacketID: p.PacketID})
+				err = c.queueAck(packet.PUBACK, p.PacketID)
 			case 2:
-				err = c.write(&packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID})
+				err = c.queueAck(packet.PUBREC, p.PacketID)
 			}
 			h.Message(p, time.Now())
 		case *packet.Ack:
@@ -220,9 +229,36 @@ func (c *Client) ack(h Handler, a *packet.Ack) error {
 		}
 		return c.write(&packet.Ack{Kind: packet.PUBREL, PacketID: a.PacketID})
 	case packet.PUBREL:
-		return c.write(&packet.Ack{Kind: packet.PUBCOMP, PacketID: a.PacketID})
+		return c.queueAck(packet.PUBCOMP, a.PacketID)
 	}
 	return nil
+}
+
+// buffered reports whether a complete frame is already read.
+func (c *Client) buffered() bool {
+	n, err := packet.SplitFrame(c.rbuf[c.start:c.end], maxPacket)
+	return n > 0 || err != nil
+}
+
+// queueAck appends an acknowledgement the read loop owes; flushAcks sends
+// them. Under load this turns one write per received message into one
+// per read.
+func (c *Client) queueAck(kind packet.Type, id uint16) error {
+	var err error
+	c.acks, err = packet.Encode(c.acks, c.version, &packet.Ack{Kind: kind, PacketID: id})
+	return err
+}
+
+func (c *Client) flushAcks() error {
+	if len(c.acks) == 0 {
+		return nil
+	}
+	c.wmu.Lock()
+	_, err := c.conn.Write(c.acks)
+	c.wmu.Unlock()
+	c.lastWrite.Store(time.Now().UnixNano())
+	c.acks = c.acks[:0]
+	return err
 }
 
 // next returns the next complete frame, reading as needed. The frame is
