@@ -276,7 +276,10 @@ func TestStatsReportsCountersAndLevels(t *testing.T) {
 		t.Fatal("no PUBLISH to the subscriber")
 	}
 	var s statsJSON
-	r.getJSON(t, "/api/stats", testToken, &s)
+	eventually(t, "the sent counter", func() bool { // counted just after the write
+		r.getJSON(t, "/api/stats", testToken, &s)
+		return s.Messages.Sent == 1
+	})
 	if s.Connections.Connected != 2 || s.Sessions.Online != 2 || s.Subscriptions != 1 ||
 		s.Messages.Received != 1 || s.Messages.Sent != 1 || s.Messages.RoutedByQoS["1"] != 1 ||
 		s.Bytes.Received == 0 || s.Connections.ByListener["tcp-test"] != 2 || len(s.Dropped) != 5 {
