@@ -26,7 +26,7 @@ const (
 	// proxyV2MaxBody bounds the addresses and TLVs we are willing to buffer
 	// (the format allows 65535). Real load balancers send a few hundred.
 	proxyV2MaxBody = 4096
-	// ProxyMaxHeader is the longest PROXY header accepted.
+	// proxyMaxHeader is the longest PROXY header accepted.
 	proxyMaxHeader = proxyV2Head + proxyV2MaxBody
 )
 
