@@ -111,6 +111,7 @@ func TestCleanSessionEndsAtDisconnect_MQTT_3_1_2_6(t *testing.T) {
 	r, _ := connectRaw(t, b.addr, v311("cs-sub"))
 	r.sub("cs/t", 1)
 	r.disconnect()
+	b.waitConnected(t, 0)
 	pub, _ := connectRaw(t, b.addr, v5("cs-pub"))
 	if rc := pub.publish(&packet.Publish{Topic: "cs/t", QoS: 1, Payload: []byte("x")}); rc != packet.NoMatchingSubscribers {
 		t.Fatalf("PUBACK 0x%02X, want 0x10 no matching subscribers", byte(rc))
@@ -168,7 +169,7 @@ func TestSessionExpiryZeroEndsAtClose_MQTT_3_1_2_23(t *testing.T) {
 	r, _ := connectRaw(t, b.addr, v5("exp0"))
 	r.sub("exp0/t", 1)
 	r.disconnect()
-	time.Sleep(50 * time.Millisecond)
+	b.waitConnected(t, 0)
 	_, ack := connectRaw(t, b.addr, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "exp0"})
 	if ack.SessionPresent {
 		t.Fatal("session present although its expiry was 0")

@@ -402,10 +402,12 @@ func (r *rawClient) ackPublish(p *packet.Publish) {
 	}
 }
 
-// disconnect sends a normal DISCONNECT and closes the socket.
+// disconnect sends a normal DISCONNECT and waits for the broker to close
+// the connection [MQTT-3.14.4-1].
 func (r *rawClient) disconnect() {
+	r.t.Helper()
 	r.send(&packet.Disconnect{})
-	r.c.Close()
+	r.expectClosed(waitFor)
 }
 
 // pahoClient is a connected paho.golang (MQTT 5) client whose received
