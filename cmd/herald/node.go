@@ -13,6 +13,7 @@ import (
 	"github.com/herald-mqtt/herald/auth"
 	"github.com/herald-mqtt/herald/broker"
 	"github.com/herald-mqtt/herald/config"
+	"github.com/herald-mqtt/herald/observe"
 	"github.com/herald-mqtt/herald/store"
 	"github.com/herald-mqtt/herald/transport"
 )
@@ -41,6 +42,8 @@ func startNode(cfg *config.Config, log *slog.Logger) (*node, error) {
 	opts := brokerOptions(cfg, log)
 	opts.Auth, opts.ACL = sec.Authenticator(), sec.Authorizer()
 	opts.Store = st
+	routed := &observe.RouteCounter{} // herald_messages_routed_total
+	opts.Hooks = append(opts.Hooks, routed)
 	srv := broker.New(opts)
 	if err := srv.Recover(); err != nil {
 		st.Close()
@@ -57,6 +60,16 @@ func startNode(cfg *config.Config, log *slog.Logger) (*node, error) {
 			n.shutdown(context.Background())
 			return nil, fmt.Errorf("listener %s: %w", lc.Name, err)
 		}
+	}
+	if cfg.HTTP.Listen != "" {
+		// Started after the listeners, so /readyz answering means they are up.
+		hs, err := observe.Listen(cfg.HTTP.Listen, observe.Options{Server: srv, Store: st, Routed: routed, AdminToken: cfg.HTTP.AdminToken, Logger: log})
+		if err != nil {
+			n.shutdown(context.Background())
+			return nil, err
+		}
+		n.closers = append(n.closers, hs.Close)
+		log.Info("http endpoint", "address", hs.Addr().String(), "admin_token", cfg.HTTP.AdminToken != "")
 	}
 	log.Info("herald started", "version", broker.Version, "store", cfg.Store, "data", cfg.DataDir)
 	return n, nil
