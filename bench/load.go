@@ -249,8 +249,6 @@ func (m *member) run(ctx context.Context) {
 		return
 	}
 	mt.record(kindConnack, m.slot.global, time.Since(begin))
-	mt.conns.Add(1)
-	defer mt.conns.Add(-1)
 	l.connected.Add(1)
 	m.c.Store(c)
 	if m.closing.Load() || l.stopCtx.Err() != nil {
@@ -264,6 +262,19 @@ func (m *member) run(ctx context.Context) {
 	} else {
 		m.done()
 	}
+	// The read loop gets a goroutine of its own: dialing and handshakes
+	// grow this one's stack, which would otherwise stay for the whole run
+	// on every idle client.
+	l.running.Add(1)
+	mt.conns.Add(1)
+	go m.serve(c)
+}
+
+// serve runs c's read loop until the connection ends.
+func (m *member) serve(c *client.Client) {
+	mt := m.l.meter
+	defer m.l.running.Done()
+	defer mt.conns.Add(-1)
 	if err := c.Serve(m); err != nil && !m.closing.Load() {
 		mt.add(&mt.live.Disconnects, 1)
 		mt.fail("lost: " + client.Cause(err))
