@@ -146,7 +146,7 @@ func TestRedeliveryWithDupAfterReconnect_MQTT_4_4_0_1(t *testing.T) {
 			p3 := expect[*packet.Publish](s) // not acknowledged
 			s.send(&packet.Ack{Kind: packet.PUBREC, PacketID: p2.PacketID})
 			s.expectAck(packet.PUBREL, p2.PacketID)
-			s.c.Close()                       // network failure: no DISCONNECT
+			s.c.Close() // network failure: no DISCONNECT
 
 			time.Sleep(50 * time.Millisecond)
 			s, ack := connectRaw(t, b.addr, conn(false))

@@ -234,8 +234,8 @@ func TestSharedSubscriptionLeavingMemberReleasesQueue(t *testing.T) {
 		pub.publish(&packet.Publish{Topic: "shq/t", QoS: 1, PacketID: uint16(i + 1), Payload: []byte(fmt.Sprint(i))})
 	}
 	held := expect[*packet.Publish](slow) // in flight, never acknowledged
-	slow.expectNothing()                   // the rest of its share is queued
-	slow.c.Close()                         // session expiry 0: the session ends
+	slow.expectNothing()                  // the rest of its share is queued
+	slow.c.Close()                        // session expiry 0: the session ends
 
 	seen := map[string]bool{string(held.Payload): true}
 	for {
