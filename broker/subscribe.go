@@ -23,6 +23,12 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 			return c.protocolFailure(packet.Errorf(packet.SubscriptionIDsNotSupported, "subscription identifiers not supported"))
 		}
 	}
+	for _, req := range p.Subscriptions {
+		if req.NoLocal && strings.HasPrefix(req.Filter, "$share/") {
+			// [MQTT-3.8.3-4] a Protocol Error; SUBACK has no code for it.
+			return c.protocolFailure(packet.Errorf(packet.ProtocolError, "No Local on shared subscription %q", req.Filter))
+		}
+	}
 	codes := make([]packet.ReasonCode, len(p.Subscriptions))
 	type retainedWant struct {
 		filter string
