@@ -128,10 +128,10 @@ func (s *Server) Client(id string) (SessionSnapshot, bool) {
 	}
 	snap := SessionSnapshot{ClientSnapshot: sess.snapshot()}
 	sess.mu.Lock()
-	snap.Filters = make([]SubscriptionSnapshot, 0, len(sess.subs))
-	for f, sub := range sess.subs {
+	snap.Filters = make([]SubscriptionSnapshot, 0, sess.subs.len())
+	for _, sub := range sess.subs.list {
 		snap.Filters = append(snap.Filters, SubscriptionSnapshot{
-			Filter:            f,
+			Filter:            sub.full,
 			QoS:               sub.qos,
 			NoLocal:           sub.noLocal,
 			RetainAsPublished: sub.retainAsPublished,
@@ -153,7 +153,7 @@ func (sess *session) snapshot() ClientSnapshot {
 		Online:        c != nil,
 		SessionExpiry: sess.expiry,
 		Persistent:    sess.persist,
-		Subscriptions: len(sess.subs),
+		Subscriptions: sess.subs.len(),
 		Inflight:      len(sess.out.inflight),
 		Queued:        len(sess.out.queue),
 		QueuedBytes:   sess.out.queuedBytes,
@@ -166,13 +166,13 @@ func (sess *session) snapshot() ClientSnapshot {
 		snap.Username = c.info.Username
 		snap.Version = c.version
 		snap.Listener = c.info.Listener
-		snap.KeepAlive = c.keepAlive
+		snap.KeepAlive = time.Duration(c.keepAlive) * time.Second
 		if c.info.RemoteAddr != nil {
 			snap.RemoteAddr = c.info.RemoteAddr.String()
 		}
 		// connectedAt is written after attach but before connected is set.
 		if c.connected.Load() {
-			snap.ConnectedAt = c.connectedAt
+			snap.ConnectedAt = time.Unix(0, c.connectedAt)
 		}
 	}
 	return snap
@@ -206,7 +206,7 @@ func (s *Server) Kick(id string) bool {
 func (s *Server) Topics(limit int) (top []TopicCount, distinct int) {
 	type key struct{ filter, group string }
 	counts := make(map[key]int)
-	s.subs.Walk(func(filter, group string, _ *session, _ subscription) bool {
+	s.subs.Walk(func(filter, group string, _ *session, _ *subscription) bool {
 		counts[key{filter, group}]++
 		return true
 	})

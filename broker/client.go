@@ -3,7 +3,6 @@ package broker
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,42 +16,44 @@ import (
 type client struct {
 	srv  *Server
 	conn transport.Conn
+	sess *session // set at CONNECT; stable after that
 	info ClientInfo
 
 	// Read side: touched only from Data/Closed.
-	partial   []byte            // bytes of an incomplete frame carried between reads
-	connected atomic.Bool       // CONNACK accepted sent
-	aliasIn   map[uint16]string // client-to-server topic aliases [MQTT-3.3.2-10]
+	partial []byte            // bytes of an incomplete frame carried between reads
+	aliasIn map[uint16]string // client-to-server topic aliases [MQTT-3.3.2-10]
+	pubRate *publishBuckets   // per-client publish limits, nil until needed
 
-	sess *session // set at CONNECT; stable after that
+	will      *Message // nil when none or after a clean DISCONNECT
+	willDelay uint32
 
-	// Negotiated at CONNECT, read-only afterwards.
-	version        byte
-	keepAlive      time.Duration
-	maxPacketOut   uint32 // client's Maximum Packet Size, 0 = none
-	receiveMaxOut  uint16 // client's Receive Maximum
-	aliasMaxOut    uint16 // client's Topic Alias Maximum
-	problemInfo    bool   // Request Problem Information
-	connectedAt    time.Time
-	createdAt      time.Time
-	lastPacket     atomic.Int64 // unix nanos of the last packet received
-	closeOnce      sync.Once
+	// lastPacket is the unix nanos of the last packet received, or of the
+	// accept until CONNECT arrives (the CONNECT timeout counts from it).
+	lastPacket  atomic.Int64
+	connectedAt int64 // unix nanos
+
+	// Negotiated at CONNECT, read-only afterwards. Fields are ordered to
+	// pack: this struct exists once per connection.
+	maxPacketOut  uint32       // client's Maximum Packet Size, 0 = none
+	pendingAcks   atomic.Int32 // acknowledgements waiting in the committer
+	keepAlive     uint16       // seconds, as enforced
+	receiveMaxOut uint16       // client's Receive Maximum
+	aliasMaxOut   uint16       // client's Topic Alias Maximum
+	version       byte
+	problemInfo   bool // Request Problem Information
+
+	connected      atomic.Bool // CONNACK accepting it was sent
 	gone           atomic.Bool // Closed has run
 	disconnectSent atomic.Bool // a DISCONNECT (or refusing CONNACK) was written
 	cleanExit      atomic.Bool // DISCONNECT 0x00 received: no will
-	will           *Message    // nil when none or after a clean DISCONNECT
-	willDelay      uint32
 	willSent       atomic.Bool
-	pendingAcks    atomic.Int32    // acknowledgements waiting in the committer
-	pubRate        *publishBuckets // per-client publish limits, nil until needed
 }
 
 func newClient(s *Server, c transport.Conn, listener string) *client {
-	now := time.Now()
-	cl := &client{srv: s, conn: c, createdAt: now}
+	cl := &client{srv: s, conn: c}
 	cl.info.RemoteAddr = c.RemoteAddr()
 	cl.info.Listener = listener
-	cl.lastPacket.Store(now.UnixNano())
+	cl.lastPacket.Store(time.Now().UnixNano())
 	return cl
 }
 
@@ -203,8 +204,7 @@ func (c *client) disconnect(code packet.ReasonCode, reason string) {
 
 // Closed implements transport.Handler.
 func (c *client) Closed(err error) {
-	c.closeOnce.Do(func() {
-		c.gone.Store(true)
+	if c.gone.CompareAndSwap(false, true) {
 		c.srv.removeClient(c)
 		if c.sess != nil {
 			c.sess.detach(c)
@@ -213,7 +213,7 @@ func (c *client) Closed(err error) {
 			c.srv.stats.Connected.Add(-1)
 			c.srv.log.Debug("client disconnected", "client", c.info.ClientID, "err", err)
 		}
-	})
+	}
 }
 
 // checkTimeouts closes connections that sent no CONNECT in time or whose
@@ -221,7 +221,7 @@ func (c *client) Closed(err error) {
 func (c *client) checkTimeouts(now time.Time) {
 	last := time.Unix(0, c.lastPacket.Load())
 	if !c.connected.Load() {
-		if now.Sub(c.createdAt) > c.srv.opts.ConnectTimeout {
+		if now.Sub(last) > c.srv.opts.ConnectTimeout {
 			c.srv.log.Debug("connect timeout", "remote", c.info.RemoteAddr)
 			c.conn.Close()
 		}
@@ -232,7 +232,7 @@ func (c *client) checkTimeouts(now time.Time) {
 		c.disconnect(packet.NotAuthorized, "credentials expired")
 		return
 	}
-	if c.keepAlive > 0 && now.Sub(last) > c.keepAlive*3/2 {
+	if ka := time.Duration(c.keepAlive) * time.Second; ka > 0 && now.Sub(last) > ka*3/2 {
 		c.srv.log.Debug("keepalive timeout", "client", c.info.ClientID)
 		c.disconnect(packet.KeepAliveTimeout, "keep alive timeout")
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/herald-mqtt/herald/packet"
@@ -78,8 +79,9 @@ func (c *client) handleConnect(p *packet.Connect) error {
 	o := &c.srv.opts
 	c.version = p.ProtocolVersion
 	c.info.Version = p.ProtocolVersion
-	c.info.ClientID = p.ClientID
-	c.info.Username = p.Username
+	// Decoded strings share the packet's memory: copy what outlives it.
+	c.info.ClientID = strings.Clone(p.ClientID)
+	c.info.Username = strings.Clone(p.Username)
 	c.problemInfo = !p.Props.HasRequestProblem || p.Props.RequestProblemInfo == 1
 	c.maxPacketOut = p.Props.MaximumPacketSize
 	c.receiveMaxOut = p.Props.ReceiveMaximum
@@ -144,7 +146,7 @@ func (c *client) handleConnect(p *packet.Connect) error {
 			keepAlive, serverKeepAlive = o.MaxKeepAlive, true
 		}
 	}
-	c.keepAlive = time.Duration(keepAlive) * time.Second
+	c.keepAlive = keepAlive
 
 	// Session expiry: 3.1.1 clean session = 0 means the session never
 	// expires by itself; v5 uses the property, capped by the server.
@@ -186,7 +188,7 @@ func (c *client) handleConnect(p *packet.Connect) error {
 		return c.refuse(packet.ServerUnavailable, err.Error())
 	}
 	c.sess = sess
-	c.connectedAt = time.Now()
+	c.connectedAt = time.Now().UnixNano()
 
 	ack := &packet.Connack{SessionPresent: present}
 	if c.version == packet.Version5 {

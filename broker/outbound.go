@@ -374,7 +374,7 @@ func (s *Server) redeliverShared(d *delivery) {
 	r := routePool.Get().(*route)
 	r.srv, r.msg, r.now = s, d.msg, time.Now()
 	found := false
-	s.subs.Match(d.msg.Topic, func(*session, subscription) {}, func(g *groupT) {
+	s.subs.Match(d.msg.Topic, func(*session, *subscription) {}, func(g *groupT) {
 		if found || g.Name != d.group || g.Filter != d.groupFilter {
 			return
 		}

@@ -102,9 +102,9 @@ func (sess *session) persistState() {
 		rec.Will = storeMessage(sess.pendingWill, 0, nil)
 		rec.WillDelay = sess.pendingWillDelay
 	}
-	for full, sub := range sess.subs {
+	for _, sub := range sess.subs.list {
 		rec.Subscriptions = append(rec.Subscriptions, store.Subscription{
-			Filter: full, QoS: sub.qos, NoLocal: sub.noLocal,
+			Filter: sub.full, QoS: sub.qos, NoLocal: sub.noLocal,
 			RetainAsPublished: sub.retainAsPublished, RetainHandling: sub.retainHandling, ID: sub.id,
 		})
 	}
@@ -175,15 +175,12 @@ func (s *Server) recoverSession(rec *store.Session, now time.Time) error {
 		if err != nil {
 			return fmt.Errorf("subscription %q: %w", sr.Filter, err)
 		}
-		sub := subscription{sess: sess, filter: filter, group: group, qos: sr.QoS, noLocal: sr.NoLocal,
+		sub := &subscription{sess: sess, full: sr.Filter, filter: filter, group: group, qos: sr.QoS, noLocal: sr.NoLocal,
 			retainAsPublished: sr.RetainAsPublished, retainHandling: sr.RetainHandling, id: sr.ID}
-		if sess.subs == nil {
-			sess.subs = make(map[string]subscription)
-		}
-		sess.subs[sr.Filter] = sub
+		sess.subs.put(sub)
 		s.subs.Subscribe(filter, group, sess, sub)
 	}
-	sess.subCount.Store(int32(len(sess.subs)))
+	sess.subCount.Store(int32(sess.subs.len()))
 	msgs, err := st.LoadMessages(rec.ClientID)
 	if err != nil {
 		return err

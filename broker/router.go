@@ -108,7 +108,7 @@ func (r *route) reset() {
 }
 
 // visit handles one ordinary matching subscription.
-func (r *route) visit(sess *session, sub subscription) {
+func (r *route) visit(sess *session, sub *subscription) {
 	if sub.noLocal && r.msg.from == sess {
 		return // [MQTT-3.8.3-3]
 	}
@@ -158,7 +158,7 @@ func (r *route) idScratch(id uint32) []uint32 {
 
 // visitShared picks one member of a shared group [MQTT-4.8.2-4], preferring
 // members that are online.
-func (r *route) visitShared(g *topic.Group[*session, subscription]) {
+func (r *route) visitShared(g *topic.Group[*session, *subscription]) {
 	n := len(g.Members)
 	if n == 0 {
 		return

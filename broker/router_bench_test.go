@@ -3,6 +3,7 @@ package broker
 import (
 	"fmt"
 	"net"
+	"runtime"
 	"sync/atomic"
 	"testing"
 
@@ -85,4 +86,37 @@ func BenchmarkRoute(b *testing.B) {
 			c.handleAck(&packet.Ack{Kind: packet.PUBACK, PacketID: c.sess.out.nextID})
 		}
 	})
+}
+
+// BenchmarkIdleClientMemory reports the broker's heap per connected,
+// subscribed, idle client (transport excluded: see transport's own
+// benchmark for the epoll connection).
+func BenchmarkIdleClientMemory(b *testing.B) {
+	const n = 15000
+	for range b.N {
+		srv := New(benchOptions())
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		clients := make([]*client, n)
+		for i := range clients {
+			c := newClient(srv, &discardConn{}, "bench")
+			frame, _ := packet.Encode(nil, packet.Version311, &packet.Connect{ProtocolVersion: packet.Version311,
+				ClientID: fmt.Sprintf("mobile-%08d", i), CleanStart: true, KeepAlive: 60})
+			if err := c.Data(frame); err != nil {
+				b.Fatal(err)
+			}
+			sub, _ := packet.Encode(nil, packet.Version311, &packet.Subscribe{PacketID: 1,
+				Subscriptions: []packet.Subscription{{Filter: fmt.Sprintf("user/%08d/inbox", i), QoS: 1}}})
+			if err := c.Data(sub); err != nil {
+				b.Fatal(err)
+			}
+			clients[i] = c
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.ReportMetric(float64(after.HeapAlloc-before.HeapAlloc)/n, "heap-bytes/client")
+		runtime.KeepAlive(clients)
+		srv.cancel()
+	}
 }

@@ -26,7 +26,7 @@ type Server struct {
 	opts Options
 	log  *slog.Logger
 
-	subs     *topic.Trie[*session, subscription]
+	subs     *topic.Trie[*session, *subscription]
 	retained *topic.Retained[*Message]
 
 	mu       sync.Mutex
@@ -80,7 +80,7 @@ func New(opts Options) *Server {
 	s := &Server{
 		opts:     opts,
 		log:      opts.Logger,
-		subs:     topic.NewTrie[*session, subscription](),
+		subs:     topic.NewTrie[*session, *subscription](),
 		retained: topic.NewRetained[*Message](),
 		sessions: make(map[string]*session),
 		clients:  make(map[*client]struct{}),

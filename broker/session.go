@@ -25,8 +25,8 @@ type session struct {
 	online  atomic.Bool // a client is attached; read without the lock by shared-group selection
 	persist bool        // stored in the Store (expiry > 0)
 
-	subs     map[string]subscription // by full filter, including "$share/g/"
-	subCount atomic.Int32            // len(subs), read by the router without the lock
+	subs     subSet       // by full filter, including "$share/g/"
+	subCount atomic.Int32 // len(subs), read by the router without the lock
 
 	out outbound
 
@@ -39,9 +39,12 @@ type session struct {
 	pendingWillDelay uint32
 }
 
-// subscription is one filter of a session with its options.
+// subscription is one filter of a session with its options. It is
+// immutable once installed: a change installs a new one, so the router may
+// read it without the session lock.
 type subscription struct {
 	sess              *session
+	full              string // as subscribed, including any $share prefix
 	filter            string // without the $share prefix
 	group             string // shared subscription group, "" if not shared
 	qos               byte
@@ -206,8 +209,8 @@ func (s *Server) endSessionLocked(sess *session) {
 	sess.stopTimers()
 	will := sess.pendingWill
 	sess.pendingWill = nil
-	subs := sess.subs
-	sess.subs = nil
+	subs := sess.subs.list
+	sess.subs = subSet{}
 	orphans := sess.out.drainShared()
 	sess.mu.Unlock()
 

@@ -8,7 +8,7 @@ import (
 	"github.com/herald-mqtt/herald/topic"
 )
 
-type groupT = topic.Group[*session, subscription]
+type groupT = topic.Group[*session, *subscription]
 
 // handleSubscribe processes SUBSCRIBE: one reason code per filter, then the
 // retained messages each new subscription asks for.
@@ -32,7 +32,7 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 	codes := make([]packet.ReasonCode, len(p.Subscriptions))
 	type retainedWant struct {
 		filter string
-		sub    subscription
+		sub    *subscription
 	}
 	var wants []retainedWant
 	for i, req := range p.Subscriptions {
@@ -64,33 +64,39 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 }
 
 // subscribeOne validates and installs one filter, returning its reason code.
-func (c *client) subscribeOne(req packet.Subscription, subID uint32) (packet.ReasonCode, subscription, bool) {
+func (c *client) subscribeOne(req packet.Subscription, subID uint32) (packet.ReasonCode, *subscription, bool) {
 	o := &c.srv.opts
 	sess := c.sess
 	group, filter, shared, err := topic.ParseShared(req.Filter)
 	if err != nil {
-		return packet.TopicFilterInvalid, subscription{}, false
+		return packet.TopicFilterInvalid, nil, false
 	}
 	if shared && !o.SharedSubs {
-		return packet.SharedSubNotSupported, subscription{}, false
+		return packet.SharedSubNotSupported, nil, false
 	}
 	if shared && req.NoLocal {
 		// [MQTT-3.8.3-4] No Local on a shared subscription is a protocol
 		// error; refusing the filter is the gentler answer we give.
-		return packet.ProtocolError, subscription{}, false
+		return packet.ProtocolError, nil, false
 	}
 	if !o.WildcardSubs && strings.ContainsAny(filter, "+#") {
-		return packet.WildcardSubNotSupported, subscription{}, false
+		return packet.WildcardSubNotSupported, nil, false
 	}
 	if o.MaxTopicLevels > 0 && topicLevels(filter) > o.MaxTopicLevels {
-		return packet.TopicFilterInvalid, subscription{}, false
+		return packet.TopicFilterInvalid, nil, false
 	}
 	if o.ACL != nil && !o.ACL.CanSubscribe(&c.info, req.Filter) {
-		return packet.NotAuthorized, subscription{}, false
+		return packet.NotAuthorized, nil, false
 	}
 	qos := min(req.QoS, o.MaximumQoS)
-	sub := subscription{
+	// Decoded strings share the packet's memory: keep one copy of the full
+	// filter and take the parts from it.
+	full := strings.Clone(req.Filter)
+	filter = full[len(full)-len(filter):]
+	group = strings.Clone(group)
+	sub := &subscription{
 		sess:              sess,
+		full:              full,
 		filter:            filter,
 		group:             group,
 		qos:               qos,
@@ -100,19 +106,16 @@ func (c *client) subscribeOne(req packet.Subscription, subID uint32) (packet.Rea
 		id:                subID,
 	}
 	sess.mu.Lock()
-	_, existed := sess.subs[req.Filter]
-	if !existed && o.MaxSubsPerClient > 0 && len(sess.subs) >= o.MaxSubsPerClient {
+	_, existed := sess.subs.get(req.Filter)
+	if !existed && o.MaxSubsPerClient > 0 && sess.subs.len() >= o.MaxSubsPerClient {
 		sess.mu.Unlock()
-		return packet.QuotaExceeded, subscription{}, false
+		return packet.QuotaExceeded, nil, false
 	}
-	if sess.subs == nil {
-		sess.subs = make(map[string]subscription)
-	}
-	sess.subs[req.Filter] = sub
-	sess.subCount.Store(int32(len(sess.subs)))
+	sess.subs.put(sub)
+	sess.subCount.Store(int32(sess.subs.len()))
 	sess.mu.Unlock()
 	// [MQTT-3.8.4-3] an identical filter replaces the existing subscription.
-	c.srv.subs.Subscribe(filter, group, sess, sub)
+	c.srv.subs.Subscribe(sub.filter, sub.group, sess, sub)
 	return packet.ReasonCode(qos), sub, existed
 }
 
@@ -127,9 +130,8 @@ func (c *client) handleUnsubscribe(p *packet.Unsubscribe) error {
 			continue
 		}
 		sess.mu.Lock()
-		_, ok := sess.subs[f]
-		delete(sess.subs, f)
-		sess.subCount.Store(int32(len(sess.subs)))
+		ok := sess.subs.remove(f)
+		sess.subCount.Store(int32(sess.subs.len()))
 		sess.mu.Unlock()
 		if !ok {
 			codes[i] = packet.NoSubscriptionExisted
@@ -148,7 +150,7 @@ func (c *client) handleUnsubscribe(p *packet.Unsubscribe) error {
 
 // sendRetained delivers the retained messages matching a new subscription,
 // with the retain flag set [MQTT-3.3.1-8].
-func (s *Server) sendRetained(sess *session, filter string, sub subscription) {
+func (s *Server) sendRetained(sess *session, filter string, sub *subscription) {
 	now := time.Now()
 	var msgs []*Message
 	s.retained.Match(filter, func(_ string, m *Message) bool {
