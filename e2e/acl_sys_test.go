@@ -1,0 +1,131 @@
+package e2e
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/herald-mqtt/herald/auth"
+	"github.com/herald-mqtt/herald/broker"
+	"github.com/herald-mqtt/herald/packet"
+)
+
+func withDenyACL(o *broker.Options) {
+	o.ACL = &auth.ACL{Default: true, Rules: []auth.Rule{
+		{Action: auth.All, Allow: true, Topic: "secret/%u/#"},
+		{Action: auth.All, Allow: false, Topic: "secret/#"},
+	}}
+}
+
+// [MQTT-3.4.2-...] [MQTT-3.3.5-...] an ACL-denied publish is not delivered;
+// v5 PUBACK / PUBREC carry 0x87 Not authorized; 3.1.1, which has no
+// negative acknowledgement, gets a plain PUBACK. %u rules let a user reach
+// its own subtree.
+func TestACLDeniedPublish0x87(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, withDenyACL)
+	// A deny rule refuses every overlapping filter ("#" too), so the
+	// subscriber watches its own subtree and the hook sees all routing.
+	all, _ := connectRaw(t, b.addr, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "acl-all", CleanStart: true, UsernameFlag: true, Username: "ann"})
+	all.sub("secret/ann/#", 2)
+	pub, _ := connectRaw(t, b.addr, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "acl-pub", CleanStart: true, UsernameFlag: true, Username: "ann"})
+	if rc := pub.publish(&packet.Publish{Topic: "secret/x", QoS: 1, Payload: []byte("no")}); rc != packet.NotAuthorized {
+		t.Fatalf("PUBACK 0x%02X, want 0x87", byte(rc))
+	}
+	if rc := pub.publish(&packet.Publish{Topic: "secret/x", QoS: 2, Payload: []byte("no")}); rc != packet.NotAuthorized {
+		t.Fatalf("PUBREC 0x%02X, want 0x87", byte(rc))
+	}
+	pub.publish(&packet.Publish{Topic: "secret/x", QoS: 0, Payload: []byte("no")})
+	pub3, _ := connectRaw(t, b.addr, v311("acl-pub3"))
+	if rc := pub3.publish(&packet.Publish{Topic: "secret/x", QoS: 1, Payload: []byte("no")}); rc != packet.Success {
+		t.Fatalf("3.1.1 PUBACK 0x%02X", byte(rc))
+	}
+	all.expectNothing()
+	if n := b.hooks.count("secret/x"); n != 0 {
+		t.Fatalf("%d denied publishes were routed", n)
+	}
+
+	pub.publish(&packet.Publish{Topic: "secret/ann/x", QoS: 1, Payload: []byte("own")})
+	if p := all.recvPublish(); p.Topic != "secret/ann/x" {
+		t.Fatalf("got %q", p.Topic)
+	}
+	if n := b.srv.Stats().DroppedACL.Load(); n != 4 {
+		t.Fatalf("DroppedACL = %d, want 4", n)
+	}
+}
+
+// [MQTT-3.9.3-...] an ACL-denied subscription is refused per filter: v5
+// SUBACK 0x87, 3.1.1 SUBACK 0x80; allowed filters in the same SUBSCRIBE
+// are granted. A will on a denied topic refuses the CONNECT with 0x87.
+func TestACLDeniedSubscribe0x87And0x80(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, withDenyACL)
+	for _, v := range []byte{packet.Version311, packet.Version5} {
+		r, _ := connectRaw(t, b.addr, &packet.Connect{ProtocolVersion: v, ClientID: "acl-sub", CleanStart: true})
+		codes := r.subscribe(1, packet.Properties{},
+			packet.Subscription{Filter: "secret/x", QoS: 1},
+			packet.Subscription{Filter: "secret/+", QoS: 1},
+			packet.Subscription{Filter: "public/x", QoS: 1})
+		deny := packet.NotAuthorized
+		if v != packet.Version5 {
+			deny = packet.SubackFailure311
+		}
+		if want := []packet.ReasonCode{deny, deny, packet.GrantedQoS1}; !slices.Equal(codes, want) {
+			t.Fatalf("v%d SUBACK %v, want %v", v, codes, want)
+		}
+		r.disconnect()
+	}
+	r := dialRaw(t, b.addr, packet.Version5)
+	r.send(&packet.Connect{ProtocolVersion: packet.Version5, ClientID: "acl-will", CleanStart: true,
+		WillFlag: true, WillTopic: "secret/w", WillPayload: []byte("x")})
+	if ack := expect[*packet.Connack](r); ack.ReasonCode != packet.NotAuthorized {
+		t.Fatalf("CONNACK 0x%02X for a will on a denied topic, want 0x87", byte(ack.ReasonCode))
+	}
+}
+
+// Issue 2: the usual broker statistics are published under $SYS/broker/
+// (clients connected, messages in/out, subscriptions, uptime, version),
+// and [MQTT-4.7.2-1] "#" does not receive them.
+func TestSysTopicsPublished(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, func(o *broker.Options) { o.SysInterval = 100 * time.Millisecond })
+	hash := watcher(t, b.addr, "sys-hash", "#")
+	s, _ := connectRaw(t, b.addr, v5("sys"))
+	s.sub("$SYS/#", 0)
+	want := []string{
+		"$SYS/broker/version", "$SYS/broker/uptime", "$SYS/broker/clients/connected",
+		"$SYS/broker/messages/received", "$SYS/broker/messages/sent", "$SYS/broker/subscriptions/count",
+		"$SYS/broker/bytes/received", "$SYS/broker/bytes/sent",
+	}
+	got := map[string]string{}
+	deadline := time.Now().Add(waitFor)
+	for time.Now().Before(deadline) {
+		missing := false
+		for _, w := range want {
+			if _, ok := got[w]; !ok {
+				missing = true
+			}
+		}
+		if !missing {
+			break
+		}
+		p := s.recvPublish()
+		got[p.Topic] = string(p.Payload)
+	}
+	for _, w := range want {
+		if _, ok := got[w]; !ok {
+			t.Errorf("no %s within %v (got %v)", w, waitFor, got)
+		}
+	}
+	if n, err := strconv.Atoi(got["$SYS/broker/clients/connected"]); err != nil || n < 2 {
+		t.Errorf("clients/connected = %q, want >= 2", got["$SYS/broker/clients/connected"])
+	}
+	if n, err := strconv.Atoi(got["$SYS/broker/subscriptions/count"]); err != nil || n < 2 {
+		t.Errorf("subscriptions/count = %q, want >= 2", got["$SYS/broker/subscriptions/count"])
+	}
+	if v := got["$SYS/broker/version"]; v == "" {
+		t.Error("empty version")
+	}
+	hash.expectNothing()
+}
