@@ -84,6 +84,13 @@ func spawnHerald(t testing.TB, dir string, extra ...string) (*herald, error) {
 	h := &herald{t: t, dir: dir, exit: make(chan struct{})}
 	h.cmd = exec.Command(heraldBin, args...)
 	h.cmd.Dir = t.TempDir() // nothing written to the package directory
+	// HERALD_* variables are configuration overrides, and an unknown one is
+	// refused: the broker gets none of the test's (HERALD_BIG among them).
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "HERALD_") {
+			h.cmd.Env = append(h.cmd.Env, kv)
+		}
+	}
 	stderr, err := h.cmd.StderrPipe()
 	if err != nil {
 		return nil, err
@@ -164,7 +171,8 @@ type rawClient struct {
 	t       testing.TB
 	c       net.Conn
 	version byte
-	buf     []byte
+	buf     []byte // received bytes not yet decoded
+	rbuf    []byte // read buffer
 }
 
 func dialRaw(t testing.TB, addr string, version byte) *rawClient {
@@ -240,9 +248,11 @@ func (r *rawClient) recv(d time.Duration) (packet.Packet, error) {
 			return packet.Decode(r.version, f)
 		}
 		r.c.SetReadDeadline(deadline)
-		var tmp [32 << 10]byte
-		m, err := r.c.Read(tmp[:])
-		r.buf = append(r.buf, tmp[:m]...)
+		if r.rbuf == nil {
+			r.rbuf = make([]byte, 32<<10)
+		}
+		m, err := r.c.Read(r.rbuf)
+		r.buf = append(r.buf, r.rbuf[:m]...)
 		if err != nil && m == 0 {
 			return nil, err
 		}
