@@ -47,6 +47,7 @@ type client struct {
 	disconnectSent atomic.Bool // a DISCONNECT (or refusing CONNACK) was written
 	cleanExit      atomic.Bool // DISCONNECT 0x00 received: no will
 	willSent       atomic.Bool
+	slow           atomic.Bool // unwritten bytes above MaxPendingBytes: QoS 0 is dropped
 }
 
 func newClient(s *Server, c transport.Conn, listener string) *client {
@@ -206,6 +207,7 @@ func (c *client) disconnect(code packet.ReasonCode, reason string) {
 func (c *client) Closed(err error) {
 	if c.gone.CompareAndSwap(false, true) {
 		c.srv.removeClient(c)
+		c.srv.forgetPaused(c)
 		if c.sess != nil {
 			c.sess.detach(c)
 		}

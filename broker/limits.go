@@ -18,6 +18,7 @@ type Limits struct {
 	FlapMaxConnects  int           // connects of one client id within FlapWindow before a ban
 	FlapWindow       time.Duration //
 	FlapBan          time.Duration // how long a flapping client id is refused
+	MemoryBudget     int64         // queued payload bytes node-wide before publishers are paused
 }
 
 // LimitStats count how often each limit refused something.

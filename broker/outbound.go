@@ -119,7 +119,7 @@ func (sess *session) enqueue(d *delivery, r *route) {
 		r.durable = append(r.durable, pendingStore{sess: sess, d: d,
 			entry: store.Entry{ClientID: sess.id, Msg: storeMessage(d.msg, d.seq, d)}})
 		o.queue = append(o.queue, d)
-		o.queuedBytes += len(d.msg.Payload)
+		sess.queueBytes(len(d.msg.Payload))
 		return
 	}
 	d.ready = true
@@ -128,7 +128,14 @@ func (sess *session) enqueue(d *delivery, r *route) {
 		return
 	}
 	o.queue = append(o.queue, d)
-	o.queuedBytes += len(d.msg.Payload)
+	sess.queueBytes(len(d.msg.Payload))
+}
+
+// queueBytes accounts payload bytes entering (or, negative, leaving) the
+// session's queue, per session and node-wide. Caller holds sess.mu.
+func (sess *session) queueBytes(n int) {
+	sess.out.queuedBytes += n
+	sess.srv.queued(n)
 }
 
 // sendQoS0 writes a QoS 0 message, from the shared encoded form when the
@@ -151,8 +158,18 @@ func (sess *session) sendQoS0(r *route, c *client, retain bool, subIDs []uint32)
 		sess.srv.stats.DroppedTooLarge.Add(1) // [MQTT-3.1.2-25] discard, as if sent
 		return
 	}
-	if pending := c.write(b); pending > sess.srv.opts.MaxPendingBytes {
-		sess.srv.stats.DroppedQoS0.Add(1) // slow consumer: bytes stay queued, but we count the overflow
+	max := sess.srv.opts.MaxPendingBytes
+	if c.slow.Load() {
+		// Slow consumer: QoS 0 is dropped (and counted) until the bytes
+		// already waiting for it drain.
+		if pending, _ := c.conn.Write(nil); pending > max {
+			sess.srv.stats.DroppedQoS0.Add(1)
+			return
+		}
+		c.slow.Store(false)
+	}
+	if pending := c.write(b); pending > max {
+		c.slow.Store(true)
 	}
 	sess.srv.stats.MessagesOut.Add(1)
 }
@@ -310,7 +327,7 @@ func (sess *session) fill() {
 		d := o.queue[0]
 		o.queue[0] = nil
 		o.queue = o.queue[1:]
-		o.queuedBytes -= len(d.msg.Payload)
+		sess.queueBytes(-len(d.msg.Payload))
 		sess.sendPublish(d, false, nil)
 	}
 	if len(o.queue) == 0 {

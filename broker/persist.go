@@ -202,7 +202,7 @@ func (s *Server) recoverSession(rec *store.Session, now time.Time) error {
 				continue
 			}
 			sess.out.queue = append(sess.out.queue, d)
-			sess.out.queuedBytes += len(m.Payload)
+			sess.queueBytes(len(m.Payload))
 		}
 	}
 	ids, err := st.LoadIncoming(rec.ClientID)

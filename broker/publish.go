@@ -88,12 +88,14 @@ func (c *client) handlePublish(p *packet.Publish, size int) error {
 		if job.sendAck {
 			c.send(&job.ack)
 		}
+		c.throttle()
 		return nil
 	}
 	if p.QoS == 0 {
 		job.c = nil // no acknowledgement to order
 	}
 	c.srv.commit.submit(job)
+	c.throttle()
 	return nil
 }
 

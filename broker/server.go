@@ -37,6 +37,7 @@ type Server struct {
 	commit *committer
 
 	admission  admission
+	budget     budget
 	limitStats LimitStats
 	stats      Stats
 	started    time.Time
@@ -58,6 +59,8 @@ type Stats struct {
 	DroppedTooLarge  atomic.Int64 // deliveries larger than the client's maximum packet size
 	DroppedExpired   atomic.Int64 // messages expired before delivery
 	DroppedACL       atomic.Int64 // publishes refused by ACL
+	QueuedBytes      atomic.Int64 // payload bytes queued for sessions, node-wide
+	PausedPublishers atomic.Int64 // times a publisher was paused by the memory budget
 }
 
 // New returns a Server with opts. Start from DefaultOptions: numeric limits

@@ -211,8 +211,11 @@ func (s *Server) endSessionLocked(sess *session) {
 	sess.pendingWill = nil
 	subs := sess.subs.list
 	sess.subs = subSet{}
+	dropped := sess.out.queuedBytes
 	orphans := sess.out.drainShared()
+	sess.out.queue, sess.out.queuedBytes = nil, 0
 	sess.mu.Unlock()
+	s.queued(-dropped)
 
 	if s.sessions[sess.id] == sess {
 		delete(s.sessions, sess.id)

@@ -200,6 +200,7 @@ func brokerOptions(cfg *config.Config, log *slog.Logger) broker.Options {
 			ConnectBurst:     cfg.Limits.ConnectBurst,
 			PublishRate:      cfg.Limits.PublishRate,
 			PublishBandwidth: int64(cfg.Limits.PublishBandwidth),
+			MemoryBudget:     int64(cfg.Limits.MemoryBudget),
 		},
 		Logger: log,
 	}
