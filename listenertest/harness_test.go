@@ -317,3 +317,6 @@ func httpStatus(t testing.TB, url string, subprotocols []string) int {
 	}
 	return resp.StatusCode
 }
+
+// dialTCP opens a plain TCP connection to addr.
+func dialTCP(addr string) (net.Conn, error) { return net.DialTimeout("tcp", addr, waitFor) }
