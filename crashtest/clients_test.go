@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/eclipse/paho.golang/paho/session"
+	"github.com/eclipse/paho.golang/paho/session/state"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/herald-mqtt/herald/packet"
@@ -93,6 +95,16 @@ func (r *received) waitFor(want map[string][]int, d time.Duration) bool {
 // arrived more than once, or if a message came at the wrong QoS.
 func (r *received) check(t *testing.T, who string, acked map[string][]int) {
 	t.Helper()
+	if dups := r.checkDelivered(t, who, acked); len(dups) > 0 {
+		t.Errorf("%s: %d QoS 2 messages delivered more than once: %v", who, len(dups), head(dups))
+	}
+}
+
+// checkDelivered fails t if an acknowledged message is missing or a
+// message came at the wrong QoS, and returns the QoS 2 messages that
+// arrived more than once.
+func (r *received) checkDelivered(t *testing.T, who string, acked map[string][]int) []int {
+	t.Helper()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, w := range r.wrong {
@@ -116,9 +128,7 @@ func (r *received) check(t *testing.T, who string, acked map[string][]int) {
 		}
 	}
 	sort.Ints(dups)
-	if len(dups) > 0 {
-		t.Errorf("%s: %d QoS 2 messages delivered more than once: %v", who, len(dups), head(dups))
-	}
+	return dups
 }
 
 func head(s []int) []int {
@@ -137,13 +147,26 @@ type paho5 struct {
 
 func connectPaho5(t *testing.T, addr, id string, cleanStart bool, rec *received) *paho5 {
 	t.Helper()
+	return connectPaho5Session(t, addr, id, cleanStart, rec, nil)
+}
+
+// connectPaho5Session is connectPaho5 with the client's own session state
+// (nil: a new one), which a reconnecting client passes on so that it
+// recognises a resent QoS 2 PUBLISH.
+func connectPaho5Session(t *testing.T, addr, id string, cleanStart bool, rec *received, sess *state.State) *paho5 {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, waitFor)
 	if err != nil {
 		t.Fatal(err)
 	}
+	var sm session.SessionManager
+	if sess != nil {
+		sm = sess
+	}
 	c := paho.NewClient(paho.ClientConfig{
 		ClientID: id,
 		Conn:     conn,
+		Session:  sm,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			rec.add(pr.Packet.Topic, pr.Packet.Payload, pr.Packet.QoS)
 			return true, nil
