@@ -168,6 +168,8 @@ func (d *director) run(ctx context.Context) (*Result, error) {
 	d.start = d.res.Started
 	n := len(d.links)
 	events := make(chan event, 64)
+	quit := make(chan struct{})
+	defer close(quit)
 	for i, l := range d.links {
 		st := &setup{Version: protoVersion, Scenario: d.res.Scenario, Options: d.o, Shard: i, Shards: n, Start: d.start.UnixNano()}
 		if err := l.w.send(&message{Type: "setup", Setup: st}); err != nil {
@@ -176,7 +178,11 @@ func (d *director) run(ctx context.Context) (*Result, error) {
 		go func() {
 			for {
 				m, err := l.w.recv()
-				events <- event{w: i, m: m, err: err}
+				select {
+				case events <- event{w: i, m: m, err: err}:
+				case <-quit:
+					return
+				}
 				if err != nil {
 					return
 				}

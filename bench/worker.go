@@ -63,7 +63,6 @@ func ServeWorker(ctx context.Context, r io.Reader, w io.Writer) error {
 	var ticks sync.WaitGroup
 	ticks.Add(1)
 	go func() { defer ticks.Done(); l.tickLoop(tickCtx, wr, &fast, &peakRSS) }()
-	go l.ping(ctx)
 
 	connectCtx, stopConnect := context.WithCancel(ctx)
 	defer stopConnect()
@@ -113,6 +112,7 @@ func ServeWorker(ctx context.Context, r io.Reader, w io.Writer) error {
 		select {
 		case rd := <-readyCh:
 			connecting = false
+			go l.ping(ctx) // l.members is complete from here on
 			self.ReadyGo = goMemory()
 			self.ReadyRSS = rss()
 			self.Clients = rd.Connected
