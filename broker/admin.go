@@ -88,6 +88,11 @@ func (s *Server) Running() bool {
 	return !s.closing
 }
 
+// MemoryBudget returns the node-wide budget of queued payload bytes beyond
+// which publishers are paused (Limits.MemoryBudget); 0 means none. The
+// bytes in use are Stats().QueuedBytes.
+func (s *Server) MemoryBudget() int64 { return s.opts.Limits.MemoryBudget }
+
 // sessionList copies the sessions out of the map so that each can be
 // locked without holding Server.mu. keep, if not nil, filters by id.
 func (s *Server) sessionList(keep func(id string) bool) (list []*session, total int) {

@@ -82,40 +82,52 @@ func (cm *committer) run() {
 	}
 }
 
-// commit makes a batch of jobs durable with as few syncs as the store
-// allows, then releases the deliveries and sends the acknowledgements.
+// commit makes a batch of jobs durable in one atomic store commit, then
+// releases the deliveries and sends the acknowledgements.
 func (cm *committer) commit(batch []commitJob) {
 	if len(batch) == 0 {
 		return
 	}
 	s := cm.srv
-	var entries []store.Entry
-	for _, j := range batch {
+	var sb store.Batch
+	var lastRetained map[string]*Message // later updates of a topic win
+	for i := range batch {
+		j := &batch[i]
 		for _, p := range j.pending {
-			entries = append(entries, p.entry)
+			sb.Messages = append(sb.Messages, p.entry)
+		}
+		if j.incoming != 0 && j.c != nil && j.c.sess.persistent() {
+			sb.Incoming = append(sb.Incoming, store.Incoming{ClientID: j.c.sess.id, PacketID: j.incoming})
+		}
+		if j.retained != nil {
+			if lastRetained == nil {
+				lastRetained = make(map[string]*Message)
+			}
+			lastRetained[j.retained.Topic] = j.retained
 		}
 	}
-	var err error
-	if len(entries) > 0 {
-		err = s.opts.Store.AppendMessages(entries)
+	for topic, m := range lastRetained {
+		if len(m.Payload) == 0 {
+			sb.DeleteRetained = append(sb.DeleteRetained, topic)
+		} else {
+			sb.Retained = append(sb.Retained, storeMessage(m, 0, nil))
+		}
+	}
+	err := s.opts.Store.Commit(&sb)
+	if err != nil {
+		s.log.Error("store: commit failed; closing its publishers", "publishes", len(batch), "err", err)
 	}
 	for i := range batch {
 		j := &batch[i]
-		jerr := err
-		if jerr == nil {
-			jerr = s.storeRetained(j.retained)
-		}
-		if jerr == nil && j.incoming != 0 && j.c != nil && j.c.sess.persistent() {
-			jerr = s.opts.Store.AddIncoming(j.c.sess.id, j.incoming)
-		}
+		// Released even on failure so the session queues do not wedge; the
+		// publisher, not acknowledged, will resend.
 		release(j.pending)
 		if j.c == nil {
 			continue
 		}
-		if jerr != nil {
+		if err != nil {
 			// Not durable: do not acknowledge. Closing makes the client
 			// resend the PUBLISH on its next connection.
-			s.log.Error("store: commit failed; closing publisher", "client", j.c.info.ClientID, "err", jerr)
 			j.c.disconnect(packet.UnspecifiedError, "storage failure")
 		} else if j.sendAck {
 			j.c.send(&j.ack)

@@ -263,3 +263,38 @@ func (m *Memory) Close() error {
 	m.sessions, m.messages, m.incoming, m.retained = nil, nil, nil, nil
 	return nil
 }
+
+// Commit writes a batch atomically.
+func (m *Memory) Commit(batch *Batch) error {
+	if err := batch.check(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return ErrClosed
+	}
+	for _, e := range batch.Messages {
+		q := m.messages[e.ClientID]
+		if q == nil {
+			q = make(map[uint64]*Message)
+			m.messages[e.ClientID] = q
+		}
+		q[e.Msg.Seq] = cloneMessage(e.Msg)
+	}
+	for _, in := range batch.Incoming {
+		ids := m.incoming[in.ClientID]
+		if ids == nil {
+			ids = make(map[uint16]struct{})
+			m.incoming[in.ClientID] = ids
+		}
+		ids[in.PacketID] = struct{}{}
+	}
+	for _, r := range batch.Retained {
+		m.retained[r.Topic] = cloneMessage(r)
+	}
+	for _, topic := range batch.DeleteRetained {
+		delete(m.retained, topic)
+	}
+	return nil
+}

@@ -125,6 +125,10 @@ type Store interface {
 	// LoadSessions returns every saved session, ordered by client id.
 	LoadSessions() ([]*Session, error)
 
+	// Commit writes a Batch (messages, inbound QoS 2 ids, retained
+	// updates) all or none. Durable on return and group-committed.
+	Commit(b *Batch) error
+
 	// AppendMessages stores messages for sessions, all or none. Durable on
 	// return, and group-committed with concurrent callers, so it is the
 	// point after which a QoS 1/2 PUBLISH may be acknowledged.

@@ -30,6 +30,8 @@ func runSuite(t *testing.T, open func(t *testing.T) Store) {
 		{"NilMessageIsRejected", testNilMessage},
 		{"ConcurrentAppendsAllLand", testConcurrentAppends},
 		{"CallsAfterCloseFail", testClosed},
+		{"CommitWritesEveryPartOfABatch", testCommitBatch},
+		{"CommitRejectsABadBatchWhole", testCommitRejectsWhole},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -434,5 +436,52 @@ func testClosed(t *testing.T, s Store) {
 	}
 	if err := s.SaveRetained(&Message{Topic: "t"}); !errors.Is(err, ErrClosed) {
 		t.Errorf("SaveRetained after Close = %v, want ErrClosed", err)
+	}
+}
+
+func testCommitBatch(t *testing.T, s Store) {
+	old := fullMessage(9)
+	old.Topic = "gone"
+	if err := s.SaveRetained(old); err != nil {
+		t.Fatal(err)
+	}
+	ret := fullMessage(1)
+	ret.Topic = "kept"
+	b := &Batch{
+		Messages:       []Entry{{ClientID: "a", Msg: fullMessage(1)}, {ClientID: "b", Msg: fullMessage(2)}},
+		Incoming:       []Incoming{{ClientID: "a", PacketID: 7}},
+		Retained:       []*Message{ret},
+		DeleteRetained: []string{"gone"},
+	}
+	if err := s.Commit(b); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"a", "b"} {
+		if msgs, err := s.LoadMessages(id); err != nil || len(msgs) != 1 {
+			t.Fatalf("messages of %s: %v, %v", id, msgs, err)
+		}
+	}
+	if ids, err := s.LoadIncoming("a"); err != nil || len(ids) != 1 || ids[0] != 7 {
+		t.Fatalf("incoming: %v, %v", ids, err)
+	}
+	rs, err := s.LoadRetained()
+	if err != nil || len(rs) != 1 || rs[0].Topic != "kept" {
+		t.Fatalf("retained after commit: %v, %v", rs, err)
+	}
+	if err := s.Commit(&Batch{}); err != nil {
+		t.Fatalf("empty batch: %v", err)
+	}
+}
+
+func testCommitRejectsWhole(t *testing.T, s Store) {
+	b := &Batch{
+		Messages: []Entry{{ClientID: "a", Msg: fullMessage(1)}},
+		Incoming: []Incoming{{ClientID: "bad\x00id", PacketID: 1}},
+	}
+	if err := s.Commit(b); err == nil {
+		t.Fatal("batch with a NUL client id accepted")
+	}
+	if msgs, _ := s.LoadMessages("a"); len(msgs) != 0 {
+		t.Fatalf("part of a rejected batch was written: %v", msgs)
 	}
 }

@@ -1,0 +1,49 @@
+package store
+
+// Batch is the durable side of one or more inbound publishes, committed
+// all or nothing: the messages queued for persistent sessions, the inbound
+// QoS 2 packet ids that make a retransmitted PUBLISH recognisable, and the
+// retained-message updates. Committing them together is what keeps QoS 2
+// exactly once across a crash: either the messages and the id are both
+// stored (a resent PUBLISH is recognised as a duplicate) or neither is (the
+// resent PUBLISH is delivered once).
+type Batch struct {
+	Messages       []Entry
+	Incoming       []Incoming
+	Retained       []*Message // saved, keyed by Topic
+	DeleteRetained []string   // topics whose retained message is removed
+}
+
+// Incoming is an inbound QoS 2 packet id of a session.
+type Incoming struct {
+	ClientID string
+	PacketID uint16
+}
+
+// empty reports whether the batch has nothing to write.
+func (b *Batch) empty() bool {
+	return len(b.Messages) == 0 && len(b.Incoming) == 0 && len(b.Retained) == 0 && len(b.DeleteRetained) == 0
+}
+
+// check validates a batch before any of it is written.
+func (b *Batch) check() error {
+	for _, e := range b.Messages {
+		if err := checkClientID(e.ClientID); err != nil {
+			return err
+		}
+		if e.Msg == nil {
+			return ErrNilMessage
+		}
+	}
+	for _, in := range b.Incoming {
+		if err := checkClientID(in.ClientID); err != nil {
+			return err
+		}
+	}
+	for _, m := range b.Retained {
+		if m == nil {
+			return ErrNilMessage
+		}
+	}
+	return nil
+}
