@@ -180,8 +180,8 @@ func TestProcsSplitsClientsAndMergesExactly(t *testing.T) {
 func TestKeepalivePingsHoldIdleClients(t *testing.T) {
 	target := mosquitto.Start(t)
 	o := quick(target)
-	o.KeepAlive = 1 // Mosquitto drops a client silent for 1.5 s
-	o.Duration = 3500 * time.Millisecond
+	o.KeepAlive = 1 // Mosquitto drops a client silent for 1.5 s (checked every few seconds)
+	o.Duration = 6 * time.Second
 	r := runScenario(t, Scenario{Name: Conn, Clients: 20}, o)
 	if !r.Pass || r.Counters.Disconnects != 0 {
 		t.Fatalf("pass %v, disconnects %d, errors %v", r.Pass, r.Counters.Disconnects, r.Errors)
