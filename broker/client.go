@@ -26,6 +26,9 @@ type client struct {
 
 	will      *Message // nil when none or after a clean DISCONNECT
 	willDelay uint32
+	// willExpiry is the will's Message Expiry Interval, which runs from
+	// when the will is published, not from CONNECT; -1 when it has none.
+	willExpiry time.Duration
 
 	// lastPacket is the unix nanos of the last packet received, or of the
 	// accept until CONNECT arrives (the CONNECT timeout counts from it).

@@ -176,8 +176,9 @@ func (c *client) handleConnect(p *packet.Connect) error {
 			UserProps:       p.WillProps.User,
 			Created:         now,
 		}
+		c.willExpiry = -1
 		if p.WillProps.HasMessageExpiry {
-			w.ExpiresAt = now.Add(time.Duration(p.WillProps.MessageExpiry) * time.Second)
+			c.willExpiry = time.Duration(p.WillProps.MessageExpiry) * time.Second
 		}
 		c.will = w
 		c.willDelay = p.WillProps.WillDelay

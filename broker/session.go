@@ -125,6 +125,7 @@ func (sess *session) detach(c *client) {
 	if willDue && c.willDelay > 0 && expiry > 0 {
 		// [MQTT-3.1.3-9] delayed until the will delay or the session ends.
 		delay := min(c.willDelay, expiry)
+		c.setWillExpiry(time.Now().Add(time.Duration(delay) * time.Second))
 		sess.pendingWill = c.will
 		sess.pendingWillDelay = delay
 		sess.willTimer = time.AfterFunc(time.Duration(delay)*time.Second, func() { sess.fireWill(c.will) })
@@ -153,7 +154,16 @@ func (c *client) publishWill() {
 	if c.srv.opts.ACL != nil && !c.srv.opts.ACL.CanPublish(&c.info, c.will.Topic) {
 		return
 	}
+	c.setWillExpiry(time.Now())
 	c.srv.route(c.will, &c.info)
+}
+
+// setWillExpiry starts the will's Message Expiry Interval at its
+// publication time [MQTT-3.1.3-...]; it runs before the will is routed.
+func (c *client) setWillExpiry(published time.Time) {
+	if c.willExpiry >= 0 {
+		c.will.ExpiresAt = published.Add(c.willExpiry)
+	}
 }
 
 // fireWill publishes a delayed will if the session is still offline.

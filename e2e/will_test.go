@@ -237,3 +237,21 @@ func TestShutdownDisconnects0x8BAndPublishesWill(t *testing.T) {
 	b.hooks.waitTopic(t, "will/sd3", time.Second)
 	b.shutdownOnce.Do(func() { b.cancel() })
 }
+
+// [MQTT-3.1.3-...] the will's Message Expiry Interval is its lifetime from
+// when it is published, not from CONNECT: a client connected longer than
+// that interval still has its will delivered, with the interval forwarded.
+func TestWillMessageExpiryCountsFromPublication(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	w := watcher(t, b.addr, "w-watch", "will/#")
+	cp := willConnect("w-exp", "will/exp", 0, 0)
+	cp.WillProps.MessageExpiry, cp.WillProps.HasMessageExpiry = 1, true
+	c, _ := connectRaw(t, b.addr, cp)
+	time.Sleep(1500 * time.Millisecond) // connected longer than the will's expiry
+	c.c.Close()
+	p := w.recvPublish()
+	if p.Topic != "will/exp" || !p.Props.HasMessageExpiry || p.Props.MessageExpiry != 1 {
+		t.Fatalf("will: topic %q expiry %v/%d, want 1", p.Topic, p.Props.HasMessageExpiry, p.Props.MessageExpiry)
+	}
+}
