@@ -36,6 +36,8 @@ type statsJSON struct {
 	Subscriptions int              `json:"subscriptions"`
 	Retained      int              `json:"retained"`
 	Queues        queuesJSON       `json:"queues"`
+	Limits        map[string]int64 `json:"limit_refusals"`
+	MemoryBudget  budgetJSON       `json:"memory_budget"`
 	Store         *storeJSON       `json:"store,omitempty"`
 }
 
@@ -71,6 +73,12 @@ type queuesJSON struct {
 	MaxQueuedClient string `json:"max_queued_client,omitempty"`
 	Inflight        int    `json:"inflight"`
 	IncomingQoS2    int    `json:"incoming_qos2"`
+}
+
+type budgetJSON struct {
+	UsedBytes             int64 `json:"used_bytes"`
+	BudgetBytes           int64 `json:"budget_bytes"` // 0: no budget
+	PausedPublishersTotal int64 `json:"paused_publishers_total"`
 }
 
 type storeJSON struct {
@@ -113,6 +121,15 @@ func (h *Handler) stats(w http.ResponseWriter, _ *http.Request) {
 	}
 	for _, d := range drops(st) {
 		out.Dropped[d.cause] = d.n
+	}
+	out.Limits = make(map[string]int64, 4)
+	for _, l := range limitRefusals(srv.LimitStats()) {
+		out.Limits[l.cause] = l.n
+	}
+	out.MemoryBudget = budgetJSON{
+		UsedBytes:             st.QueuedBytes.Load(),
+		BudgetBytes:           srv.MemoryBudget(),
+		PausedPublishersTotal: st.PausedPublishers.Load(),
 	}
 	if rc := h.o.Routed; rc != nil {
 		out.Messages.RoutedByQoS = make(map[string]int64, 3)

@@ -45,6 +45,10 @@
 //	herald_incoming_qos2_pending                  gauge    inbound QoS 2 ids awaiting PUBREL
 //	herald_subscriptions                          gauge    subscriptions
 //	herald_retained_messages                      gauge    retained messages
+//	herald_limit_refusals_total{limit}            counter  max_connections, connect_rate, flapping, publish_rate
+//	herald_publishers_paused_total                counter  publishers paused by the memory budget
+//	herald_memory_budget_used_bytes               gauge    queued payload bytes the budget counts
+//	herald_memory_budget_bytes                    gauge    the budget; 0 = none
 //	herald_store_commit_duration_seconds          summary  store batch commits (Pebble only)
 //	herald_store_sync_commits_total               counter  commits that waited for fsync (Pebble only)
 //	herald_store_wal_sync_duration_seconds        summary  WAL fsyncs (Pebble only)

@@ -41,6 +41,7 @@ type rigOptions struct {
 	token string
 	store store.Store // default: memory
 	ready func() error
+	mod   func(*broker.Options) // applied last
 }
 
 func startRig(t *testing.T, ro rigOptions) *rig {
@@ -54,6 +55,9 @@ func startRig(t *testing.T, ro rigOptions) *rig {
 	opts.Store = st
 	opts.SysInterval = 0 // $SYS publishes would move the counters under the tests
 	opts.Hooks = []broker.Hook{rc}
+	if ro.mod != nil {
+		ro.mod(&opts)
+	}
 	srv := broker.New(opts)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

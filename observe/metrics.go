@@ -88,7 +88,7 @@ var (
 	descRouted           = desc("messages_routed_total", "Application messages routed to subscribers, by QoS as published and by origin: client (PUBLISH and wills of connections) or broker ($SYS, bridges, delayed wills).", "qos", "origin")
 	descBytesIn          = desc("bytes_received_total", "Bytes read from client connections (MQTT frames, all packet types).")
 	descBytesOut         = desc("bytes_sent_total", "Bytes written to client connections (MQTT frames, all packet types).")
-	descDropped          = desc("messages_dropped_total", "Deliveries not made, by cause: qos0 (QoS 0 to an offline session, or written beyond a slow consumer's pending-byte limit), queue_full (QoS 1/2 refused by a full session queue), too_large (above the client's Maximum Packet Size), expired (Message Expiry passed before delivery), acl (PUBLISH refused by ACL).", "cause")
+	descDropped          = desc("messages_dropped_total", "Deliveries not made, by cause: qos0 (QoS 0 to an offline session, or to a slow consumer whose unwritten bytes are over the limit), queue_full (QoS 1/2 refused by a full session queue), too_large (above the client's Maximum Packet Size), expired (Message Expiry passed before delivery), acl (PUBLISH refused by ACL).", "cause")
 	descQueued           = desc("queued_messages", "QoS 1/2 messages waiting in session queues (window full or client offline), summed over sessions.")
 	descQueuedBytes      = desc("queued_bytes", "Payload bytes of queued_messages.")
 	descQueuedMax        = desc("queued_messages_max", "Length of the longest session queue.")
@@ -96,6 +96,10 @@ var (
 	descIncomingQoS2     = desc("incoming_qos2_pending", "Inbound QoS 2 packet ids awaiting PUBREL, summed over sessions.")
 	descSubscriptions    = desc("subscriptions", "Subscriptions, ordinary and shared.")
 	descRetained         = desc("retained_messages", "Retained messages.")
+	descLimitRefusals    = desc("limit_refusals_total", "Times an overload limit refused a client: max_connections, connect_rate and flapping refuse a CONNECT; publish_rate refuses a PUBLISH over the per-client rate or bandwidth.", "limit")
+	descPaused           = desc("publishers_paused_total", "Times a publishing client stopped being read because queued bytes exceeded the memory budget.")
+	descBudgetUsed       = desc("memory_budget_used_bytes", "Payload bytes queued for sessions node-wide, as the memory budget counts them.")
+	descBudget           = desc("memory_budget_bytes", "The memory budget (limits.memory_budget); 0 means none.")
 	descStoreCommit      = desc("store_commit_duration_seconds", "Time spent committing write batches to the store (count and sum; mean = rate(sum)/rate(count)).")
 	descStoreSyncCommits = desc("store_sync_commits_total", "Store commits that waited for durability (fsync).")
 	descStoreWALSync     = desc("store_wal_sync_duration_seconds", "Time spent in fsyncs of the store's write-ahead log (count and sum); sync_commits / count is the group-commit factor.")
@@ -130,6 +134,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		descSessions, descMessagesIn, descMessagesOut, descBytesIn, descBytesOut,
 		descDropped, descQueued, descQueuedBytes, descQueuedMax, descInflight,
 		descIncomingQoS2, descSubscriptions, descRetained,
+		descLimitRefusals, descPaused, descBudgetUsed, descBudget,
 	} {
 		ch <- d
 	}
@@ -163,6 +168,12 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, d := range drops(st) {
 		counter(descDropped, d.n, d.cause)
 	}
+	for _, l := range limitRefusals(c.srv.LimitStats()) {
+		counter(descLimitRefusals, l.n, l.cause)
+	}
+	counter(descPaused, st.PausedPublishers.Load())
+	gauge(descBudgetUsed, float64(st.QueuedBytes.Load()))
+	gauge(descBudget, float64(c.srv.MemoryBudget()))
 	if c.routed != nil {
 		for q := range byte(3) {
 			client, brk := c.routed.Routed(q)
@@ -194,7 +205,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// drop is one cause of undelivered messages with its count.
+// drop is one cause (of a drop or a refusal) with its count.
 type drop struct {
 	cause string
 	n     int64
@@ -209,6 +220,16 @@ func drops(st *broker.Stats) [5]drop {
 		{"too_large", st.DroppedTooLarge.Load()},
 		{"expired", st.DroppedExpired.Load()},
 		{"acl", st.DroppedACL.Load()},
+	}
+}
+
+// limitRefusals reads the overload limit counters in a fixed order.
+func limitRefusals(ls *broker.LimitStats) [4]drop {
+	return [4]drop{
+		{"max_connections", ls.MaxConnections.Load()},
+		{"connect_rate", ls.ConnectRate.Load()},
+		{"flapping", ls.Flapping.Load()},
+		{"publish_rate", ls.PublishRate.Load()},
 	}
 }
 

@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"net"
 	"testing"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -30,6 +31,8 @@ func TestMetricsExposeEveryDocumentedFamily(t *testing.T) {
 		"herald_queued_messages", "herald_queued_bytes", "herald_queued_messages_max",
 		"herald_inflight_messages", "herald_incoming_qos2_pending",
 		"herald_subscriptions", "herald_retained_messages",
+		"herald_limit_refusals_total", "herald_publishers_paused_total",
+		"herald_memory_budget_used_bytes", "herald_memory_budget_bytes",
 		"herald_store_commit_duration_seconds", "herald_store_sync_commits_total", "herald_store_wal_sync_duration_seconds",
 		"go_goroutines", "go_memstats_heap_alloc_bytes", "process_open_fds",
 	} {
@@ -97,6 +100,11 @@ func TestMetricsChangeAfterPublish(t *testing.T) {
 			t.Errorf("no herald_messages_dropped_total for cause %s", cause)
 		}
 	}
+	for _, limit := range []string{"max_connections", "connect_rate", "flapping", "publish_rate"} {
+		if _, ok := after[series("herald_limit_refusals_total", "limit", limit)]; !ok {
+			t.Errorf("no herald_limit_refusals_total for limit %s", limit)
+		}
+	}
 }
 
 // Messages for an offline persistent session show in the queue gauges and
@@ -160,5 +168,32 @@ func TestRouteCounterCountsBrokerMessagesApart(t *testing.T) {
 	}
 	if got := s[series("herald_messages_routed_total", "origin", "client", "qos", "0")]; got != 0 {
 		t.Errorf("client-origin QoS 0 = %v, want 0", got)
+	}
+}
+
+// A CONNECT refused by an overload limit is counted under that limit, and
+// the memory budget is reported as configured.
+func TestMetricsCountLimitRefusals(t *testing.T) {
+	r := startRig(t, rigOptions{mod: func(o *broker.Options) {
+		o.Limits.MaxConnections = 1
+		o.Limits.MemoryBudget = 64 << 20
+	}})
+	connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "first", CleanStart: true})
+	c, err := net.DialTimeout("tcp", r.mqtt, waitFor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	second := &rawClient{t: t, c: c, version: packet.Version5}
+	second.send(&packet.Connect{ProtocolVersion: packet.Version5, ClientID: "second", CleanStart: true})
+	if ack, ok := second.next().(*packet.Connack); !ok || ack.ReasonCode != packet.QuotaExceeded {
+		t.Fatalf("second CONNECT: %+v, want CONNACK 0x97", ack)
+	}
+	s, _ := r.scrape(t)
+	if got := s[series("herald_limit_refusals_total", "limit", "max_connections")]; got != 1 {
+		t.Errorf("max_connections refusals = %v, want 1", got)
+	}
+	if got := s["herald_memory_budget_bytes"]; got != 64<<20 {
+		t.Errorf("memory budget = %v, want %v", got, 64<<20)
 	}
 }

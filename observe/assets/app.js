@@ -155,6 +155,14 @@
     rows($('drop-causes'), Object.keys(s.dropped).sort(), function (k) {
       return [{ text: k }, { text: fmt(s.dropped[k]), num: true }, { text: fmt(dropRates[k] || 0), num: true }];
     });
+    var limits = s.limit_refusals || {};
+    rows($('limits'), Object.keys(limits).sort(), function (k) {
+      return [{ text: k }, { text: fmt(limits[k]), num: true }];
+    });
+    var b = s.memory_budget;
+    $('budget').textContent = b.budget_bytes > 0
+      ? 'Memory budget: ' + fmtBytes(b.used_bytes) + ' of ' + fmtBytes(b.budget_bytes) + ' · publishers paused ' + fmt(b.paused_publishers_total) + '×'
+      : 'Memory budget: none (' + fmtBytes(b.used_bytes) + ' queued)';
     var listeners = s.connections.by_listener || {};
     rows($('listeners'), Object.keys(listeners).sort(), function (k) {
       return [{ text: k }, { text: fmt(listeners[k]), num: true }];
