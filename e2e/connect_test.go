@@ -375,3 +375,24 @@ func TestConnackCapabilityProperties(t *testing.T) {
 		r3.expectDisconnect(packet.SubscriptionIDsNotSupported, waitFor)
 	})
 }
+
+// [MQTT-3.14.2-...] a Session Expiry Interval in DISCONNECT replaces the
+// one from CONNECT: 0 ends the session when the connection closes.
+func TestDisconnectSessionExpiryZeroEndsSession(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	cp := v5("dexp0")
+	cp.Props.SessionExpiry, cp.Props.HasSessionExpiry = 60, true
+	r, _ := connectRaw(t, b.addr, cp)
+	r.sub("dexp0/t", 1)
+	d := &packet.Disconnect{}
+	d.Props.HasSessionExpiry = true // value 0
+	r.send(d)
+	r.expectClosed(waitFor)
+	b.waitConnected(t, 0)
+	cp = &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "dexp0"}
+	cp.Props.SessionExpiry, cp.Props.HasSessionExpiry = 60, true
+	if _, ack := connectRaw(t, b.addr, cp); ack.SessionPresent {
+		t.Fatal("session present after DISCONNECT set its expiry to 0")
+	}
+}

@@ -404,3 +404,18 @@ func TestTopicAliasNotConsumedByDiscardedOversizeMessage(t *testing.T) {
 		}
 	}
 }
+
+// [MQTT-3.3.4-3] [MQTT-3.8.2-...] retained messages sent at subscribe time
+// carry the subscription's identifier.
+func TestRetainedCarrySubscriptionIdentifier(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	pub, _ := connectRaw(t, b.addr, v5("rsid-pub"))
+	pub.publish(&packet.Publish{Topic: "rsid/t", QoS: 1, Retain: true, Payload: []byte("r")})
+	s, _ := connectRaw(t, b.addr, v5("rsid"))
+	s.subscribe(1, packet.Properties{SubscriptionIDs: []uint32{77}}, packet.Subscription{Filter: "rsid/#", QoS: 1})
+	p := s.recvPublish()
+	if !p.Retain || !slices.Equal(p.Props.SubscriptionIDs, []uint32{77}) {
+		t.Fatalf("retained: retain %v ids %v, want [77]", p.Retain, p.Props.SubscriptionIDs)
+	}
+}
