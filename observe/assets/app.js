@@ -170,7 +170,7 @@
   }
 
   function renderTopics(t) {
-    $('topics-distinct').textContent = '(' + fmt(t.distinct) + ' filters)';
+    $('topics-distinct').textContent = '(' + fmt(t.distinct) + (t.distinct === 1 ? ' filter)' : ' filters)');
     rows($('topics'), t.topics, function (it) {
       return [{ text: it.filter }, { text: it.group || '' }, { text: fmt(it.subscribers), num: true }];
     });
