@@ -19,8 +19,8 @@ import (
 // that are closing or awaiting a PROXY header).
 type econn struct {
 	mu      sync.Mutex
-	state   uint8          // connQueued, connClosing; guarded by mu
-	lstate  uint8          // lWaitOut, lProxyWait, lClosing, lClosed; loop goroutine only
+	state   uint8          // conn* bits; guarded by mu
+	lstate  uint8          // l* bits; loop goroutine only
 	fd      int32          // loop goroutine only
 	out     outQueue       // guarded by mu
 	loop    *loop          // immutable
@@ -35,6 +35,13 @@ const (
 	connQueued = 1 << iota
 	// connClosing: Close was called (or the loop began closing); Write fails.
 	connClosing
+	// connPaused: reading should be paused (PauseRead). The loop applies
+	// it to the epoll interest set and mirrors it in lPaused.
+	connPaused
+	// connRetune: the conn is on the flush list for the loop to apply a
+	// change of connPaused, so PauseRead and ResumeRead need not queue it
+	// again. Separate from connQueued, which an armed EPOLLOUT also sets.
+	connRetune
 )
 
 // lstate bits, owned by the loop goroutine.
@@ -43,7 +50,10 @@ const (
 	lProxyWait             // waiting for the PROXY header; no Handler yet
 	lClosing               // the loop is flushing the last bytes (see loop.lingering)
 	lClosed                // the descriptor is closed and Handler.Closed called
+	lPaused                // EPOLLIN is off the interest set (see connPaused)
 )
+
+var _ Pauser = (*econn)(nil)
 
 // Write implements Conn: it appends to the outbound queue and, unless a
 // flush is already scheduled, puts the conn on its loop's flush list.
@@ -81,6 +91,46 @@ func (c *econn) Close() error {
 	// must start the close deadline now.
 	c.loop.enqueue(c)
 	return nil
+}
+
+// PauseRead implements Pauser. Only the loop may change the interest set,
+// so this records the wish and queues the conn; the loop drops EPOLLIN
+// before its next epoll_wait. From inside Data (on the loop) that means no
+// further Data; from another goroutine, at most the read of the current
+// round.
+func (c *econn) PauseRead() { c.setPaused(true) }
+
+// ResumeRead implements Pauser: the loop restores EPOLLIN, and being
+// level-triggered it reports at once what piled up in the meantime.
+func (c *econn) ResumeRead() { c.setPaused(false) }
+
+func (c *econn) setPaused(pause bool) {
+	c.mu.Lock()
+	if c.state&connClosing != 0 || (c.state&connPaused != 0) == pause {
+		c.mu.Unlock()
+		return
+	}
+	c.state ^= connPaused
+	schedule := c.state&connRetune == 0
+	c.state |= connRetune
+	c.mu.Unlock()
+	if schedule {
+		c.loop.enqueue(c)
+	}
+}
+
+// events is the epoll interest set c needs now. While paused it is
+// EPOLLRDHUP alone, so that a peer's close is still reported (EPOLLHUP and
+// EPOLLERR always are) but unread bytes are not.
+func (c *econn) events() uint32 {
+	ev := uint32(unix.EPOLLIN)
+	if c.lstate&lPaused != 0 {
+		ev = unix.EPOLLRDHUP
+	}
+	if c.lstate&lWaitOut != 0 {
+		ev |= unix.EPOLLOUT
+	}
+	return ev
 }
 
 // RemoteAddr implements Conn.

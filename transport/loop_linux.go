@@ -22,6 +22,11 @@ import (
 // earlier in the same batch) harmless: the read just returns EAGAIN or the
 // conn is gone from the map. EPOLLOUT is armed only while a socket buffer
 // is full, so level-triggering never spins on writable sockets.
+//
+// Pauser.PauseRead swaps EPOLLIN for EPOLLRDHUP in a conn's interest set;
+// the loop does it in service, the one place that sets interest, so a
+// pause never races an EPOLLOUT change. A paused conn that reports a
+// hangup is finished at once: its unread input stays unread (see Pauser).
 
 const (
 	eventsPerWait = 256
@@ -223,7 +228,12 @@ func (l *loop) dispatch(ev unix.EpollEvent) {
 	if c == nil {
 		return // closed earlier in this batch
 	}
-	if ev.Events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+	switch {
+	case c.lstate&lPaused != 0:
+		if ev.Events&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			l.pausedHangup(c, ev.Events)
+		}
+	case ev.Events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR) != 0:
 		l.readable(c, ev.Events)
 	}
 	if ev.Events&unix.EPOLLOUT != 0 {
@@ -329,6 +339,25 @@ func (l *loop) readable(c *econn, events uint32) {
 	}
 }
 
+// pausedHangup finishes a paused conn whose peer closed or reset it,
+// without reading: reading is what the pause forbids, and once the peer is
+// gone its unread input only holds kernel memory. If a ResumeRead is
+// already pending the loop leaves the conn to it instead, so the input is
+// read, then the hangup.
+func (l *loop) pausedHangup(c *econn, events uint32) {
+	c.mu.Lock()
+	resuming := c.state&connPaused == 0
+	c.mu.Unlock()
+	if resuming {
+		return // on the flush list: service restores EPOLLIN this round
+	}
+	cause := io.EOF // EPOLLRDHUP alone: the peer's FIN
+	if events&(unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		cause = socketError(c.fd)
+	}
+	l.finish(c, cause)
+}
+
 func socketError(fd int32) error {
 	if v, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_ERROR); err == nil && v != 0 {
 		return os.NewSyscallError("read", unix.Errno(v))
@@ -396,10 +425,16 @@ func (l *loop) service(c *econn, writable bool) {
 	if writable || !waiting {
 		c.state &^= connQueued
 	}
+	c.state &^= connRetune
 	closing := c.state&connClosing != 0
+	paused := c.state&connPaused != 0
 	c.mu.Unlock()
 	if closing && c.lstate&lClosing == 0 {
 		l.beginClose(c, nil) // Conn.Close from a Handler or another goroutine
+	}
+	if paused != (c.lstate&lPaused != 0) {
+		c.lstate ^= lPaused
+		l.watch(int(c.fd), c.events(), unix.EPOLL_CTL_MOD)
 	}
 	if waiting && !writable {
 		return // the socket is full; EPOLLOUT will call back
@@ -412,14 +447,14 @@ func (l *loop) service(c *econn, writable bool) {
 		l.finish(c, nil)
 	case empty:
 		if waiting {
-			l.watch(int(c.fd), unix.EPOLLIN, unix.EPOLL_CTL_MOD)
 			c.lstate &^= lWaitOut
+			l.watch(int(c.fd), c.events(), unix.EPOLL_CTL_MOD)
 		}
 	case blocked:
 		l.stats.blocked.Add(1)
 		if !waiting {
-			l.watch(int(c.fd), unix.EPOLLIN|unix.EPOLLOUT, unix.EPOLL_CTL_MOD)
 			c.lstate |= lWaitOut
+			l.watch(int(c.fd), c.events(), unix.EPOLL_CTL_MOD)
 		}
 		// EPOLLOUT is the scheduled flush: Writes need not queue c.
 		c.mu.Lock()

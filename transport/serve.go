@@ -138,16 +138,22 @@ type gconn struct {
 	done chan struct{} // closed when the writer has exited
 
 	mu       sync.Mutex
+	resumed  sync.Cond // on mu: paused cleared or closing set
 	out      outQueue
 	ready    bool  // the handshake is done; before that, closing aborts it
 	closing  bool  // no more Writes; the writer flushes, then closes c
 	dead     bool  // the peer is gone; the writer discards and exits
+	paused   bool  // the reader waits before its next Read (PauseRead)
 	causeSet bool  // cause is final
 	cause    error // passed to Handler.Closed
 }
 
+var _ Pauser = (*gconn)(nil)
+
 func newGconn(c net.Conn) *gconn {
-	return &gconn{c: c, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	g := &gconn{c: c, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	g.resumed.L = &g.mu
+	return g
 }
 
 func (g *gconn) signal() {
@@ -181,6 +187,37 @@ func (g *gconn) RemoteAddr() net.Addr { return g.c.RemoteAddr() }
 // LocalAddr implements Conn.
 func (g *gconn) LocalAddr() net.Addr { return g.c.LocalAddr() }
 
+// PauseRead implements Pauser: the reader goroutine finishes the Read (and
+// Data call) under way, if any, and then waits instead of reading again.
+func (g *gconn) PauseRead() {
+	g.mu.Lock()
+	if !g.closing {
+		g.paused = true
+	}
+	g.mu.Unlock()
+}
+
+// ResumeRead implements Pauser.
+func (g *gconn) ResumeRead() {
+	g.mu.Lock()
+	resume := g.paused
+	g.paused = false
+	g.mu.Unlock()
+	if resume {
+		g.resumed.Broadcast()
+	}
+}
+
+// waitResumed blocks the reader while reading is paused. Closing ends the
+// wait: the reader then reads only to see the socket close (no more Data).
+func (g *gconn) waitResumed() {
+	g.mu.Lock()
+	for g.paused && !g.closing {
+		g.resumed.Wait()
+	}
+	g.mu.Unlock()
+}
+
 // closeWith starts a graceful close that reports cause to Handler.Closed
 // unless a cause was already set.
 func (g *gconn) closeWith(cause error) error {
@@ -195,6 +232,7 @@ func (g *gconn) closeWith(cause error) error {
 	}
 	ready := g.ready
 	g.mu.Unlock()
+	g.resumed.Broadcast() // a paused reader must read on to see the close
 	if ready {
 		// Applies to a write already blocked on a slow peer, too.
 		g.c.SetWriteDeadline(time.Now().Add(closeTimeout))
@@ -214,6 +252,7 @@ func (g *gconn) fail(err error) {
 	}
 	g.closing, g.dead = true, true
 	g.mu.Unlock()
+	g.resumed.Broadcast()
 	g.c.Close()
 	g.signal()
 }
@@ -244,6 +283,10 @@ func (g *gconn) serve(accept Accepter) {
 
 	buf := make([]byte, readBufferSize)
 	for {
+		// Checked before each Read, so a PauseRead from inside Data stops
+		// reading at once and the kernel's receive buffer applies
+		// backpressure; the socket stays unread until ResumeRead or close.
+		g.waitResumed()
 		n, err := g.c.Read(buf)
 		if n > 0 && !g.isClosing() {
 			if derr := h.Data(buf[:n]); derr != nil {
@@ -322,5 +365,6 @@ func (g *gconn) exitWriter(err error) {
 	g.closing = true
 	g.out.release()
 	g.mu.Unlock()
+	g.resumed.Broadcast() // a write error ends a paused connection too
 	g.c.Close()
 }

@@ -54,3 +54,32 @@ type Handler interface {
 // handshake, and returns its Handler. Returning nil refuses the connection
 // (the transport closes it and calls no Handler). It may Write to c.
 type Accepter func(c Conn) Handler
+
+// Pauser is implemented by connections whose reading can be paused. While
+// paused, Handler.Data is not called and the kernel's receive buffer fills,
+// so TCP flow control slows the peer. Writes continue. Pause and Resume are
+// safe for concurrent use and idempotent; they may be called from inside
+// Handler.Data (on any transport) and from other goroutines.
+//
+// Called from inside Data, PauseRead takes effect when Data returns: no
+// further Data until ResumeRead. Called from anywhere else (another
+// goroutine, the Accepter), it takes effect at the connection's next read,
+// so at most one more Data call may follow, with bytes whose read was
+// already under way. Neither call blocks.
+//
+// A peer that closes while its connection is paused is noticed according
+// to the transport. The epoll transport keeps watching for hangup (EPOLLRDHUP,
+// EPOLLHUP, EPOLLERR): it closes the connection at once and calls Closed
+// with io.EOF, or the socket error after a reset, discarding input still
+// unread in the kernel buffer. That input was never delivered, so nothing
+// the broker acknowledged is lost, but a DISCONNECT in it is never seen.
+// The goroutine transport cannot see a hangup without reading: it notices
+// on ResumeRead (after delivering the remaining input, in order), when a
+// write fails, or on Close.
+//
+// Both calls have no effect once the connection is closing; Close works on
+// a paused connection as on any other, and Closed is called once.
+type Pauser interface {
+	PauseRead()
+	ResumeRead()
+}
