@@ -38,6 +38,10 @@ func (g *Group[K, V]) Next() int {
 	return int((g.next.Add(1) - 1) % uint64(n))
 }
 
+func (g *Group[K, V]) members() memberSet[K, V] {
+	return memberSet[K, V]{list: &g.Members, index: &g.index}
+}
+
 // indexAbove is the number of members beyond which a memberSet keeps a map
 // from client to position. Below it a scan of the dense slice is as fast and
 // saves a map per node, which matters with millions of unicast topics

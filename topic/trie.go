@@ -19,29 +19,83 @@ type Trie[K comparable, V any] struct {
 	count int
 }
 
-// node is one level of a topic filter.
+// node is one or more levels of a topic filter. Memory per node is most of
+// what an idle subscribed client costs the broker, so the common node, a
+// leaf with one subscriber, is kept to four words plus the Member:
+//
+//   - Chains of literal levels that hold nothing but the next level are
+//     folded into one node whose label is those levels joined by '/'
+//     (path compression): "user/00001234/inbox" is one node labelled
+//     "00001234/inbox" under "user", not two. '+' and '#' are always nodes
+//     of their own, labelled "+" and "#", so a label never hides a
+//     wildcard, a subscriber or a branch. Subscribe splits a label where a
+//     new filter leaves it; Unsubscribe folds a node back into its only
+//     child, so the shape depends only on the filters held.
+//   - A node's only ordinary subscriber is stored inline (one, hasOne);
+//     children, wildcard children, further subscribers and shared groups
+//     live in a nodeExt allocated when first needed and dropped when empty.
+//   - There is no parent pointer and no stored filter: Unsubscribe prunes
+//     on its way back up the recursion, and Walk rebuilds filters from the
+//     labels.
 type node[K comparable, V any] struct {
-	parent *node[K, V]
-	filter string // the filter up to and including this level
-	level  string // this level: a suffix of filter, and the key in parent
+	label  string
+	ext    *nodeExt[K, V]
+	one    Member[K, V] // the ordinary subscriber, when hasOne
+	hasOne bool
+}
 
-	children childSet[*node[K, V]] // literal levels, "" included
+// nodeExt is the part of a node that a unicast leaf does not need.
+type nodeExt[K comparable, V any] struct {
+	children childSet[*node[K, V]] // literal children, by first level
 	plus     *node[K, V]           // '+' child
 	hash     *node[K, V]           // '#' child
 
-	subs   []Member[K, V] // ordinary subscriptions ending here
-	index  map[K]int      // position in subs; see memberSet
+	// subs holds the ordinary subscribers once there are two or more
+	// (node.hasOne is then false), so Match iterates one dense slice.
+	subs   []Member[K, V]
+	index  map[K]int // position in subs; see memberSet
 	groups map[string]*Group[K, V]
 }
 
-func (n *node[K, V]) key() string { return n.level }
-
-func (n *node[K, V]) ordinary() memberSet[K, V] {
-	return memberSet[K, V]{list: &n.subs, index: &n.index}
+// key is the first level of n's label: its key in the parent's childSet.
+func (n *node[K, V]) key() string {
+	if i := strings.IndexByte(n.label, '/'); i >= 0 {
+		return n.label[:i]
+	}
+	return n.label
 }
 
-func (n *node[K, V]) empty() bool {
-	return len(n.subs) == 0 && len(n.groups) == 0 && n.children.len() == 0 && n.plus == nil && n.hash == nil
+func (n *node[K, V]) extend() *nodeExt[K, V] {
+	if n.ext == nil {
+		n.ext = new(nodeExt[K, V])
+	}
+	return n.ext
+}
+
+func (e *nodeExt[K, V]) members() memberSet[K, V] {
+	return memberSet[K, V]{list: &e.subs, index: &e.index}
+}
+
+func (e *nodeExt[K, V]) empty() bool {
+	return e.children.len() == 0 && e.plus == nil && e.hash == nil && len(e.subs) == 0 && len(e.groups) == 0
+}
+
+// tidy drops n's extension once nothing is left in it.
+func (n *node[K, V]) tidy() {
+	if n.ext != nil && n.ext.empty() {
+		n.ext = nil
+	}
+}
+
+// empty reports whether n holds nothing and can be pruned; call tidy first.
+func (n *node[K, V]) empty() bool { return !n.hasOne && n.ext == nil }
+
+// foldable reports whether n holds nothing but one literal child, so the
+// two can be one node.
+func (n *node[K, V]) foldable() bool {
+	e := n.ext
+	return !n.hasOne && e != nil && e.children.len() == 1 && e.plus == nil && e.hash == nil &&
+		len(e.subs) == 0 && len(e.groups) == 0
 }
 
 // NewTrie returns an empty Trie.
@@ -67,22 +121,22 @@ func (t *Trie[K, V]) Subscribe(filter, group string, client K, v V) (replaced bo
 	defer t.mu.Unlock()
 	n := t.root
 	for rest, more := filter, true; more; {
-		var level string
-		level, rest, more = strings.Cut(rest, "/")
-		n = n.child(level)
+		n, rest, more = n.child(rest)
 	}
 	if group == "" {
-		replaced = n.ordinary().put(client, v)
+		replaced = n.put(client, v)
 	} else {
-		g := n.groups[group]
+		e := n.extend()
+		g := e.groups[group]
 		if g == nil {
-			if n.groups == nil {
-				n.groups = make(map[string]*Group[K, V])
+			if e.groups == nil {
+				e.groups = make(map[string]*Group[K, V])
 			}
-			g = &Group[K, V]{Name: strings.Clone(group), Filter: n.filter}
-			n.groups[g.Name] = g
+			// Copies, so the trie never pins the caller's packet buffer.
+			g = &Group[K, V]{Name: strings.Clone(group), Filter: strings.Clone(filter)}
+			e.groups[g.Name] = g
 		}
-		replaced = memberSet[K, V]{list: &g.Members, index: &g.index}.put(client, v)
+		replaced = g.members().put(client, v)
 	}
 	if !replaced {
 		t.count++
@@ -90,177 +144,216 @@ func (t *Trie[K, V]) Subscribe(filter, group string, client K, v V) (replaced bo
 	return replaced
 }
 
-// child returns n's child for level, creating it.
-func (n *node[K, V]) child(level string) *node[K, V] {
-	var c *node[K, V]
+// child returns the node for the leading levels of the filter levels in
+// rest, creating or splitting nodes as needed, and the levels left below it
+// (more is false when there are none).
+func (n *node[K, V]) child(rest string) (c *node[K, V], tail string, more bool) {
+	e := n.extend()
+	level, tail, more := strings.Cut(rest, "/")
 	switch level {
 	case "+":
-		c = n.plus
+		if e.plus == nil {
+			e.plus = &node[K, V]{label: "+"}
+		}
+		return e.plus, tail, more
 	case "#":
-		c = n.hash
-	default:
-		c = n.children.get(level)
+		if e.hash == nil {
+			e.hash = &node[K, V]{label: "#"}
+		}
+		return e.hash, tail, more
 	}
-	if c != nil {
-		return c
+	var end int // bytes of rest that c stands for
+	if c = e.children.get(level); c == nil {
+		// A new branch takes every literal level up to the next wildcard.
+		// The label is a copy, so the trie never pins the caller's buffer.
+		end = literalLevels(rest)
+		c = &node[K, V]{label: strings.Clone(rest[:end])}
+		e.children.add(c)
+	} else if end = sharedLevels(c.label, rest); end < len(c.label) {
+		// The filter leaves c's label part way: split c into the shared
+		// levels and, below them, the rest of its label.
+		mid := &node[K, V]{label: strings.Clone(c.label[:end])}
+		e.children.remove(c)
+		c.label = strings.Clone(c.label[end+1:])
+		mid.extend().children.add(c)
+		e.children.add(mid)
+		c = mid
 	}
-	// Each node owns a copy of its filter prefix, so the trie never pins
-	// the caller's (possibly large) packet buffer; level shares its bytes.
-	c = &node[K, V]{parent: n}
-	if n.parent == nil {
-		c.filter = strings.Clone(level)
-	} else {
-		c.filter = n.filter + "/" + level
+	if end == len(rest) {
+		return c, "", false
 	}
-	c.level = c.filter[len(c.filter)-len(level):]
-	switch level {
-	case "+":
-		n.plus = c
-	case "#":
-		n.hash = c
-	default:
-		n.children.add(c)
-	}
-	return c
+	return c, rest[end+1:], true
 }
 
-// Unsubscribe removes client's subscription to filter in group ("" for an
-// ordinary subscription) and reports whether it existed. Nodes left empty
-// are removed, so a trie that churns through unicast topics does not grow.
-func (t *Trie[K, V]) Unsubscribe(filter, group string, client K) bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	n := t.root
-	for rest, more := filter, true; more && n != nil; {
-		var level string
-		level, rest, more = strings.Cut(rest, "/")
-		switch level {
-		case "+":
-			n = n.plus
-		case "#":
-			n = n.hash
-		default:
-			n = n.children.get(level)
+// literalLevels returns the length of the leading levels of filter, which
+// starts with a literal level, up to the first wildcard level.
+func literalLevels(filter string) int {
+	// In a valid filter '+' and '#' are whole levels, so the byte before
+	// one is a '/'.
+	if i := strings.IndexAny(filter, "+#"); i > 0 {
+		return i - 1
+	}
+	return len(filter)
+}
+
+// sharedLevels returns the length of the longest run of whole leading
+// levels that label and rest have in common. The caller has checked that
+// the first levels are equal.
+func sharedLevels(label, rest string) int {
+	shared := 0
+	for i := 0; ; i++ {
+		labelEnd := i == len(label) || label[i] == '/'
+		restEnd := i == len(rest) || rest[i] == '/'
+		switch {
+		case labelEnd && restEnd:
+			shared = i
+			if i == len(label) || i == len(rest) {
+				return shared
+			}
+		case labelEnd || restEnd || label[i] != rest[i]:
+			return shared
 		}
 	}
-	if n == nil {
+}
+
+// hasLevels reports whether name starts with the levels of label: whole
+// levels, so "a/bc" does not start with "a/b".
+func hasLevels(name, label string) bool {
+	return strings.HasPrefix(name, label) && (len(name) == len(label) || name[len(label)] == '/')
+}
+
+// put adds client as an ordinary subscriber of n, or replaces its value; it
+// reports whether it replaced.
+func (n *node[K, V]) put(client K, v V) (replaced bool) {
+	switch {
+	case n.hasOne && n.one.Client == client:
+		n.one.Value = v
+		return true
+	case n.hasOne:
+		e := n.extend()
+		e.subs = append(make([]Member[K, V], 0, 2), n.one, Member[K, V]{Client: client, Value: v})
+		n.one, n.hasOne = Member[K, V]{}, false
+		return false
+	case n.ext == nil || len(n.ext.subs) == 0:
+		n.one, n.hasOne = Member[K, V]{Client: client, Value: v}, true
 		return false
 	}
-	if group == "" {
-		if !n.ordinary().remove(client) {
+	return n.ext.members().put(client, v)
+}
+
+// drop removes client's ordinary subscription at n and reports whether
+// there was one.
+func (n *node[K, V]) drop(client K) bool {
+	switch {
+	case n.hasOne:
+		if n.one.Client != client {
 			return false
 		}
-	} else {
-		g := n.groups[group]
-		if g == nil || !(memberSet[K, V]{list: &g.Members, index: &g.index}).remove(client) {
-			return false
-		}
-		if len(g.Members) == 0 {
-			delete(n.groups, group)
-			if len(n.groups) == 0 {
-				n.groups = nil
-			}
-		}
+		n.one, n.hasOne = Member[K, V]{}, false
+		return true
+	case n.ext == nil || !n.ext.members().remove(client):
+		return false
 	}
-	t.count--
-	for n.parent != nil && n.empty() {
-		p := n.parent
-		switch {
-		case p.plus == n:
-			p.plus = nil
-		case p.hash == n:
-			p.hash = nil
-		default:
-			p.children.remove(n)
-		}
-		n.parent = nil
-		n = p
+	if e := n.ext; len(e.subs) == 1 {
+		// Back inline, so the extension can go once nothing else needs it.
+		n.one, n.hasOne = e.subs[0], true
+		e.subs = nil
 	}
 	return true
 }
 
-// Match calls visit for every ordinary subscription whose filter matches
-// name, and visitShared once for every shared Group (one group name at one
-// filter) whose filter matches. A client holding several matching filters is
-// visited once per filter; merging them is the caller's job
-// [MQTT-3.3.4-2]. Either callback may be nil. The callbacks run under the
-// Trie's read lock: they must not call Subscribe or Unsubscribe, and must not
-// keep the Group past their return. name must be valid (ValidateName).
-func (t *Trie[K, V]) Match(name string, visit func(client K, v V), visitShared func(g *Group[K, V])) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	// [MQTT-4.7.2-1] a '$' topic is not matched by a filter starting with a
-	// wildcard, so at the first level skip the root's '+' and '#' children.
-	dollar := name != "" && name[0] == '$'
-	t.root.match(name, false, dollar, visit, visitShared)
+// Unsubscribe removes client's subscription to filter in group ("" for an
+// ordinary subscription) and reports whether it existed. Nodes left empty
+// are removed and chains left bare are folded, so a trie that churns
+// through unicast topics does not grow.
+func (t *Trie[K, V]) Unsubscribe(filter, group string, client K) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if !t.root.unsubscribe(filter, group, client) {
+		return false
+	}
+	t.root.tidy()
+	t.count--
+	return true
 }
 
-// match visits the subscriptions below n that match the name levels in rest;
-// done means the name has no levels left (rest is empty).
-func (n *node[K, V]) match(rest string, done, dollar bool, visit func(K, V), visitShared func(*Group[K, V])) {
-	if done {
-		n.deliver(visit, visitShared)
-		// [MQTT-4.7.1-2] "sport/#" matches "sport" itself.
-		if n.hash != nil {
-			n.hash.deliver(visit, visitShared)
-		}
-		return
+// unsubscribe removes the subscription whose filter levels below n are
+// rest, then prunes or folds the child of n it went through. Recursion
+// rather than parent pointers: its depth is the number of nodes on the
+// path, and it saves a word in every node.
+func (n *node[K, V]) unsubscribe(rest, group string, client K) bool {
+	e := n.ext
+	if e == nil {
+		return false
 	}
-	level, next, more := strings.Cut(rest, "/")
-	if !dollar {
-		if n.hash != nil {
-			n.hash.deliver(visit, visitShared)
-		}
-		if n.plus != nil {
-			n.plus.match(next, !more, false, visit, visitShared)
-		}
-	}
-	if c := n.children.get(level); c != nil {
-		c.match(next, !more, false, visit, visitShared)
-	}
-}
-
-func (n *node[K, V]) deliver(visit func(K, V), visitShared func(*Group[K, V])) {
-	if visit != nil {
-		for i := range n.subs {
-			visit(n.subs[i].Client, n.subs[i].Value)
-		}
-	}
-	if visitShared != nil {
-		for _, g := range n.groups {
-			visitShared(g)
-		}
-	}
-}
-
-// Walk calls fn for every subscription, ordinary (group "") and shared, in
-// no particular order, until fn returns false. It is meant for snapshots
-// (admin API, persistence): fn runs under the read lock and must not call
-// Subscribe or Unsubscribe.
-func (t *Trie[K, V]) Walk(fn func(filter, group string, client K, v V) bool) {
-	t.mu.RLock()
-	defer t.mu.RUnlock()
-	t.root.walk(fn)
-}
-
-func (n *node[K, V]) walk(fn func(filter, group string, client K, v V) bool) bool {
-	for _, m := range n.subs {
-		if !fn(n.filter, "", m.Client, m.Value) {
-			return false
-		}
-	}
-	for _, g := range n.groups {
-		for _, m := range g.Members {
-			if !fn(n.filter, g.Name, m.Client, m.Value) {
+	level, tail, more := strings.Cut(rest, "/")
+	var c *node[K, V]
+	switch level {
+	case "+":
+		c = e.plus
+	case "#":
+		c = e.hash
+	default:
+		if c = e.children.get(level); c != nil {
+			if !hasLevels(rest, c.label) {
 				return false
+			}
+			if more = len(rest) > len(c.label); more {
+				tail = rest[len(c.label)+1:]
 			}
 		}
 	}
-	if !n.children.each(func(c *node[K, V]) bool { return c.walk(fn) }) {
+	if c == nil {
 		return false
 	}
-	if n.plus != nil && !n.plus.walk(fn) {
+	if more {
+		if !c.unsubscribe(tail, group, client) {
+			return false
+		}
+	} else if !c.remove(group, client) {
 		return false
 	}
-	return n.hash == nil || n.hash.walk(fn)
+	c.tidy()
+	switch {
+	case c == e.plus:
+		if c.empty() {
+			e.plus = nil
+		}
+	case c == e.hash:
+		if c.empty() {
+			e.hash = nil
+		}
+	case c.empty():
+		e.children.remove(c)
+	case c.foldable():
+		var only *node[K, V]
+		c.ext.children.each(func(o *node[K, V]) bool { only = o; return false })
+		e.children.remove(c)
+		only.label = c.label + "/" + only.label
+		e.children.add(only)
+	}
+	return true
+}
+
+// remove deletes client's subscription at n, in group or ordinary, and
+// reports whether it was there.
+func (n *node[K, V]) remove(group string, client K) bool {
+	if group == "" {
+		return n.drop(client)
+	}
+	if n.ext == nil {
+		return false
+	}
+	e := n.ext
+	g := e.groups[group]
+	if g == nil || !g.members().remove(client) {
+		return false
+	}
+	if len(g.Members) == 0 {
+		delete(e.groups, group)
+		if len(e.groups) == 0 {
+			e.groups = nil
+		}
+	}
+	return true
 }

@@ -151,7 +151,7 @@ func TestTriePrunes(t *testing.T) {
 		t.Fatalf("Len = %d after removing everything", tr.Len())
 	}
 	r := tr.root
-	if !r.empty() || r.children.list != nil || r.index != nil || r.subs != nil || r.groups != nil {
+	if !r.empty() {
 		t.Fatalf("root not empty after removing everything: %+v", r)
 	}
 }
@@ -358,7 +358,7 @@ func TestTrieWideNode(t *testing.T) {
 		}
 	}
 	check(live)
-	if w := tr.root.children.get("w"); w.children.byLevel != nil || r.root.children.get("w").children.byLevel != nil {
+	if w := tr.root.ext.children.get("w"); w.ext.children.byLevel != nil || r.root.children.get("w").children.byLevel != nil {
 		t.Fatal("child map not returned to a slice after the node shrank")
 	}
 }
