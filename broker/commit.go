@@ -17,9 +17,10 @@ import (
 // and so that every job waiting at the same moment shares one group commit.
 type commitJob struct {
 	pending  []pendingStore
-	retained *Message // retained message to save, or to delete if its payload is empty
-	incoming uint16   // inbound QoS 2 packet id to record, 0 if none
-	c        *client  // publisher to acknowledge; nil for broker messages
+	retained *Message      // retained message to save, or to delete if its payload is empty
+	incoming uint16        // inbound QoS 2 packet id to record, 0 if none
+	update   *store.Update // outbound state change to record, nil if none
+	c        *client       // publisher to acknowledge; nil for broker messages
 	ack      packet.Ack
 	sendAck  bool
 }
@@ -95,6 +96,9 @@ func (cm *committer) commit(batch []commitJob) {
 		j := &batch[i]
 		for _, p := range j.pending {
 			sb.Messages = append(sb.Messages, p.entry)
+		}
+		if j.update != nil {
+			sb.Updates = append(sb.Updates, *j.update)
 		}
 		if j.incoming != 0 && j.c != nil && j.c.sess.persistent() {
 			sb.Incoming = append(sb.Incoming, store.Incoming{ClientID: j.c.sess.id, PacketID: j.incoming})

@@ -27,6 +27,7 @@ type delivery struct {
 	state       byte
 	seq         uint64 // store key; 0 if not stored
 	ready       bool   // may be sent: not waiting for its store record to be durable
+	resend      bool   // recovered from the store: may have been sent already
 }
 
 // outbound is a session's sending side: the inflight window, the queue
@@ -187,7 +188,7 @@ func (sess *session) sendPublish(d *delivery, dup bool, r *route) {
 		return
 	}
 	if d.pid == 0 {
-		d.pid = o.allocID()
+		d.pid = o.allocID(d.seq)
 	}
 	d.state = stateSent
 	o.inflight = append(o.inflight, d)
@@ -285,8 +286,16 @@ func (o *outbound) unassignAlias(topic string) {
 }
 
 // allocID returns a packet id not in use by an inflight message
-// [MQTT-2.2.1-3].
-func (o *outbound) allocID() uint16 {
+// [MQTT-2.2.1-3]. A stored delivery gets the id derived from its sequence
+// number when that is free, so that after a crash that lost the record of
+// its sending, the broker resends it with the same id (and DUP): a QoS 2
+// receiver then recognises it instead of delivering it twice.
+func (o *outbound) allocID(seq uint64) uint16 {
+	if seq != 0 {
+		if id := pidForSeq(seq); o.findInflight(id) < 0 {
+			return id
+		}
+	}
 	for {
 		o.nextID++
 		if o.nextID == 0 {
@@ -297,6 +306,9 @@ func (o *outbound) allocID() uint16 {
 		}
 	}
 }
+
+// pidForSeq is the packet id a stored delivery uses by default.
+func pidForSeq(seq uint64) uint16 { return uint16(seq%65535) + 1 }
 
 func (o *outbound) findInflight(pid uint16) int {
 	for i, d := range o.inflight {
@@ -328,7 +340,7 @@ func (sess *session) fill() {
 		o.queue[0] = nil
 		o.queue = o.queue[1:]
 		sess.queueBytes(-len(d.msg.Payload))
-		sess.sendPublish(d, false, nil)
+		sess.sendPublish(d, d.resend, nil)
 	}
 	if len(o.queue) == 0 {
 		o.queue = nil // release the backing array of a drained queue

@@ -11,7 +11,6 @@ import (
 
 const (
 	stateSentStore     = store.AwaitingAck
-	stateReleasedStore = store.AwaitingComp
 )
 
 // storeMessage converts a message (and its delivery, if any) to a record.
@@ -201,6 +200,9 @@ func (s *Server) recoverSession(rec *store.Session, now time.Time) error {
 				st.DeleteMessage(rec.ClientID, sm.Seq)
 				continue
 			}
+			// It may have been sent before the crash with the id derived
+			// from its sequence number: resend it so, with DUP.
+			d.pid, d.resend = pidForSeq(sm.Seq), true
 			sess.out.queue = append(sess.out.queue, d)
 			sess.queueBytes(len(m.Payload))
 		}

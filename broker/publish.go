@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/herald-mqtt/herald/packet"
+	"github.com/herald-mqtt/herald/store"
 	"github.com/herald-mqtt/herald/topic"
 )
 
@@ -170,10 +171,16 @@ func (c *client) handleAck(a *packet.Ack) error {
 			// [MQTT-4.3.3-4] answer PUBREC with PUBREL; the message itself is
 			// now the client's, only the id is kept.
 			d.state = stateReleased
+			rel := packet.Ack{Kind: packet.PUBREL, PacketID: d.pid}
 			if sess.persist && d.seq != 0 && c.srv.opts.Store != nil {
-				c.srv.opts.Store.UpdateMessage(sess.id, d.seq, d.pid, stateReleasedStore)
+				// The released state must be durable before PUBREL goes out:
+				// after a crash, resending the PUBLISH to a client that has
+				// completed the flow would deliver the message twice.
+				c.srv.commit.submit(commitJob{c: c, ack: rel, sendAck: true,
+					update: &store.Update{ClientID: sess.id, Seq: d.seq, PacketID: d.pid, State: store.AwaitingComp}})
+				return nil
 			}
-			c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: d.pid})
+			c.send(&rel)
 		case a.Kind == packet.PUBREC && d.state == stateReleased:
 			c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: d.pid})
 		default:

@@ -54,9 +54,12 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 			}
 		}
 	}
+	// The subscription is durable before the SUBACK promises it: a writer
+	// goroutine (TLS, WebSocket) sends at once, and a broker killed in
+	// between would lose a subscription the client will not make again.
+	sess.persistState()
 	// [MQTT-3.8.4-1] SUBACK with the same packet id, before the retained messages.
 	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
-	sess.persistState()
 	for _, w := range wants {
 		c.srv.sendRetained(sess, w.filter, w.sub)
 	}
@@ -143,8 +146,8 @@ func (c *client) handleUnsubscribe(p *packet.Unsubscribe) error {
 	if c.version == packet.Version5 {
 		ack.ReasonCodes = codes
 	}
+	sess.persistState() // durable before UNSUBACK, as for SUBACK
 	c.send(ack)
-	sess.persistState()
 	return nil
 }
 

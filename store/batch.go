@@ -9,9 +9,19 @@ package store
 // resent PUBLISH is delivered once).
 type Batch struct {
 	Messages       []Entry
+	Updates        []Update // packet id and state of stored messages, applied after Messages
 	Incoming       []Incoming
 	Retained       []*Message // saved, keyed by Topic
 	DeleteRetained []string   // topics whose retained message is removed
+}
+
+// Update is a new packet id and state of a stored message, as
+// UpdateMessage records it, but durable with the batch.
+type Update struct {
+	ClientID string
+	Seq      uint64
+	PacketID uint16
+	State    State
 }
 
 // Incoming is an inbound QoS 2 packet id of a session.
@@ -22,7 +32,7 @@ type Incoming struct {
 
 // empty reports whether the batch has nothing to write.
 func (b *Batch) empty() bool {
-	return len(b.Messages) == 0 && len(b.Incoming) == 0 && len(b.Retained) == 0 && len(b.DeleteRetained) == 0
+	return len(b.Messages) == 0 && len(b.Updates) == 0 && len(b.Incoming) == 0 && len(b.Retained) == 0 && len(b.DeleteRetained) == 0
 }
 
 // check validates a batch before any of it is written.
@@ -33,6 +43,11 @@ func (b *Batch) check() error {
 		}
 		if e.Msg == nil {
 			return ErrNilMessage
+		}
+	}
+	for _, u := range b.Updates {
+		if err := checkClientID(u.ClientID); err != nil {
+			return err
 		}
 	}
 	for _, in := range b.Incoming {

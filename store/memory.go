@@ -282,6 +282,11 @@ func (m *Memory) Commit(batch *Batch) error {
 		}
 		q[e.Msg.Seq] = cloneMessage(e.Msg)
 	}
+	for _, u := range batch.Updates {
+		if msg := m.messages[u.ClientID][u.Seq]; msg != nil {
+			msg.PacketID, msg.State = u.PacketID, u.State
+		}
+	}
 	for _, in := range batch.Incoming {
 		ids := m.incoming[in.ClientID]
 		if ids == nil {

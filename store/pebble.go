@@ -509,6 +509,13 @@ func (p *Pebble) Commit(batch *Batch) error {
 			return fail(err)
 		}
 	}
+	for _, u := range batch.Updates {
+		sc.key = append(messageKey(sc.key[:0], u.ClientID, u.Seq), deliverySuffix)
+		sc.val = appendDelivery(sc.val[:0], u.PacketID, u.State)
+		if err := b.Set(sc.key, sc.val, nil); err != nil {
+			return fail(err)
+		}
+	}
 	for _, in := range batch.Incoming {
 		sc.key = incomingKey(sc.key[:0], in.ClientID, in.PacketID)
 		if err := b.Set(sc.key, nil, nil); err != nil {

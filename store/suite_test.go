@@ -449,6 +449,7 @@ func testCommitBatch(t *testing.T, s Store) {
 	ret.Topic = "kept"
 	b := &Batch{
 		Messages:       []Entry{{ClientID: "a", Msg: fullMessage(1)}, {ClientID: "b", Msg: fullMessage(2)}},
+		Updates:        []Update{{ClientID: "b", Seq: 2, PacketID: 42, State: AwaitingComp}},
 		Incoming:       []Incoming{{ClientID: "a", PacketID: 7}},
 		Retained:       []*Message{ret},
 		DeleteRetained: []string{"gone"},
@@ -460,6 +461,9 @@ func testCommitBatch(t *testing.T, s Store) {
 		if msgs, err := s.LoadMessages(id); err != nil || len(msgs) != 1 {
 			t.Fatalf("messages of %s: %v, %v", id, msgs, err)
 		}
+	}
+	if msgs, _ := s.LoadMessages("b"); msgs[0].PacketID != 42 || msgs[0].State != AwaitingComp {
+		t.Fatalf("update in the batch not applied: pid %d state %v", msgs[0].PacketID, msgs[0].State)
 	}
 	if ids, err := s.LoadIncoming("a"); err != nil || len(ids) != 1 || ids[0] != 7 {
 		t.Fatalf("incoming: %v, %v", ids, err)
