@@ -259,10 +259,16 @@ func dialWS(t testing.TB, url string, conf *tls.Config) (net.Conn, error) {
 
 // wsStream is the client side of MQTT over WebSocket as a net.Conn: each
 // Write is one binary message, Read runs across message boundaries.
+//
+// paho.golang writes a packet with several Writes (header, then body) and
+// from more than one goroutine (the pinger); it holds the connection's
+// sync.Locker across one packet's Writes, as autopaho's own WebSocket
+// connector provides. Without it a PINGREQ can land inside a SUBSCRIBE.
 type wsStream struct {
 	*websocket.Conn
-	r   io.Reader
-	wmu sync.Mutex
+	r          io.Reader
+	sync.Mutex // paho.golang's per-packet lock
+	wmu        sync.Mutex
 }
 
 func (s *wsStream) Read(p []byte) (int, error) {
