@@ -3,7 +3,6 @@ package crashtest
 import (
 	"bytes"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -364,9 +363,16 @@ func TestKillNineQuietBrokerKeepsQoS2ExactlyOnce(t *testing.T) {
 		if err != nil {
 			break
 		}
+		if a, ok := p.(*packet.Ack); ok && a.Kind == packet.PUBREL {
+			// A PUBREL for the completed message, whose PUBCOMP the
+			// store had not made durable, is harmless: the client
+			// answers PUBCOMP for an id it no longer knows.
+			sub.send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: a.PacketID})
+			continue
+		}
 		m, ok := p.(*packet.Publish)
 		if !ok {
-			t.Fatalf("got %T, want PUBLISH", p)
+			t.Fatalf("got %T, want PUBLISH or PUBREL", p)
 		}
 		switch string(m.Payload) {
 		case "completed":
@@ -381,13 +387,8 @@ func TestKillNineQuietBrokerKeepsQoS2ExactlyOnce(t *testing.T) {
 	if !gotSecond {
 		t.Errorf("the unacknowledged QoS 2 message was not redelivered")
 	}
-	if len(problems) > 0 {
-		// Store.UpdateMessage and DeleteMessage are synced lazily; Pebble
-		// keeps such a write in its WAL buffer, in the process, until the
-		// next synced write. SIGKILL of a broker with no next write loses
-		// the delivery state of the last messages.
-		t.Skipf("BUG: delivery state written lazily (Store.UpdateMessage/DeleteMessage) is lost by SIGKILL when no durable write follows; QoS 2 is not exactly once:\n%s",
-			strings.Join(problems, "\n"))
+	for _, p := range problems {
+		t.Error(p)
 	}
 }
 
@@ -432,7 +433,6 @@ func TestKillNineWithOnlineSubscriber(t *testing.T) {
 	}
 	time.Sleep(quietFor)
 	if dups := rec.checkDelivered(t, "paho.golang v5 online", acked); len(dups) > 0 {
-		t.Skipf("BUG: %d QoS 2 messages delivered twice across kill -9 to an online subscriber (%v): the delivery state of the last messages (UpdateMessage/DeleteMessage, synced lazily) was lost, see TestKillNineQuietBrokerKeepsQoS2ExactlyOnce",
-			len(dups), head(dups))
+		t.Errorf("%d QoS 2 messages delivered twice across kill -9 to an online subscriber: %v", len(dups), head(dups))
 	}
 }
