@@ -47,6 +47,10 @@ type Scenario struct {
 	// private topic instead of the room (chat; 0 means 5).
 	PrivateEvery int     `json:"private_every,omitempty"`
 	ChurnRate    float64 `json:"churn_rate,omitempty"` // churn: connect+disconnect cycles per second
+	// Subscribe makes each conn client subscribe to a topic of its own
+	// (P/conn/i) before it holds, so that an idle client costs the broker
+	// what a real device does: a session with one subscription.
+	Subscribe bool `json:"subscribe,omitempty"`
 }
 
 // Options is how to run a scenario: where, with which protocol, how fast

@@ -91,6 +91,8 @@ func (p *plan) subscriptions(sl slot) []packet.Subscription {
 			{Filter: p.roomTopic(r), QoS: q, NoLocal: p.o.MQTT == 5},
 			{Filter: p.userTopic(sl.index), QoS: q},
 		}
+	case sl.role == roleIdle && p.s.Subscribe:
+		return []packet.Subscription{{Filter: p.connTopic(sl.index), QoS: q}}
 	case sl.role != roleSubscriber:
 		return nil
 	}
@@ -112,6 +114,7 @@ func (p *plan) subscriptions(sl slot) []packet.Subscription {
 func (p *plan) mainTopic() string      { return p.prefix + "/" + p.s.Name }
 func (p *plan) userTopic(u int) string { return p.prefix + "/user/" + strconv.Itoa(u) }
 func (p *plan) roomTopic(r int) string { return p.prefix + "/room/" + strconv.Itoa(r) }
+func (p *plan) connTopic(c int) string { return p.prefix + "/conn/" + strconv.Itoa(c) }
 
 // room returns the first member and size of member m's chat room.
 func (p *plan) room(m int) (start, size int) {

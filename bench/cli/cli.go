@@ -273,6 +273,7 @@ func newFlags(name string, s *bench.Scenario, o *bench.Options, out *outputs) *f
 	switch name {
 	case bench.Conn:
 		fs.IntVar(&s.Clients, "clients", 1000, "connections to open")
+		fs.BoolVar(&s.Subscribe, "subscribe", false, "each client subscribes to its own topic (P/conn/i) at --qos before holding")
 	case bench.Fanout:
 		fs.IntVar(&s.Subscribers, "subscribers", 1000, "subscribers of the topic")
 		fs.IntVar(&s.Publishers, "publishers", 1, "publishers to the topic")

@@ -98,3 +98,26 @@ func TestMetricsEndpointServesPrometheusText(t *testing.T) {
 		}
 	}
 }
+
+func TestConnSubscribeMakesEveryClientSubscribeOnce(t *testing.T) {
+	target := mosquitto.Start(t)
+	jsonPath := filepath.Join(t.TempDir(), "out.json")
+	var stdout, stderr bytes.Buffer
+	status := Main(strings.Fields("conn --subscribe --qos 1 --target "+target+" --clients 12 --duration 300ms"+
+		" --max-connack-mean 2s --json "+jsonPath), &stdout, &stderr)
+	if status != ExitPass {
+		t.Fatalf("exit %d\n%s\n%s", status, stdout.String(), stderr.String())
+	}
+	var r bench.Result
+	b, err := os.ReadFile(jsonPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if !r.Scenario.Subscribe || r.Counters.Subscriptions != 12 || r.Counters.SubAcked != 12 || r.Latency["suback"].Count != 12 {
+		t.Errorf("subscribe %v, subscriptions %d, granted %d, SUBACK latencies %d; want true, 12, 12, 12",
+			r.Scenario.Subscribe, r.Counters.Subscriptions, r.Counters.SubAcked, r.Latency["suback"].Count)
+	}
+}
