@@ -2,6 +2,7 @@ package broker
 
 import (
 	"sync"
+	"time"
 )
 
 // The global memory budget bounds the payload bytes queued for sessions
@@ -54,6 +55,7 @@ func (c *client) throttle() {
 	if !already {
 		s.stats.PausedPublishers.Add(1)
 		s.logLimit("memory budget exceeded: pausing publishers", c.info.ClientID)
+		c.readPaused.Store(true)
 		p.PauseRead()
 	}
 	// The queues may have drained between the check and the pause.
@@ -72,7 +74,10 @@ func (s *Server) resumePublishers() {
 	paused := s.budget.paused
 	s.budget.paused = nil
 	s.budget.mu.Unlock()
+	now := time.Now().UnixNano()
 	for c := range paused {
+		c.lastPacket.Store(now) // the keepalive clock restarts
+		c.readPaused.Store(false)
 		c.conn.(pauser).ResumeRead()
 	}
 }

@@ -50,7 +50,9 @@ type client struct {
 	disconnectSent atomic.Bool // a DISCONNECT (or refusing CONNACK) was written
 	cleanExit      atomic.Bool // DISCONNECT 0x00 received: no will
 	willSent       atomic.Bool
-	slow           atomic.Bool // unwritten bytes above MaxPendingBytes: QoS 0 is dropped
+	slow           atomic.Bool   // unwritten bytes above MaxPendingBytes: QoS 0 is dropped
+	endCause       atomic.Uint32 // causeClient or causeBroker once known
+	readPaused     atomic.Bool   // the broker stopped reading it: keepalive is suspended
 }
 
 func newClient(s *Server, c transport.Conn, listener string) *client {
@@ -155,6 +157,7 @@ func (c *client) protocolFailure(err error) error {
 		code = pe.Code
 	}
 	c.srv.log.Debug("protocol error", "client", c.info.ClientID, "remote", c.info.RemoteAddr, "err", err)
+	c.closedBy(code)
 	if c.version == packet.Version5 && c.connected.Load() {
 		c.sendDisconnect(code, err.Error())
 	}
@@ -200,11 +203,25 @@ func (c *client) sendDisconnect(code packet.ReasonCode, reason string) {
 // disconnect closes the connection from the broker's side, telling a v5
 // client why.
 func (c *client) disconnect(code packet.ReasonCode, reason string) {
+	c.closedBy(code)
 	if c.connected.Load() {
 		c.sendDisconnect(code, reason)
 	}
 	c.conn.Close()
 }
+
+// closedBy records, once, that the broker ended the connection for code.
+func (c *client) closedBy(code packet.ReasonCode) {
+	if c.connected.Load() && c.endCause.CompareAndSwap(0, causeBroker) {
+		c.srv.stats.DisconnectsByBroker[code].Add(1)
+	}
+}
+
+// Who ended a connection, for the disconnect counters.
+const (
+	causeClient uint32 = 1 + iota // the client sent DISCONNECT
+	causeBroker                   // the broker closed it with a reason code
+)
 
 // Closed implements transport.Handler.
 func (c *client) Closed(err error) {
@@ -215,6 +232,9 @@ func (c *client) Closed(err error) {
 			c.sess.detach(c)
 		}
 		if c.connected.Load() {
+			if c.endCause.Load() == 0 {
+				c.srv.stats.ConnectionsLost.Add(1)
+			}
 			c.srv.stats.Connected.Add(-1)
 			c.srv.log.Debug("client disconnected", "client", c.info.ClientID, "err", err)
 		}
@@ -237,7 +257,9 @@ func (c *client) checkTimeouts(now time.Time) {
 		c.disconnect(packet.NotAuthorized, "credentials expired")
 		return
 	}
-	if ka := time.Duration(c.keepAlive) * time.Second; ka > 0 && now.Sub(last) > ka*3/2 {
+	// A connection the broker is not reading cannot show it is alive: its
+	// PINGREQs wait unread, so the keepalive clock stops [MQTT-3.1.2-24].
+	if ka := time.Duration(c.keepAlive) * time.Second; ka > 0 && !c.readPaused.Load() && now.Sub(last) > ka*3/2 {
 		c.srv.log.Debug("keepalive timeout", "client", c.info.ClientID)
 		c.disconnect(packet.KeepAliveTimeout, "keep alive timeout")
 	}

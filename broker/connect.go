@@ -67,8 +67,9 @@ func (c *client) refuse(code packet.ReasonCode, reason string) error {
 	} else if c.problemInfo && reason != "" {
 		ack.Props.ReasonString = reason
 	}
-	c.send(ack)
+	c.srv.stats.ConnectsRefused[code].Add(1)
 	c.disconnectSent.Store(true)
+	c.send(ack)
 	c.srv.log.Debug("connect refused", "client", c.info.ClientID, "remote", c.info.RemoteAddr, "code", code, "reason", reason)
 	return fmt.Errorf("%w: connect refused: %s", errClosed, reason)
 }
@@ -255,6 +256,9 @@ func (c *client) handleDisconnect(p *packet.Disconnect) error {
 	// [MQTT-3.14.4-3] a normal disconnection discards the will; 0x04 keeps it.
 	if p.ReasonCode != packet.DisconnectWithWill {
 		c.cleanExit.Store(true)
+	}
+	if c.endCause.CompareAndSwap(0, causeClient) {
+		c.srv.stats.DisconnectsByClient.Add(1)
 	}
 	c.conn.Close()
 	return errClosed

@@ -172,6 +172,7 @@ func (sess *session) sendQoS0(r *route, c *client, retain bool, subIDs []uint32)
 	if pending := c.write(b); pending > max {
 		c.slow.Store(true)
 	}
+	sess.srv.stats.MessagesOutQoS[0].Add(1)
 	sess.srv.stats.MessagesOut.Add(1)
 }
 
@@ -225,6 +226,7 @@ func (sess *session) sendPublish(d *delivery, dup bool, r *route) {
 		return
 	}
 	c.write(b)
+	sess.srv.stats.MessagesOutQoS[d.qos].Add(1)
 	sess.srv.stats.MessagesOut.Add(1)
 }
 

@@ -10,7 +10,7 @@ import (
 )
 
 const (
-	stateSentStore     = store.AwaitingAck
+	stateSentStore = store.AwaitingAck
 )
 
 // storeMessage converts a message (and its delivery, if any) to a record.

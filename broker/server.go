@@ -54,11 +54,18 @@ type Stats struct {
 	MessagesOut      atomic.Int64 // PUBLISH packets sent
 	BytesIn          atomic.Int64
 	BytesOut         atomic.Int64
-	DroppedQoS0      atomic.Int64 // QoS 0 deliveries dropped: slow consumer or offline
-	DroppedQueueFull atomic.Int64 // QoS 1/2 deliveries refused: session queue full
-	DroppedTooLarge  atomic.Int64 // deliveries larger than the client's maximum packet size
-	DroppedExpired   atomic.Int64 // messages expired before delivery
-	DroppedACL       atomic.Int64 // publishes refused by ACL
+	DroppedQoS0      atomic.Int64    // QoS 0 deliveries dropped: slow consumer or offline
+	DroppedQueueFull atomic.Int64    // QoS 1/2 deliveries refused: session queue full
+	DroppedTooLarge  atomic.Int64    // deliveries larger than the client's maximum packet size
+	DroppedExpired   atomic.Int64    // messages expired before delivery
+	DroppedACL       atomic.Int64    // publishes refused by ACL
+	MessagesOutQoS   [3]atomic.Int64 // PUBLISH packets sent, by QoS
+
+	ConnectsRefused     [256]atomic.Int64 // CONNACK refusals by v5 reason code
+	DisconnectsByBroker [256]atomic.Int64 // connections the broker ended, by v5 reason code (also for 3.1.1 clients)
+	DisconnectsByClient atomic.Int64      // clients that sent DISCONNECT
+	ConnectionsLost     atomic.Int64      // connections closed with no DISCONNECT either way
+
 	QueuedBytes      atomic.Int64 // payload bytes queued for sessions, node-wide
 	PausedPublishers atomic.Int64 // times a publisher was paused by the memory budget
 }

@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"fmt"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/herald-mqtt/herald/broker"
+	"github.com/herald-mqtt/herald/packet"
 	"github.com/herald-mqtt/herald/store"
 )
 
@@ -100,6 +102,9 @@ var (
 	descPaused           = desc("publishers_paused_total", "Times a publishing client stopped being read because queued bytes exceeded the memory budget.")
 	descBudgetUsed       = desc("memory_budget_used_bytes", "Payload bytes queued for sessions node-wide, as the memory budget counts them.")
 	descBudget           = desc("memory_budget_bytes", "The memory budget (limits.memory_budget); 0 means none.")
+	descMessagesOutQoS   = desc("messages_sent_by_qos_total", "PUBLISH packets sent to clients, by the QoS they were sent at.", "qos")
+	descConnectsRefused  = desc("connects_refused_total", "CONNECTs refused, by the v5 reason code of the CONNACK (3.1.1 clients get the mapped return code).", "reason")
+	descDisconnects      = desc("disconnects_total", "Connections of connected clients that ended, by who ended them: client (sent DISCONNECT), broker (with the v5 reason code in reason; 3.1.1 clients are closed for the same reasons without a DISCONNECT), lost (closed with no DISCONNECT either way).", "by", "reason")
 	descStoreCommit      = desc("store_commit_duration_seconds", "Time spent committing write batches to the store (count and sum; mean = rate(sum)/rate(count)).")
 	descStoreSyncCommits = desc("store_sync_commits_total", "Store commits that waited for durability (fsync).")
 	descStoreWALSync     = desc("store_wal_sync_duration_seconds", "Time spent in fsyncs of the store's write-ahead log (count and sum); sync_commits / count is the group-commit factor.")
@@ -132,6 +137,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descBuildInfo, descStartTime, descConnected, descAccepted, descListenerClients,
 		descSessions, descMessagesIn, descMessagesOut, descBytesIn, descBytesOut,
+		descMessagesOutQoS, descConnectsRefused, descDisconnects,
 		descDropped, descQueued, descQueuedBytes, descQueuedMax, descInflight,
 		descIncomingQoS2, descSubscriptions, descRetained,
 		descLimitRefusals, descPaused, descBudgetUsed, descBudget,
@@ -170,6 +176,21 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, l := range limitRefusals(c.srv.LimitStats()) {
 		counter(descLimitRefusals, l.n, l.cause)
+	}
+	for q := range st.MessagesOutQoS {
+		counter(descMessagesOutQoS, st.MessagesOutQoS[q].Load(), strconv.Itoa(q))
+	}
+	for code := range st.ConnectsRefused {
+		if n := st.ConnectsRefused[code].Load(); n > 0 {
+			counter(descConnectsRefused, n, reasonName(packet.ReasonCode(code)))
+		}
+	}
+	counter(descDisconnects, st.DisconnectsByClient.Load(), "client", "")
+	counter(descDisconnects, st.ConnectionsLost.Load(), "lost", "")
+	for code := range st.DisconnectsByBroker {
+		if n := st.DisconnectsByBroker[code].Load(); n > 0 {
+			counter(descDisconnects, n, "broker", reasonName(packet.ReasonCode(code)))
+		}
 	}
 	counter(descPaused, st.PausedPublishers.Load())
 	gauge(descBudgetUsed, float64(st.QueuedBytes.Load()))
@@ -243,4 +264,46 @@ func newRegistry(c *Collector) *prometheus.Registry {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
 	return reg
+}
+
+// reasonNames label the reason codes the broker sends.
+var reasonNames = map[packet.ReasonCode]string{
+	packet.UnspecifiedError:            "unspecified_error",
+	packet.MalformedPacket:             "malformed_packet",
+	packet.ProtocolError:               "protocol_error",
+	packet.ImplementationSpecific:      "implementation_specific",
+	packet.UnsupportedProtocolVersion:  "unsupported_protocol_version",
+	packet.ClientIDNotValid:            "client_id_not_valid",
+	packet.BadUsernameOrPassword:       "bad_username_or_password",
+	packet.NotAuthorized:               "not_authorized",
+	packet.ServerUnavailable:           "server_unavailable",
+	packet.ServerBusy:                  "server_busy",
+	packet.Banned:                      "banned",
+	packet.ServerShuttingDown:          "server_shutting_down",
+	packet.BadAuthenticationMethod:     "bad_authentication_method",
+	packet.KeepAliveTimeout:            "keep_alive_timeout",
+	packet.SessionTakenOver:            "session_taken_over",
+	packet.TopicFilterInvalid:          "topic_filter_invalid",
+	packet.TopicNameInvalid:            "topic_name_invalid",
+	packet.ReceiveMaximumExceeded:      "receive_maximum_exceeded",
+	packet.TopicAliasInvalid:           "topic_alias_invalid",
+	packet.PacketTooLarge:              "packet_too_large",
+	packet.MessageRateTooHigh:          "message_rate_too_high",
+	packet.QuotaExceeded:               "quota_exceeded",
+	packet.AdministrativeAction:        "administrative_action",
+	packet.PayloadFormatInvalid:        "payload_format_invalid",
+	packet.RetainNotSupported:          "retain_not_supported",
+	packet.QoSNotSupported:             "qos_not_supported",
+	packet.SharedSubNotSupported:       "shared_subscriptions_not_supported",
+	packet.ConnectionRateExceeded:      "connection_rate_exceeded",
+	packet.SubscriptionIDsNotSupported: "subscription_identifiers_not_supported",
+	packet.WildcardSubNotSupported:     "wildcard_subscriptions_not_supported",
+}
+
+// reasonName is the metric label of a reason code.
+func reasonName(rc packet.ReasonCode) string {
+	if n, ok := reasonNames[rc]; ok {
+		return n
+	}
+	return fmt.Sprintf("0x%02x", byte(rc))
 }

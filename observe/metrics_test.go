@@ -193,7 +193,34 @@ func TestMetricsCountLimitRefusals(t *testing.T) {
 	if got := s[series("herald_limit_refusals_total", "limit", "max_connections")]; got != 1 {
 		t.Errorf("max_connections refusals = %v, want 1", got)
 	}
+	if got := s[series("herald_connects_refused_total", "reason", "quota_exceeded")]; got != 1 {
+		t.Errorf("connects refused with quota_exceeded = %v, want 1", got)
+	}
 	if got := s["herald_memory_budget_bytes"]; got != 64<<20 {
 		t.Errorf("memory budget = %v, want %v", got, 64<<20)
+	}
+}
+
+// Disconnects are counted by who ended the connection, with the reason
+// code when the broker did; messages sent are counted by QoS.
+func TestMetricsCountDisconnectsByCause(t *testing.T) {
+	r := startRig(t, rigOptions{})
+	a := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "polite", CleanStart: true})
+	a.send(&packet.Disconnect{})
+	b := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "rude", CleanStart: true})
+	b.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "a/#/b"}}}) // invalid filter: SUBACK, not a disconnect
+	b.next()
+	b.send(&packet.Connect{ProtocolVersion: packet.Version5, ClientID: "rude"}) // second CONNECT: protocol error
+	c := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "gone", CleanStart: true})
+	c.c.Close()
+	eventually(t, "the three disconnects to be counted", func() bool {
+		s, _ := r.scrape(t)
+		return s[series("herald_disconnects_total", "by", "client", "reason", "")] == 1 &&
+			s[series("herald_disconnects_total", "by", "broker", "reason", "protocol_error")] == 1 &&
+			s[series("herald_disconnects_total", "by", "lost", "reason", "")] == 1
+	})
+	s, _ := r.scrape(t)
+	if _, ok := s[series("herald_messages_sent_by_qos_total", "qos", "0")]; !ok {
+		t.Error("no herald_messages_sent_by_qos_total{qos=\"0\"}")
 	}
 }
