@@ -59,6 +59,7 @@ func newClient(s *Server, c transport.Conn, listener string) *client {
 	cl := &client{srv: s, conn: c}
 	cl.info.RemoteAddr = c.RemoteAddr()
 	cl.info.Listener = listener
+	cl.info.CertCN = peerCertificateCN(c)
 	cl.lastPacket.Store(time.Now().UnixNano())
 	return cl
 }

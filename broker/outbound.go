@@ -110,6 +110,9 @@ func (sess *session) enqueue(d *delivery, r *route) {
 	o := &sess.out
 	if len(o.queue) >= sess.srv.opts.MaxQueuedMessages || o.queuedBytes+len(d.msg.Payload) > sess.srv.opts.MaxQueuedBytes {
 		sess.srv.stats.DroppedQueueFull.Add(1)
+		if r != nil {
+			r.refused++
+		}
 		sess.srv.logDrop("session queue full", sess.id, d.msg.Topic)
 		return
 	}

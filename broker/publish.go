@@ -62,9 +62,15 @@ func (c *client) handlePublish(p *packet.Publish, size int) error {
 	} else {
 		m := messageFromPublish(p, time.Now())
 		m.from = c.sess
-		var n int
-		n, pending, retained = c.srv.dispatch(m, &c.info)
-		if n == 0 {
+		d := c.srv.dispatch(m, &c.info)
+		pending, retained = d.pending, d.retained
+		switch {
+		case d.refused > 0:
+			// A subscriber's queue is full: the publisher must not take
+			// this for delivery (v5; 3.1.1 has no negative ack, the drop is
+			// counted and logged).
+			reason = packet.QuotaExceeded
+		case d.matched == 0:
 			reason = packet.NoMatchingSubscribers
 		}
 	}

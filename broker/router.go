@@ -26,6 +26,7 @@ type route struct {
 
 	durable []pendingStore // QoS 1/2 deliveries to persistent sessions
 	matched int
+	refused int // deliveries refused by a full session queue
 }
 
 type mergedDelivery struct {
@@ -51,33 +52,40 @@ func (s *Server) Publish(m *Message) {
 // retained index, committing what must be durable before it returns. It
 // returns the number of subscriptions that matched.
 func (s *Server) route(m *Message, from *ClientInfo) int {
-	matched, pending, retained := s.dispatch(m, from)
-	s.commitNow(pending, retained)
-	return matched
+	d := s.dispatch(m, from)
+	s.commitNow(d.pending, d.retained)
+	return d.matched
+}
+
+// dispatched is what dispatch did with a message.
+type dispatched struct {
+	matched  int            // subscriptions that matched
+	refused  int            // deliveries refused by a full session queue
+	pending  []pendingStore // records to commit before acknowledging
+	retained *Message       // retained update for the store, nil if none
 }
 
 // dispatch delivers m to every matching subscription. Deliveries to
 // persistent sessions wait in their queues until the caller has committed
-// the returned records (commitNow or a commitJob); retained is the store
-// update the retained index needs, nil if none.
-func (s *Server) dispatch(m *Message, from *ClientInfo) (matched int, pending []pendingStore, retained *Message) {
+// the returned records (commitNow or a commitJob).
+func (s *Server) dispatch(m *Message, from *ClientInfo) (d dispatched) {
 	for _, h := range s.opts.Hooks {
 		h.OnPublish(from, m)
 	}
 	if m.Retain {
-		retained = s.retain(m)
+		d.retained = s.retain(m)
 	}
 	r := routePool.Get().(*route)
 	r.srv, r.msg, r.now = s, m, time.Now()
 	s.subs.Match(m.Topic, r.visit, r.visitShared)
-	for _, d := range r.order {
-		d.sess.deliver(r, d.qos, d.retain, d.subIDs)
+	for _, md := range r.order {
+		md.sess.deliver(r, md.qos, md.retain, md.subIDs)
 	}
-	matched = r.matched
-	pending = r.takeDurable()
+	d.matched, d.refused = r.matched, r.refused
+	d.pending = r.takeDurable()
 	r.reset()
 	routePool.Put(r)
-	return matched, pending, retained
+	return d
 }
 
 // takeDurable hands over the route's pending store records.
@@ -102,7 +110,7 @@ func (r *route) reset() {
 			}
 		}
 	}
-	r.msg, r.srv, r.matched = nil, nil, 0
+	r.msg, r.srv, r.matched, r.refused = nil, nil, 0, 0
 	clear(r.durable)
 	r.durable = r.durable[:0]
 }
