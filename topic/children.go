@@ -7,24 +7,26 @@ type levelled interface {
 }
 
 // inlineChildren is how many children a node keeps in a slice before it
-// switches to a map. Most nodes of a broker's tries have one child (the
-// "inbox" under each "user/N"): a slice of one pointer costs 8 bytes where
-// the smallest map costs a few hundred, which is most of a unicast
-// subscription's memory, and scanning a handful of levels is as fast as
-// hashing one.
+// switches to a levelTable. Most nodes with children have few, and
+// scanning a handful of levels is as fast as hashing one.
 const inlineChildren = 8
 
 // childSet holds a node's literal (non-wildcard) children by level.
 type childSet[N levelled] struct {
-	list    []N          // while there are at most inlineChildren
-	byLevel map[string]N // beyond that; then list is nil
+	list  []N            // while there are at most inlineChildren
+	table *levelTable[N] // beyond that; then list is nil
 }
 
-func (s *childSet[N]) len() int { return len(s.list) + len(s.byLevel) }
+func (s *childSet[N]) len() int {
+	if s.table != nil {
+		return s.table.count
+	}
+	return len(s.list)
+}
 
 func (s *childSet[N]) get(level string) N {
-	if s.byLevel != nil {
-		return s.byLevel[level]
+	if s.table != nil {
+		return s.table.get(level)
 	}
 	for _, c := range s.list {
 		if c.key() == level {
@@ -35,35 +37,30 @@ func (s *childSet[N]) get(level string) N {
 	return none
 }
 
-// add inserts c, which must not be there yet.
+// add inserts c, whose key must not be there yet.
 func (s *childSet[N]) add(c N) {
 	switch {
-	case s.byLevel != nil:
-		s.byLevel[c.key()] = c
+	case s.table != nil:
+		s.table.add(c)
 	case len(s.list) < inlineChildren:
 		s.list = append(s.list, c)
 	default:
-		s.byLevel = make(map[string]N, 2*inlineChildren)
-		for _, o := range s.list {
-			s.byLevel[o.key()] = o
-		}
-		s.byLevel[c.key()] = c
+		s.table = newLevelTable(append(s.list, c))
 		s.list = nil
 	}
 }
 
 // remove deletes c, which must be there.
 func (s *childSet[N]) remove(c N) {
-	if s.byLevel != nil {
-		delete(s.byLevel, c.key())
-		// Back to a slice once small, with hysteresis, so the map's memory
-		// (Go maps never shrink) is freed after a crowd of topics goes.
-		if len(s.byLevel) <= inlineChildren/2 {
+	if s.table != nil {
+		s.table.remove(c)
+		// Back to a slice once small, with hysteresis, so the table's
+		// memory (which, like a Go map's, never shrinks) is freed after a
+		// crowd of topics goes.
+		if s.table.count <= inlineChildren/2 {
 			list := make([]N, 0, inlineChildren)
-			for _, o := range s.byLevel {
-				list = append(list, o)
-			}
-			s.list, s.byLevel = list, nil
+			s.table.each(func(o N) bool { list = append(list, o); return true })
+			s.list, s.table = list, nil
 		}
 		return
 	}
@@ -85,12 +82,10 @@ func (s *childSet[N]) remove(c N) {
 // each calls fn for every child until it returns false, and reports
 // whether it went through all of them.
 func (s *childSet[N]) each(fn func(N) bool) bool {
-	for _, c := range s.list {
-		if !fn(c) {
-			return false
-		}
+	if s.table != nil {
+		return s.table.each(fn)
 	}
-	for _, c := range s.byLevel {
+	for _, c := range s.list {
 		if !fn(c) {
 			return false
 		}

@@ -41,7 +41,7 @@ func shape[K comparable, V any](tb testing.TB, tr *Trie[K, V]) []string {
 			return
 		}
 		e.children.each(func(c *node[K, V]) bool {
-			if e.children.byLevel != nil && e.children.byLevel[c.key()] != c {
+			if e.children.get(c.key()) != c {
 				tb.Fatalf("%s|%s: not under its first level %q", path, c.label, c.key())
 			}
 			walk(c, path+"|"+c.label, true)

@@ -358,7 +358,7 @@ func TestTrieWideNode(t *testing.T) {
 		}
 	}
 	check(live)
-	if w := tr.root.ext.children.get("w"); w.ext.children.byLevel != nil || r.root.children.get("w").children.byLevel != nil {
+	if w := tr.root.ext.children.get("w"); w.ext.children.table != nil || r.root.children.get("w").children.table != nil {
 		t.Fatal("child map not returned to a slice after the node shrank")
 	}
 }
