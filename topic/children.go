@@ -4,6 +4,8 @@ package topic
 type levelled interface {
 	comparable
 	key() string
+	// hasKey reports whether key() == level, without making the key.
+	hasKey(level string) bool
 }
 
 // inlineChildren is how many children a node keeps in a slice before it
@@ -29,7 +31,7 @@ func (s *childSet[N]) get(level string) N {
 		return s.table.get(level)
 	}
 	for _, c := range s.list {
-		if c.key() == level {
+		if c.hasKey(level) {
 			return c
 		}
 	}

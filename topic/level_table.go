@@ -58,7 +58,7 @@ func (s *levelTable[N]) get(level string) N {
 	var none N
 	mask := len(t.slots) - 1
 	for i := int(h) & mask; ; i = (i + 1) & mask {
-		if c := t.slots[i]; c == none || c.key() == level {
+		if c := t.slots[i]; c == none || c.hasKey(level) {
 			return c
 		}
 	}

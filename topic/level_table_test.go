@@ -11,6 +11,8 @@ type leaf struct{ level string }
 
 func (l *leaf) key() string { return l.level }
 
+func (l *leaf) hasKey(level string) bool { return l.level == level }
+
 // checkTable fails t unless s holds exactly want, every node where lookups
 // will probe for it, each table within its load limit.
 func checkTable(t *testing.T, s *childSet[*leaf], want map[string]*leaf) {

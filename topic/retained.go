@@ -29,6 +29,8 @@ type retainedNode[V any] struct {
 
 func (n *retainedNode[V]) key() string { return n.level }
 
+func (n *retainedNode[V]) hasKey(level string) bool { return n.level == level }
+
 // NewRetained returns an empty Retained.
 func NewRetained[V any]() *Retained[V] {
 	return &Retained[V]{root: &retainedNode[V]{}}

@@ -65,6 +65,8 @@ func (n *node[K, V]) key() string {
 	return n.label
 }
 
+func (n *node[K, V]) hasKey(level string) bool { return hasLevels(n.label, level) }
+
 func (n *node[K, V]) extend() *nodeExt[K, V] {
 	if n.ext == nil {
 		n.ext = new(nodeExt[K, V])
