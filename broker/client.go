@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,7 +20,9 @@ type client struct {
 	sess *session // set at CONNECT; stable after that
 	info ClientInfo
 
-	// Read side: touched only from Data/Closed.
+	// Read side: touched only from Data/Closed and an authentication
+	// worker, serialized by readMu.
+	readMu  sync.Mutex
 	partial []byte            // bytes of an incomplete frame carried between reads
 	aliasIn map[uint16]string // client-to-server topic aliases [MQTT-3.3.2-10]
 	pubRate *publishBuckets   // per-client publish limits, nil until needed
@@ -53,6 +56,7 @@ type client struct {
 	slow           atomic.Bool   // unwritten bytes above MaxPendingBytes: QoS 0 is dropped
 	endCause       atomic.Uint32 // causeClient or causeBroker once known
 	readPaused     atomic.Bool   // the broker stopped reading it: keepalive is suspended
+	authPending    atomic.Bool   // CONNECT waiting for the Authenticator
 }
 
 func newClient(s *Server, c transport.Conn, listener string) *client {
@@ -70,6 +74,14 @@ var errClosed = errors.New("connection closed by broker")
 // Data implements transport.Handler: it cuts p into frames and handles each.
 func (c *client) Data(p []byte) error {
 	c.srv.stats.BytesIn.Add(int64(len(p)))
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	return c.data(p)
+}
+
+// data is Data with the read-side lock held. While a CONNECT is being
+// authenticated the bytes after it are kept for later.
+func (c *client) data(p []byte) error {
 	if len(c.partial) > 0 {
 		c.partial = append(c.partial, p...)
 		p = c.partial
@@ -86,6 +98,9 @@ func (c *client) Data(p []byte) error {
 			return err
 		}
 		p = p[n:]
+		if c.authPending.Load() {
+			break // resumed by authenticate
+		}
 	}
 	if len(p) == 0 {
 		if cap(c.partial) > 4096 {
@@ -226,6 +241,8 @@ const (
 
 // Closed implements transport.Handler.
 func (c *client) Closed(err error) {
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
 	if c.gone.CompareAndSwap(false, true) {
 		c.srv.removeClient(c)
 		c.srv.forgetPaused(c)

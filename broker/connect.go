@@ -128,9 +128,65 @@ func (c *client) handleConnect(p *packet.Connect) error {
 	}
 
 	if o.Auth != nil {
+		if pz, ok := c.conn.(pauser); ok {
+			// An authenticator may take long (bcrypt, an HTTP hook): it must
+			// not hold up the transport's goroutine, which may be an epoll
+			// loop serving thousands of connections. Stop reading this one,
+			// authenticate on a worker, and finish the CONNECT there.
+			c.authPending.Store(true)
+			c.readPaused.Store(true)
+			pz.PauseRead()
+			go c.authenticate(p, pz)
+			return nil
+		}
 		if code := o.Auth.Authenticate(&c.info, p.Password); code != packet.Success {
 			return c.refuse(code, "not authorized")
 		}
+	}
+	return c.completeConnect(p)
+}
+
+// authSlots bounds concurrent authentications.
+var authSlots = make(chan struct{}, 256)
+
+// authenticate runs the Authenticator off the transport goroutine, then
+// completes the CONNECT and the packets that arrived behind it, holding
+// the read-side lock as Data would, and resumes reading.
+func (c *client) authenticate(p *packet.Connect, pz pauser) {
+	authSlots <- struct{}{}
+	code := c.srv.opts.Auth.Authenticate(&c.info, p.Password)
+	<-authSlots
+
+	c.readMu.Lock()
+	defer c.readMu.Unlock()
+	c.authPending.Store(false)
+	if c.gone.Load() {
+		return // the connection closed while we were checking it
+	}
+	err := errClosed
+	if code != packet.Success {
+		c.refuse(code, "not authorized")
+	} else if err = c.completeConnect(p); err == nil {
+		err = c.data(nil) // packets that came with the CONNECT
+	}
+	if err != nil {
+		c.conn.Close()
+		return
+	}
+	c.readPaused.Store(false)
+	c.lastPacket.Store(time.Now().UnixNano())
+	if !c.authPending.Load() {
+		pz.ResumeRead()
+	}
+}
+
+// completeConnect is the rest of the CONNECT once the client is
+// authenticated: will ACL, keep alive, session, CONNACK.
+func (c *client) completeConnect(p *packet.Connect) error {
+	o := &c.srv.opts
+	assigned := ""
+	if p.ClientID == "" {
+		assigned = c.info.ClientID // set by handleConnect [MQTT-3.1.3-6]
 	}
 	if p.WillFlag && o.ACL != nil && !o.ACL.CanPublish(&c.info, p.WillTopic) {
 		return c.refuse(packet.NotAuthorized, "will topic not authorized")
