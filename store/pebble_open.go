@@ -81,7 +81,7 @@ func OpenPebble(dir string, opts PebbleOptions) (*Pebble, error) {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
 	p.db = db
-	if err := p.checkFormat(); err != nil {
+	if err := p.checkFormat(fresh); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
@@ -116,10 +116,12 @@ func isFresh(fsys vfs.FS, dir string) (bool, error) {
 	return true, nil
 }
 
-// checkFormat reads the format key, writing it into a database with no
-// keys at all (a new store, or one whose first open stopped before the key
-// was written).
-func (p *Pebble) checkFormat() error {
+// checkFormat reads the format key, writing it into a new store. An
+// existing database without the key is refused: either it is not Herald's,
+// or its write-ahead log (which held everything, key included) could not
+// be replayed, and starting empty would silently lose the sessions and
+// messages it held.
+func (p *Pebble) checkFormat(fresh bool) error {
 	v, closer, err := p.db.Get(formatKey)
 	if errors.Is(err, pebble.ErrNotFound) {
 		empty, err := p.isEmpty()
@@ -128,6 +130,9 @@ func (p *Pebble) checkFormat() error {
 		}
 		if !empty {
 			return errors.New("not a Herald store: a Pebble database without Herald's format key")
+		}
+		if !fresh {
+			return errors.New("the store holds no data and no format key although its files exist: its write-ahead log is unreadable (corrupt) or it was never completely created; move the directory aside to start empty")
 		}
 		return p.db.Set(formatKey, binary.BigEndian.AppendUint32(nil, formatVersion), pebble.Sync)
 	}
