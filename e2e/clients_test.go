@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	pahov3 "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.golang/paho"
+	pahov3 "github.com/eclipse/paho.mqtt.golang"
 )
 
 // paho.golang (MQTT 5): QoS 0, 1 and 2 with every pass-through property
