@@ -152,7 +152,7 @@ func (s *Server) Client(id string) (SessionSnapshot, bool) {
 // snapshot copies one session's state.
 func (sess *session) snapshot() ClientSnapshot {
 	sess.mu.Lock()
-	c := sess.client
+	c := sess.out.c
 	snap := ClientSnapshot{
 		ClientID:      sess.id,
 		Online:        c != nil,
@@ -176,7 +176,7 @@ func (sess *session) snapshot() ClientSnapshot {
 			snap.RemoteAddr = c.info.RemoteAddr.String()
 		}
 		// connectedAt is written after attach but before connected is set.
-		if c.connected.Load() {
+		if c.is(fConnected) {
 			snap.ConnectedAt = time.Unix(0, c.connectedAt)
 		}
 	}
@@ -195,7 +195,7 @@ func (s *Server) Kick(id string) bool {
 		return false
 	}
 	sess.mu.Lock()
-	c := sess.client
+	c := sess.out.c
 	sess.mu.Unlock()
 	if c == nil {
 		return false
@@ -262,7 +262,7 @@ func (s *Server) Gauges() Gauges {
 	}
 	for _, sess := range list {
 		sess.mu.Lock()
-		c := sess.client
+		c := sess.out.c
 		queued := len(sess.out.queue)
 		g.Inflight += len(sess.out.inflight)
 		g.QueuedBytes += sess.out.queuedBytes

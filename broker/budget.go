@@ -55,7 +55,7 @@ func (c *client) throttle() {
 	if !already {
 		s.stats.PausedPublishers.Add(1)
 		s.logLimit("memory budget exceeded: pausing publishers", c.info.ClientID)
-		c.readPaused.Store(true)
+		c.set(fReadPaused)
 		p.PauseRead()
 	}
 	// The queues may have drained between the check and the pause.
@@ -77,7 +77,7 @@ func (s *Server) resumePublishers() {
 	now := time.Now().UnixNano()
 	for c := range paused {
 		c.lastPacket.Store(now) // the keepalive clock restarts
-		c.readPaused.Store(false)
+		c.unset(fReadPaused)
 		c.conn.(pauser).ResumeRead()
 	}
 }

@@ -48,15 +48,8 @@ type client struct {
 	version       byte
 	problemInfo   bool // Request Problem Information
 
-	connected      atomic.Bool // CONNACK accepting it was sent
-	gone           atomic.Bool // Closed has run
-	disconnectSent atomic.Bool // a DISCONNECT (or refusing CONNACK) was written
-	cleanExit      atomic.Bool // DISCONNECT 0x00 received: no will
-	willSent       atomic.Bool
-	slow           atomic.Bool   // unwritten bytes above MaxPendingBytes: QoS 0 is dropped
-	endCause       atomic.Uint32 // causeClient or causeBroker once known
-	readPaused     atomic.Bool   // the broker stopped reading it: keepalive is suspended
-	authPending    atomic.Bool   // CONNECT waiting for the Authenticator
+	endCause atomic.Uint32 // causeClient or causeBroker once known
+	flags    atomic.Uint32 // f* bits below
 }
 
 func newClient(s *Server, c transport.Conn, listener string) *client {
@@ -67,6 +60,25 @@ func newClient(s *Server, c transport.Conn, listener string) *client {
 	cl.lastPacket.Store(time.Now().UnixNano())
 	return cl
 }
+
+// Client state bits, in one word: this struct exists once per connection.
+const (
+	fConnected      uint32 = 1 << iota // CONNACK accepting it was sent
+	fGone                              // Closed has run
+	fDisconnectSent                    // a DISCONNECT (or refusing CONNACK) was written
+	fCleanExit                         // DISCONNECT 0x00 received: no will
+	fWillSent                          // the will was published
+	fSlow                              // unwritten bytes above MaxPendingBytes: QoS 0 is dropped
+	fReadPaused                        // the broker stopped reading it: keepalive is suspended
+	fAuthPending                       // CONNECT waiting for the Authenticator
+)
+
+func (c *client) is(f uint32) bool { return c.flags.Load()&f != 0 }
+func (c *client) set(f uint32)     { c.flags.Or(f) }
+func (c *client) unset(f uint32)   { c.flags.And(^f) }
+
+// setOnce sets f and reports whether it was not set before.
+func (c *client) setOnce(f uint32) bool { return c.flags.Or(f)&f == 0 }
 
 // errClosed ends a connection after the broker already answered.
 var errClosed = errors.New("connection closed by broker")
@@ -98,7 +110,7 @@ func (c *client) data(p []byte) error {
 			return err
 		}
 		p = p[n:]
-		if c.authPending.Load() {
+		if c.is(fAuthPending) {
 			break // resumed by authenticate
 		}
 	}
@@ -123,7 +135,7 @@ func (c *client) data(p []byte) error {
 // handleFrame decodes one complete frame and dispatches it.
 func (c *client) handleFrame(frame []byte) error {
 	c.lastPacket.Store(time.Now().UnixNano())
-	if !c.connected.Load() {
+	if !c.is(fConnected) {
 		// [MQTT-3.1.0-1] the first packet from the client must be CONNECT.
 		if packet.Type(frame[0]>>4) != packet.CONNECT {
 			return fmt.Errorf("first packet is %d, not CONNECT: %w", frame[0]>>4, errClosed)
@@ -174,7 +186,7 @@ func (c *client) protocolFailure(err error) error {
 	}
 	c.srv.log.Debug("protocol error", "client", c.info.ClientID, "remote", c.info.RemoteAddr, "err", err)
 	c.closedBy(code)
-	if c.version == packet.Version5 && c.connected.Load() {
+	if c.version == packet.Version5 && c.is(fConnected) {
 		c.sendDisconnect(code, err.Error())
 	}
 	return fmt.Errorf("%w: %v", errClosed, err)
@@ -203,7 +215,7 @@ func (c *client) write(b []byte) int {
 // sendDisconnect writes a v5 DISCONNECT with code (and the reason string if
 // the client asked for problem information) and closes the connection.
 func (c *client) sendDisconnect(code packet.ReasonCode, reason string) {
-	if c.version != packet.Version5 || !c.disconnectSent.CompareAndSwap(false, true) {
+	if c.version != packet.Version5 || !c.setOnce(fDisconnectSent) {
 		return
 	}
 	d := &packet.Disconnect{ReasonCode: code}
@@ -220,7 +232,7 @@ func (c *client) sendDisconnect(code packet.ReasonCode, reason string) {
 // client why.
 func (c *client) disconnect(code packet.ReasonCode, reason string) {
 	c.closedBy(code)
-	if c.connected.Load() {
+	if c.is(fConnected) {
 		c.sendDisconnect(code, reason)
 	}
 	c.conn.Close()
@@ -228,7 +240,7 @@ func (c *client) disconnect(code packet.ReasonCode, reason string) {
 
 // closedBy records, once, that the broker ended the connection for code.
 func (c *client) closedBy(code packet.ReasonCode) {
-	if c.connected.Load() && c.endCause.CompareAndSwap(0, causeBroker) {
+	if c.is(fConnected) && c.endCause.CompareAndSwap(0, causeBroker) {
 		c.srv.stats.DisconnectsByBroker[code].Add(1)
 	}
 }
@@ -243,13 +255,13 @@ const (
 func (c *client) Closed(err error) {
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	if c.gone.CompareAndSwap(false, true) {
+	if c.setOnce(fGone) {
 		c.srv.removeClient(c)
 		c.srv.forgetPaused(c)
 		if c.sess != nil {
 			c.sess.detach(c)
 		}
-		if c.connected.Load() {
+		if c.is(fConnected) {
 			if c.endCause.Load() == 0 {
 				c.srv.stats.ConnectionsLost.Add(1)
 			}
@@ -263,7 +275,7 @@ func (c *client) Closed(err error) {
 // keepalive lapsed: [MQTT-3.1.2-24] one and a half times the keep alive.
 func (c *client) checkTimeouts(now time.Time) {
 	last := time.Unix(0, c.lastPacket.Load())
-	if !c.connected.Load() {
+	if !c.is(fConnected) {
 		if now.Sub(last) > c.srv.opts.ConnectTimeout {
 			c.srv.log.Debug("connect timeout", "remote", c.info.RemoteAddr)
 			c.conn.Close()
@@ -277,7 +289,7 @@ func (c *client) checkTimeouts(now time.Time) {
 	}
 	// A connection the broker is not reading cannot show it is alive: its
 	// PINGREQs wait unread, so the keepalive clock stops [MQTT-3.1.2-24].
-	if ka := time.Duration(c.keepAlive) * time.Second; ka > 0 && !c.readPaused.Load() && now.Sub(last) > ka*3/2 {
+	if ka := time.Duration(c.keepAlive) * time.Second; ka > 0 && !c.is(fReadPaused) && now.Sub(last) > ka*3/2 {
 		c.srv.log.Debug("keepalive timeout", "client", c.info.ClientID)
 		c.disconnect(packet.KeepAliveTimeout, "keep alive timeout")
 	}

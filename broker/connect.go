@@ -68,7 +68,7 @@ func (c *client) refuse(code packet.ReasonCode, reason string) error {
 		ack.Props.ReasonString = reason
 	}
 	c.srv.stats.ConnectsRefused[code].Add(1)
-	c.disconnectSent.Store(true)
+	c.set(fDisconnectSent)
 	c.send(ack)
 	c.srv.log.Debug("connect refused", "client", c.info.ClientID, "remote", c.info.RemoteAddr, "code", code, "reason", reason)
 	return fmt.Errorf("%w: connect refused: %s", errClosed, reason)
@@ -133,8 +133,8 @@ func (c *client) handleConnect(p *packet.Connect) error {
 			// not hold up the transport's goroutine, which may be an epoll
 			// loop serving thousands of connections. Stop reading this one,
 			// authenticate on a worker, and finish the CONNECT there.
-			c.authPending.Store(true)
-			c.readPaused.Store(true)
+			c.set(fAuthPending)
+			c.set(fReadPaused)
 			pz.PauseRead()
 			go c.authenticate(p, pz)
 			return nil
@@ -159,8 +159,8 @@ func (c *client) authenticate(p *packet.Connect, pz pauser) {
 
 	c.readMu.Lock()
 	defer c.readMu.Unlock()
-	c.authPending.Store(false)
-	if c.gone.Load() {
+	c.unset(fAuthPending)
+	if c.is(fGone) {
 		return // the connection closed while we were checking it
 	}
 	err := errClosed
@@ -173,9 +173,9 @@ func (c *client) authenticate(p *packet.Connect, pz pauser) {
 		c.conn.Close()
 		return
 	}
-	c.readPaused.Store(false)
+	c.unset(fReadPaused)
 	c.lastPacket.Store(time.Now().UnixNano())
-	if !c.authPending.Load() {
+	if !c.is(fAuthPending) {
 		pz.ResumeRead()
 	}
 }
@@ -259,7 +259,7 @@ func (c *client) completeConnect(p *packet.Connect) error {
 			ack.Props.SessionExpiry, ack.Props.HasSessionExpiry = expiry, true
 		}
 	}
-	c.connected.Store(true)
+	c.set(fConnected)
 	c.srv.stats.Connected.Add(1)
 	c.send(ack)
 	c.srv.log.Debug("client connected", "client", c.info.ClientID, "version", c.version, "present", present)
@@ -311,7 +311,7 @@ func (c *client) handleDisconnect(p *packet.Disconnect) error {
 	}
 	// [MQTT-3.14.4-3] a normal disconnection discards the will; 0x04 keeps it.
 	if p.ReasonCode != packet.DisconnectWithWill {
-		c.cleanExit.Store(true)
+		c.set(fCleanExit)
 	}
 	if c.endCause.CompareAndSwap(0, causeClient) {
 		c.srv.stats.DisconnectsByClient.Add(1)

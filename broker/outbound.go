@@ -163,17 +163,17 @@ func (sess *session) sendQoS0(r *route, c *client, retain bool, subIDs []uint32)
 		return
 	}
 	max := sess.srv.opts.MaxPendingBytes
-	if c.slow.Load() {
+	if c.is(fSlow) {
 		// Slow consumer: QoS 0 is dropped (and counted) until the bytes
 		// already waiting for it drain.
 		if pending, _ := c.conn.Write(nil); pending > max {
 			sess.srv.stats.DroppedQoS0.Add(1)
 			return
 		}
-		c.slow.Store(false)
+		c.unset(fSlow)
 	}
 	if pending := c.write(b); pending > max {
-		c.slow.Store(true)
+		c.set(fSlow)
 	}
 	sess.srv.stats.MessagesOutQoS[0].Add(1)
 	sess.srv.stats.MessagesOut.Add(1)

@@ -91,15 +91,15 @@ func (sess *session) persistState() {
 	}
 	sess.persist = true
 	rec := &store.Session{ClientID: sess.id, ExpiryInterval: sess.expiry}
-	if c := sess.client; c != nil {
+	if c := sess.out.c; c != nil {
 		rec.ProtocolVersion = c.version
 		rec.Username = c.info.Username
 	} else {
 		rec.DisconnectedAt = time.Now()
 	}
-	if sess.pendingWill != nil {
-		rec.Will = storeMessage(sess.pendingWill, 0, nil)
-		rec.WillDelay = sess.pendingWillDelay
+	if w := sess.pendingWill(); w != nil {
+		rec.Will = storeMessage(w, 0, nil)
+		rec.WillDelay = sess.offline.pendingWillDelay
 	}
 	for _, sub := range sess.subs.list {
 		rec.Subscriptions = append(rec.Subscriptions, store.Subscription{
@@ -219,13 +219,14 @@ func (s *Server) recoverSession(rec *store.Session, now time.Time) error {
 	}
 	if rec.Will != nil {
 		w := messageFromStore(rec.Will)
-		sess.pendingWill = w
+		sess.off().pendingWill = w
+		sess.off().pendingWillDelay = rec.WillDelay
 		delay := time.Duration(rec.WillDelay)*time.Second - now.Sub(gone)
-		sess.willTimer = time.AfterFunc(max(delay, 0), func() { sess.fireWill(w) })
+		sess.off().willTimer = time.AfterFunc(max(delay, 0), func() { sess.fireWill(w) })
 	}
 	if rec.ExpiryInterval != neverExpire {
 		left := time.Duration(rec.ExpiryInterval)*time.Second - now.Sub(gone)
-		sess.expiryTimer = time.AfterFunc(max(left, 0), sess.expire)
+		sess.off().expiryTimer = time.AfterFunc(max(left, 0), sess.expire)
 	}
 	s.mu.Lock()
 	s.sessions[rec.ClientID] = sess

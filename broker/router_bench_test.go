@@ -31,7 +31,7 @@ func connectFake(tb testing.TB, srv *Server, id string, version byte, filter str
 		tb.Fatal(err)
 	}
 	c.sess = sess
-	c.connected.Store(true)
+	c.set(fConnected)
 	code, _, _ := c.subscribeOne(packet.Subscription{Filter: filter, QoS: qos}, 0)
 	if code >= 0x80 {
 		tb.Fatalf("subscribe %q: %v", filter, code)

@@ -19,8 +19,7 @@ type session struct {
 	id  string
 
 	mu      sync.Mutex
-	client  *client // nil while offline
-	expiry  uint32  // seconds after disconnect; neverExpire = never
+	expiry  uint32 // seconds after disconnect; neverExpire = never
 	ended   bool
 	online  atomic.Bool // a client is attached; read without the lock by shared-group selection
 	persist bool        // stored in the Store (expiry > 0)
@@ -33,10 +32,32 @@ type session struct {
 	// Inbound QoS 2 packet ids received but not yet released [MQTT-4.3.3-3].
 	incoming map[uint16]struct{}
 
+	offline *offlineState // timers and delayed will of an offline session; nil while online
+}
+
+// offlineState is what only an offline session needs, kept apart so that
+// an online session does not carry it.
+type offlineState struct {
 	expiryTimer      *time.Timer
 	willTimer        *time.Timer
-	pendingWill      *Message // will waiting for its delay while offline
+	pendingWill      *Message // will waiting for its delay
 	pendingWillDelay uint32
+}
+
+// off returns the session's offline state, creating it. Caller holds sess.mu.
+func (sess *session) off() *offlineState {
+	if sess.offline == nil {
+		sess.offline = &offlineState{}
+	}
+	return sess.offline
+}
+
+// pendingWill is the will waiting for its delay, if any. Caller holds sess.mu.
+func (sess *session) pendingWill() *Message {
+	if sess.offline == nil {
+		return nil
+	}
+	return sess.offline.pendingWill
 }
 
 // subscription is one filter of a session with its options. It is
@@ -63,8 +84,8 @@ func (s *Server) attach(c *client, cleanStart bool, expiry uint32) (*session, bo
 	var oldClient *client
 	if old != nil {
 		old.mu.Lock()
-		oldClient = old.client
-		old.client = nil
+		oldClient = old.out.c
+		old.out.c = nil
 		old.stopTimers()
 		old.mu.Unlock()
 	}
@@ -80,9 +101,8 @@ func (s *Server) attach(c *client, cleanStart bool, expiry uint32) (*session, bo
 		s.sessions[id] = sess
 	}
 	sess.mu.Lock()
-	sess.client = c
 	sess.expiry = expiry
-	sess.pendingWill = nil // [MQTT-3.1.3-9] a reconnect before the will delay cancels it
+	sess.offline = nil // [MQTT-3.1.3-9] a reconnect before the will delay cancels it (timers stopped above)
 	sess.out.resetConnection(c)
 	sess.online.Store(true)
 	sess.mu.Unlock()
@@ -106,33 +126,33 @@ func (c *client) takenOver() {
 // will and ends or parks the session.
 func (sess *session) detach(c *client) {
 	sess.mu.Lock()
-	if sess.client != c {
+	if sess.out.c != c {
 		// Taken over: the new connection owns the session now. The will of
 		// the old connection is sent only if it had no delay, or if the
 		// takeover (Clean Start) ended its session [MQTT-3.1.3-9].
 		ended := sess.ended
 		sess.mu.Unlock()
-		if c.will != nil && !c.cleanExit.Load() && (c.willDelay == 0 || ended) {
+		if c.will != nil && !c.is(fCleanExit) && (c.willDelay == 0 || ended) {
 			c.publishWill()
 		}
 		return
 	}
-	sess.client = nil
 	sess.online.Store(false)
 	sess.out.resetConnection(nil)
 	expiry := sess.expiry
-	willDue := c.will != nil && !c.cleanExit.Load()
+	willDue := c.will != nil && !c.is(fCleanExit)
 	if willDue && c.willDelay > 0 && expiry > 0 {
 		// [MQTT-3.1.3-9] delayed until the will delay or the session ends.
 		delay := min(c.willDelay, expiry)
 		c.setWillExpiry(time.Now().Add(time.Duration(delay) * time.Second))
-		sess.pendingWill = c.will
-		sess.pendingWillDelay = delay
-		sess.willTimer = time.AfterFunc(time.Duration(delay)*time.Second, func() { sess.fireWill(c.will) })
+		off := sess.off()
+		off.pendingWill = c.will
+		off.pendingWillDelay = delay
+		off.willTimer = time.AfterFunc(time.Duration(delay)*time.Second, func() { sess.fireWill(c.will) })
 		willDue = false
 	}
 	if expiry > 0 && expiry != neverExpire {
-		sess.expiryTimer = time.AfterFunc(time.Duration(expiry)*time.Second, sess.expire)
+		sess.off().expiryTimer = time.AfterFunc(time.Duration(expiry)*time.Second, sess.expire)
 	}
 	sess.mu.Unlock()
 
@@ -148,7 +168,7 @@ func (sess *session) detach(c *client) {
 
 // publishWill routes the connection's will message once.
 func (c *client) publishWill() {
-	if c.will == nil || !c.willSent.CompareAndSwap(false, true) {
+	if c.will == nil || !c.setOnce(fWillSent) {
 		return
 	}
 	if c.srv.opts.ACL != nil && !c.srv.opts.ACL.CanPublish(&c.info, c.will.Topic) {
@@ -169,9 +189,9 @@ func (c *client) setWillExpiry(published time.Time) {
 // fireWill publishes a delayed will if the session is still offline.
 func (sess *session) fireWill(w *Message) {
 	sess.mu.Lock()
-	due := sess.pendingWill == w && sess.client == nil
+	due := sess.pendingWill() == w && sess.out.c == nil
 	if due {
-		sess.pendingWill = nil
+		sess.offline.pendingWill = nil
 	}
 	sess.mu.Unlock()
 	if due {
@@ -182,7 +202,7 @@ func (sess *session) fireWill(w *Message) {
 // expire ends an offline session whose expiry interval has passed.
 func (sess *session) expire() {
 	sess.mu.Lock()
-	offline := sess.client == nil && !sess.ended
+	offline := sess.out.c == nil && !sess.ended
 	sess.mu.Unlock()
 	if offline {
 		sess.srv.endSession(sess)
@@ -191,13 +211,17 @@ func (sess *session) expire() {
 
 // stopTimers cancels the expiry and will timers. Caller holds sess.mu.
 func (sess *session) stopTimers() {
-	if sess.expiryTimer != nil {
-		sess.expiryTimer.Stop()
-		sess.expiryTimer = nil
+	off := sess.offline
+	if off == nil {
+		return
 	}
-	if sess.willTimer != nil {
-		sess.willTimer.Stop()
-		sess.willTimer = nil
+	if off.expiryTimer != nil {
+		off.expiryTimer.Stop()
+		off.expiryTimer = nil
+	}
+	if off.willTimer != nil {
+		off.willTimer.Stop()
+		off.willTimer = nil
 	}
 }
 
@@ -211,14 +235,14 @@ func (s *Server) endSession(sess *session) {
 
 func (s *Server) endSessionLocked(sess *session) {
 	sess.mu.Lock()
-	if sess.ended || sess.client != nil {
+	if sess.ended || sess.out.c != nil {
 		sess.mu.Unlock()
 		return
 	}
 	sess.ended = true
 	sess.stopTimers()
-	will := sess.pendingWill
-	sess.pendingWill = nil
+	will := sess.pendingWill()
+	sess.offline = nil
 	subs := sess.subs.list
 	sess.subs = subSet{}
 	dropped := sess.out.queuedBytes
