@@ -6,6 +6,7 @@ import (
 
 	"github.com/herald-mqtt/herald/broker"
 	"github.com/herald-mqtt/herald/packet"
+	"github.com/herald-mqtt/herald/store"
 )
 
 // Each overload limit refuses with the reason code the spec gives it, and
@@ -86,4 +87,81 @@ func connectAny(t *testing.T, addr string, p *packet.Connect) *packet.Connack {
 	r := dialRaw(t, addr, p.ProtocolVersion)
 	r.send(p)
 	return expect[*packet.Connack](r)
+}
+
+func TestMaxSubscriptionsPerClientRefusesWithQuotaExceeded(t *testing.T) {
+	b := startBroker(t, func(o *broker.Options) { o.MaxSubsPerClient = 2 })
+	r, _ := connectRaw(t, b.addr, v5("greedy"))
+	codes := r.subscribe(1, packet.Properties{},
+		packet.Subscription{Filter: "a"}, packet.Subscription{Filter: "b"}, packet.Subscription{Filter: "c"})
+	if codes[0] != packet.Success || codes[1] != packet.Success || codes[2] != packet.QuotaExceeded {
+		t.Fatalf("SUBACK codes %v, want [0 0 0x97]", codes)
+	}
+	// Replacing an existing subscription is not a new one.
+	if codes = r.subscribe(2, packet.Properties{}, packet.Subscription{Filter: "a", QoS: 1}); codes[0] != packet.GrantedQoS1 {
+		t.Fatalf("resubscribe: %v, want granted QoS 1", codes)
+	}
+}
+
+// Beyond the memory budget the broker stops reading from publishers (TCP
+// backpressure) instead of dropping what it acknowledged, and resumes them
+// once the queues drain.
+func TestMemoryBudgetPausesPublishersAndResumes(t *testing.T) {
+	opts := broker.DefaultOptions()
+	opts.SysInterval = 0
+	opts.Store = store.NewMemory()
+	opts.Limits.MemoryBudget = 64 << 10
+	opts.MaxQueuedBytes = 1 << 20
+	addr := startEpollBroker(t, opts)
+
+	// An offline persistent subscriber: everything published queues for it.
+	sub := dialRaw(t, addr, packet.Version5)
+	p := v5("slowpoke")
+	p.CleanStart, p.Props.SessionExpiry, p.Props.HasSessionExpiry = true, 3600, true
+	sub.send(p)
+	expect[*packet.Connack](sub)
+	sub.sub("budget/t", 1)
+	sub.send(&packet.Disconnect{})
+	sub.c.Close()
+
+	pub, _ := connectRaw(t, addr, v5("firehose"))
+	payload := make([]byte, 4096)
+	acked := 0
+	for i := range 40 { // 160 KiB: well past the 64 KiB budget
+		pub.send(&packet.Publish{Topic: "budget/t", QoS: 1, PacketID: uint16(i + 1), Payload: payload})
+		pub.c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if _, err := pub.recv(300 * time.Millisecond); err != nil {
+			break // no PUBACK: the broker stopped reading us
+		}
+		acked++
+	}
+	if acked >= 40 {
+		t.Fatalf("all %d publishes acknowledged: the budget never paused the publisher", acked)
+	}
+	if acked*4096 < 64<<10 {
+		t.Fatalf("paused after %d publishes (%d bytes), before the budget was reached", acked, acked*4096)
+	}
+
+	// Draining the queue (the subscriber comes back) resumes the publisher.
+	sub = dialRaw(t, addr, packet.Version5)
+	p.CleanStart = false
+	sub.send(p)
+	expect[*packet.Connack](sub)
+	got := 0
+	for {
+		m, err := sub.recv(2 * time.Second)
+		if err != nil {
+			break
+		}
+		if pm, ok := m.(*packet.Publish); ok {
+			got++
+			sub.send(&packet.Ack{Kind: packet.PUBACK, PacketID: pm.PacketID})
+		}
+	}
+	if got < acked {
+		t.Fatalf("subscriber got %d messages, %d were acknowledged to the publisher", got, acked)
+	}
+	if _, err := pub.recv(2 * time.Second); err != nil {
+		t.Fatalf("publisher not resumed after the queue drained: %v", err)
+	}
 }
