@@ -188,6 +188,9 @@ func (c *client) completeConnect(p *packet.Connect) error {
 	if p.ClientID == "" {
 		assigned = c.info.ClientID // set by handleConnect [MQTT-3.1.3-6]
 	}
+	if code := c.srv.flapping(c.info.ClientID, time.Now()); code != packet.Success {
+		return c.refuse(code, "client identifier banned for reconnecting too often")
+	}
 	if p.WillFlag && o.ACL != nil && !o.ACL.CanPublish(&c.info, p.WillTopic) {
 		return c.refuse(packet.NotAuthorized, "will topic not authorized")
 	}

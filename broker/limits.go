@@ -23,10 +23,11 @@ type Limits struct {
 
 // LimitStats count how often each limit refused something.
 type LimitStats struct {
-	MaxConnections atomicCounter
-	ConnectRate    atomicCounter
-	PublishRate    atomicCounter
-	Flapping       atomicCounter
+	MaxConnections   atomicCounter
+	ConnectRate      atomicCounter
+	PublishRate      atomicCounter
+	Flapping         atomicCounter
+	MaxSubscriptions atomicCounter // SUBSCRIBE filters refused by MaxSubsPerClient
 }
 
 type atomicCounter = atomic.Int64
@@ -93,36 +94,48 @@ func (s *Server) admit(clientID string, now time.Time) packet.ReasonCode {
 		s.logLimit("connect rate exceeded", clientID)
 		return packet.ConnectionRateExceeded
 	}
-	if l.FlapMaxConnects > 0 && clientID != "" {
-		if a.flaps == nil {
-			a.flaps = make(map[string]*flapRecord)
+	return packet.Success
+}
+
+// flapping bans a client id that connects too often. It runs after
+// authentication, so that only the owner of a client id can get it banned.
+func (s *Server) flapping(clientID string, now time.Time) packet.ReasonCode {
+	l := &s.opts.Limits
+	if l.FlapMaxConnects <= 0 || clientID == "" {
+		return packet.Success
+	}
+	a := &s.admission
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.flaps == nil {
+		a.flaps = make(map[string]*flapRecord)
+	}
+	if now.Sub(a.lastScan) > l.FlapWindow+l.FlapBan {
+		a.forgetOld(now, l)
+	}
+	r := a.flaps[clientID]
+	if r == nil {
+		r = &flapRecord{}
+		a.flaps[clientID] = r
+	}
+	if now.Before(r.bannedUntil) {
+		s.limitStats.Flapping.Add(1)
+		s.logLimit("flapping client banned", clientID)
+		return packet.Banned
+	}
+	keep := r.times[:0]
+	for _, t := range r.times {
+		if now.Sub(t) < l.FlapWindow {
+			keep = append(keep, t)
 		}
-		if now.Sub(a.lastScan) > l.FlapWindow+l.FlapBan {
-			a.forgetOld(now, l)
-		}
-		r := a.flaps[clientID]
-		if r == nil {
-			r = &flapRecord{}
-			a.flaps[clientID] = r
-		}
-		if now.Before(r.bannedUntil) {
-			s.limitStats.Flapping.Add(1)
-			return packet.Banned
-		}
-		keep := r.times[:0]
-		for _, t := range r.times {
-			if now.Sub(t) < l.FlapWindow {
-				keep = append(keep, t)
-			}
-		}
-		r.times = append(keep, now)
-		if len(r.times) > l.FlapMaxConnects {
-			r.bannedUntil = now.Add(l.FlapBan)
-			r.times = nil
-			s.limitStats.Flapping.Add(1)
-			s.log.Warn("client banned for flapping", "client", clientID, "connects", l.FlapMaxConnects+1, "window", l.FlapWindow, "ban", l.FlapBan)
-			return packet.Banned
-		}
+	}
+	r.times = append(keep, now)
+	if len(r.times) > l.FlapMaxConnects {
+		r.bannedUntil = now.Add(l.FlapBan)
+		r.times = nil
+		s.limitStats.Flapping.Add(1)
+		s.log.Warn("client banned for flapping", "client", clientID, "connects", l.FlapMaxConnects+1, "window", l.FlapWindow, "ban", l.FlapBan)
+		return packet.Banned
 	}
 	return packet.Success
 }
@@ -146,8 +159,9 @@ func (c *client) publishAllowed(size int, now time.Time) bool {
 	}
 	if c.pubRate == nil {
 		c.pubRate = &publishBuckets{
-			msgs:  newBucket(l.PublishRate, int(l.PublishRate)),
-			bytes: newBucket(float64(l.PublishBandwidth), int(l.PublishBandwidth)),
+			msgs: newBucket(l.PublishRate, int(l.PublishRate)),
+			// One packet as large as allowed must fit in the bucket.
+			bytes: newBucket(float64(l.PublishBandwidth), max(int(l.PublishBandwidth), int(c.srv.opts.MaxPacketSize))),
 		}
 	}
 	if !c.pubRate.msgs.take(now, 1) || !c.pubRate.bytes.take(now, float64(size)) {
@@ -160,14 +174,20 @@ func (c *client) publishAllowed(size int, now time.Time) bool {
 
 type publishBuckets struct{ msgs, bytes bucket }
 
-var lastLimitLog atomicCounter
+// lastLimitLog holds, per limit, when it was last logged.
+var lastLimitLog sync.Map // string -> *atomicCounter
 
-// logLimit logs a limit hit at most once per dropLogEvery; the counters
-// keep the exact numbers.
+// logLimit logs a limit hit at most once per dropLogEvery for each limit;
+// the counters keep the exact numbers.
 func (s *Server) logLimit(what, clientID string) {
 	now := time.Now().UnixNano()
-	last := lastLimitLog.Load()
-	if now-last < int64(dropLogEvery) || !lastLimitLog.CompareAndSwap(last, now) {
+	v, ok := lastLimitLog.Load(what)
+	if !ok {
+		v, _ = lastLimitLog.LoadOrStore(what, new(atomicCounter))
+	}
+	lastAt := v.(*atomicCounter)
+	last := lastAt.Load()
+	if now-last < int64(dropLogEvery) || !lastAt.CompareAndSwap(last, now) {
 		return
 	}
 	s.log.Warn("limit hit", "limit", what, "client", clientID)

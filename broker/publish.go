@@ -14,7 +14,7 @@ import (
 func (c *client) handlePublish(p *packet.Publish, size int) error {
 	o := &c.srv.opts
 	c.srv.stats.MessagesIn.Add(1)
-	if !c.publishAllowed(size, time.Now()) {
+	if !c.publishAllowed(len(p.Payload), time.Now()) {
 		return c.protocolFailure(packet.Errorf(packet.MessageRateTooHigh, "publish rate or bandwidth limit exceeded"))
 	}
 	if p.QoS > o.MaximumQoS {

@@ -112,6 +112,8 @@ func (c *client) subscribeOne(req packet.Subscription, subID uint32) (packet.Rea
 	_, existed := sess.subs.get(req.Filter)
 	if !existed && o.MaxSubsPerClient > 0 && sess.subs.len() >= o.MaxSubsPerClient {
 		sess.mu.Unlock()
+		c.srv.limitStats.MaxSubscriptions.Add(1)
+		c.srv.logLimit("max subscriptions per client", c.info.ClientID)
 		return packet.QuotaExceeded, nil, false
 	}
 	sess.subs.put(sub)

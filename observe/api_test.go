@@ -283,7 +283,7 @@ func TestStatsReportsCountersAndLevels(t *testing.T) {
 	if s.Connections.Connected != 2 || s.Sessions.Online != 2 || s.Subscriptions != 1 ||
 		s.Messages.Received != 1 || s.Messages.Sent != 1 || s.Messages.RoutedByQoS["1"] != 1 ||
 		s.Bytes.Received == 0 || s.Connections.ByListener["tcp-test"] != 2 || len(s.Dropped) != 5 ||
-		len(s.Limits) != 4 || s.MemoryBudget.BudgetBytes != 0 {
+		len(s.Limits) != 5 || s.MemoryBudget.BudgetBytes != 0 {
 		t.Errorf("stats %+v", s)
 	}
 	if s.Store != nil {

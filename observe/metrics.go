@@ -98,7 +98,7 @@ var (
 	descIncomingQoS2     = desc("incoming_qos2_pending", "Inbound QoS 2 packet ids awaiting PUBREL, summed over sessions.")
 	descSubscriptions    = desc("subscriptions", "Subscriptions, ordinary and shared.")
 	descRetained         = desc("retained_messages", "Retained messages.")
-	descLimitRefusals    = desc("limit_refusals_total", "Times an overload limit refused a client: max_connections, connect_rate and flapping refuse a CONNECT; publish_rate refuses a PUBLISH over the per-client rate or bandwidth.", "limit")
+	descLimitRefusals    = desc("limit_refusals_total", "Times an overload limit refused a client: max_connections, connect_rate and flapping refuse a CONNECT; publish_rate refuses a PUBLISH over the per-client rate or bandwidth; max_subscriptions refuses a SUBSCRIBE filter beyond the per-client cap.", "limit")
 	descPaused           = desc("publishers_paused_total", "Times a publishing client stopped being read because queued bytes exceeded the memory budget.")
 	descBudgetUsed       = desc("memory_budget_used_bytes", "Payload bytes queued for sessions node-wide, as the memory budget counts them.")
 	descBudget           = desc("memory_budget_bytes", "The memory budget (limits.memory_budget); 0 means none.")
@@ -245,12 +245,13 @@ func drops(st *broker.Stats) [5]drop {
 }
 
 // limitRefusals reads the overload limit counters in a fixed order.
-func limitRefusals(ls *broker.LimitStats) [4]drop {
-	return [4]drop{
+func limitRefusals(ls *broker.LimitStats) [5]drop {
+	return [5]drop{
 		{"max_connections", ls.MaxConnections.Load()},
 		{"connect_rate", ls.ConnectRate.Load()},
 		{"flapping", ls.Flapping.Load()},
 		{"publish_rate", ls.PublishRate.Load()},
+		{"max_subscriptions", ls.MaxSubscriptions.Load()},
 	}
 }
 
