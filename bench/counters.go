@@ -65,9 +65,10 @@ var latencyKinds = []string{kindConnack, kindSuback, kindDeliver, kindPuback, ki
 // every client goroutine, histograms, and errors by cause. take returns
 // what changed since the previous take.
 type meter struct {
-	live  Counters
-	prev  Counters
-	conns atomic.Int64 // open connections now
+	takeMu sync.Mutex // take runs from the tick loop and at the end of publishing
+	live   Counters
+	prev   Counters
+	conns  atomic.Int64 // open connections now
 
 	hist map[string]*latency.Recorder
 
@@ -99,6 +100,8 @@ func (m *meter) fail(cause string) {
 
 // take fills t with the deltas since the last take.
 func (m *meter) take(t *tick) {
+	m.takeMu.Lock()
+	defer m.takeMu.Unlock()
 	var now Counters
 	cur, nf := m.live.flows(), now.flows()
 	for i := range cur {

@@ -141,6 +141,14 @@ func ServeWorker(ctx context.Context, r io.Reader, w io.Writer) error {
 			self.PhaseCPU = cpuSeconds() - phaseCPU
 			phaseStart = time.Time{}
 			fast.Store(true)
+			// A fresh tick first: the director judges the drain from the
+			// counters it has, and the last periodic tick may predate the
+			// final publishes, making them look delivered already.
+			last := l.tick(int(time.Since(l.start)/time.Second), &peakRSS)
+			if err := wr.send(&message{Type: "tick", Tick: last}); err != nil {
+				finish()
+				return err
+			}
 			if err := wr.send(&message{Type: "published"}); err != nil {
 				finish()
 				return err
