@@ -2,6 +2,7 @@
 //
 //	herald serve    run a broker node
 //	herald bench    run a load test against any MQTT broker
+//	herald passwd   add, change or delete a user in a password file
 //	herald version  print the version
 package main
 

@@ -71,7 +71,11 @@ func startNode(cfg *config.Config, log *slog.Logger) (*node, error) {
 		n.closers = append(n.closers, hs.Close)
 		log.Info("http endpoint", "address", hs.Addr().String(), "admin_token", cfg.HTTP.AdminToken != "")
 	}
-	log.Info("herald started", "version", broker.Version, "store", cfg.Store, "data", cfg.DataDir)
+	if cfg.Store == config.StoreMemory {
+		log.Info("herald started", "version", broker.Version, "store", cfg.Store)
+	} else {
+		log.Info("herald started", "version", broker.Version, "store", cfg.Store, "data", cfg.DataDir)
+	}
 	return n, nil
 }
 

@@ -30,7 +30,7 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 func runServe(args []string) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var (
-		cfgPath     = fs.String("config", "", "YAML config file (see herald.example.yaml)")
+		cfgPath     = fs.String("config", "", "YAML config file (see herald.example.yaml); default $HERALD_CONFIG")
 		checkOnly   = fs.Bool("check-config", false, "validate the configuration and exit")
 		listen      = fs.String("listen", "", "MQTT TCP listen address (replaces the configured listeners' first tcp address)")
 		dataDir     = fs.String("data", "", "directory of the durable store (default ./data)")
@@ -52,7 +52,11 @@ func runServe(args []string) int {
 		return 2
 	}
 
-	cfg, err := config.LoadWithEnv(*cfgPath, os.Environ())
+	path := *cfgPath
+	if path == "" {
+		path = os.Getenv("HERALD_CONFIG") // the one variable that names the file rather than a key
+	}
+	cfg, err := config.LoadWithEnv(path, os.Environ())
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "herald: %v\n", err)
 		return 1
