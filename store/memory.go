@@ -78,28 +78,7 @@ func (m *Memory) LoadSessions() ([]*Session, error) {
 
 // AppendMessages stores messages for sessions, all or none.
 func (m *Memory) AppendMessages(entries []Entry) error {
-	for _, e := range entries {
-		if err := checkClientID(e.ClientID); err != nil {
-			return err
-		}
-		if e.Msg == nil {
-			return ErrNilMessage
-		}
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return ErrClosed
-	}
-	for _, e := range entries {
-		q := m.messages[e.ClientID]
-		if q == nil {
-			q = make(map[uint64]*Message)
-			m.messages[e.ClientID] = q
-		}
-		q[e.Msg.Seq] = cloneMessage(e.Msg)
-	}
-	return nil
+	return m.Commit(&Batch{Messages: entries})
 }
 
 // UpdateMessage records a stored message's packet id and state.
@@ -161,21 +140,7 @@ func (m *Memory) LoadMessages(clientID string) ([]*Message, error) {
 
 // AddIncoming records an inbound QoS 2 packet id awaiting PUBREL.
 func (m *Memory) AddIncoming(clientID string, packetID uint16) error {
-	if err := checkClientID(clientID); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return ErrClosed
-	}
-	ids := m.incoming[clientID]
-	if ids == nil {
-		ids = make(map[uint16]struct{})
-		m.incoming[clientID] = ids
-	}
-	ids[packetID] = struct{}{}
-	return nil
+	return m.Commit(&Batch{Incoming: []Incoming{{ClientID: clientID, PacketID: packetID}}})
 }
 
 // DeleteIncoming forgets an inbound QoS 2 packet id.
@@ -213,28 +178,12 @@ func (m *Memory) LoadIncoming(clientID string) ([]uint16, error) {
 
 // SaveRetained creates or replaces the retained message of msg.Topic.
 func (m *Memory) SaveRetained(msg *Message) error {
-	if msg == nil {
-		return ErrNilMessage
-	}
-	c := cloneMessage(msg)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return ErrClosed
-	}
-	m.retained[msg.Topic] = c
-	return nil
+	return m.Commit(&Batch{Retained: []*Message{msg}})
 }
 
 // DeleteRetained removes the retained message of a topic.
 func (m *Memory) DeleteRetained(topic string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.closed {
-		return ErrClosed
-	}
-	delete(m.retained, topic)
-	return nil
+	return m.Commit(&Batch{DeleteRetained: []string{topic}})
 }
 
 // LoadRetained returns every retained message, ordered by topic.

@@ -215,34 +215,7 @@ func (p *Pebble) LoadSessions() ([]*Session, error) {
 // AppendMessages stores messages for sessions in one batch, all or none.
 // Durable on return; concurrent callers share WAL fsyncs.
 func (p *Pebble) AppendMessages(entries []Entry) error {
-	for _, e := range entries {
-		if err := checkClientID(e.ClientID); err != nil {
-			return err
-		}
-		if e.Msg == nil {
-			return ErrNilMessage
-		}
-	}
-	if err := p.begin(); err != nil {
-		return err
-	}
-	defer p.end()
-	sc := getScratch()
-	defer putScratch(sc)
-	b := p.db.NewBatch()
-	for _, e := range entries {
-		sc.key = messageKey(sc.key[:0], e.ClientID, e.Msg.Seq)
-		sc.val = appendMessage(sc.val[:0], e.Msg)
-		if err := b.Set(sc.key, sc.val, nil); err != nil {
-			b.Close()
-			return fmt.Errorf("store %s: %w", p.dir, err)
-		}
-		// A delivery record left by an earlier message of the same seq
-		// would otherwise override this message's packet id and state.
-		sc.key = append(sc.key, deliverySuffix)
-		b.Delete(sc.key, nil)
-	}
-	return p.commit(b, true)
+	return p.Commit(&Batch{Messages: entries})
 }
 
 // UpdateMessage records a stored message's packet id and state, in a small
@@ -376,30 +349,13 @@ func (p *Pebble) LoadIncoming(clientID string) ([]uint16, error) {
 // SaveRetained creates or replaces the retained message of m.Topic.
 // Durable on return.
 func (p *Pebble) SaveRetained(m *Message) error {
-	if m == nil {
-		return ErrNilMessage
-	}
-	if err := p.begin(); err != nil {
-		return err
-	}
-	defer p.end()
-	sc := getScratch()
-	defer putScratch(sc)
-	sc.key = append(append(sc.key[:0], prefixRetained...), m.Topic...)
-	sc.val = appendMessage(sc.val[:0], m)
-	return p.set(sc.key, sc.val, true)
+	return p.Commit(&Batch{Retained: []*Message{m}})
 }
 
 // DeleteRetained removes the retained message of a topic. Durable on
 // return.
 func (p *Pebble) DeleteRetained(topic string) error {
-	if err := p.begin(); err != nil {
-		return err
-	}
-	defer p.end()
-	b := p.db.NewBatch()
-	b.Delete([]byte(prefixRetained+topic), nil)
-	return p.commit(b, true)
+	return p.Commit(&Batch{DeleteRetained: []string{topic}})
 }
 
 // LoadRetained returns every retained message, ordered by topic.
