@@ -34,6 +34,8 @@ func TestAdminAPIRequiresToken(t *testing.T) {
 		{"topics with token", "GET", "/api/topics", testToken, http.StatusOK},
 		{"retained with token", "GET", "/api/retained", testToken, http.StatusOK},
 		{"unknown API path without token", "GET", "/api/nope", "", http.StatusUnauthorized},
+		{"pprof without token", "GET", "/debug/pprof/", "", http.StatusUnauthorized},
+		{"pprof with token", "GET", "/debug/pprof/", testToken, http.StatusOK},
 		{"unknown API path with token", "GET", "/api/nope", testToken, http.StatusNotFound},
 		{"metrics open", "GET", "/metrics", "", http.StatusOK},
 		{"healthz open", "GET", "/healthz", "", http.StatusOK},

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -87,6 +88,12 @@ func NewHandler(o Options) *Handler {
 	h.mux.Handle("/api/", h.admin(func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such API endpoint")
 	}))
+	// Go profiling, behind the admin token like the rest of the admin API.
+	h.mux.Handle("GET /debug/pprof/", h.admin(pprof.Index))
+	h.mux.Handle("GET /debug/pprof/cmdline", h.admin(pprof.Cmdline))
+	h.mux.Handle("GET /debug/pprof/profile", h.admin(pprof.Profile))
+	h.mux.Handle("GET /debug/pprof/symbol", h.admin(pprof.Symbol))
+	h.mux.Handle("GET /debug/pprof/trace", h.admin(pprof.Trace))
 	h.mux.HandleFunc("GET /{$}", h.dashboard)
 	h.mux.HandleFunc("GET /dashboard", h.dashboard)
 	h.mux.Handle("GET /assets/", assetHandler())
