@@ -172,11 +172,17 @@ func (sess *session) sendQoS0(r *route, c *client, retain bool, subIDs []uint32)
 		}
 		c.unset(fSlow)
 	}
-	if pending := c.write(b); pending > max {
+	// Counted on the route and added to the shared counters once per
+	// publish, not once per subscriber.
+	pending, err := c.conn.Write(b)
+	if err != nil {
+		return
+	}
+	if pending > max {
 		c.set(fSlow)
 	}
-	sess.srv.stats.MessagesOutQoS[0].Add(1)
-	sess.srv.stats.MessagesOut.Add(1)
+	r.sentQoS0++
+	r.sentBytes += len(b)
 }
 
 // sendPublish assigns a packet id (unless resending) and writes d. Caller

@@ -27,6 +27,9 @@ type route struct {
 	durable []pendingStore // QoS 1/2 deliveries to persistent sessions
 	matched int
 	refused int // deliveries refused by a full session queue
+
+	sentQoS0  int // QoS 0 PUBLISH packets written, added to Stats by flushStats
+	sentBytes int
 }
 
 type mergedDelivery struct {
@@ -88,6 +91,18 @@ func (s *Server) dispatch(m *Message, from *ClientInfo) (d dispatched) {
 	return d
 }
 
+// flushStats adds the route's delivery counts to the server's counters.
+func (r *route) flushStats() {
+	if r.sentQoS0 == 0 {
+		return
+	}
+	st := &r.srv.stats
+	st.MessagesOut.Add(int64(r.sentQoS0))
+	st.MessagesOutQoS[0].Add(int64(r.sentQoS0))
+	st.BytesOut.Add(int64(r.sentBytes))
+	r.sentQoS0, r.sentBytes = 0, 0
+}
+
 // takeDurable hands over the route's pending store records.
 func (r *route) takeDurable() []pendingStore {
 	if len(r.durable) == 0 {
@@ -110,6 +125,7 @@ func (r *route) reset() {
 			}
 		}
 	}
+	r.flushStats()
 	r.msg, r.srv, r.matched, r.refused = nil, nil, 0, 0
 	clear(r.durable)
 	r.durable = r.durable[:0]
