@@ -8,6 +8,7 @@ import (
 
 	"github.com/herald-mqtt/herald/auth"
 	"github.com/herald-mqtt/herald/broker"
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
 )
 
@@ -27,30 +28,30 @@ func TestACLDeniedPublish0x87(t *testing.T) {
 	b := startBroker(t, withDenyACL)
 	// A deny rule refuses every overlapping filter ("#" too), so the
 	// subscriber watches its own subtree and the hook sees all routing.
-	all, _ := connectRaw(t, b.addr, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "acl-all", CleanStart: true, UsernameFlag: true, Username: "ann"})
-	all.sub("secret/ann/#", 2)
-	pub, _ := connectRaw(t, b.addr, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "acl-pub", CleanStart: true, UsernameFlag: true, Username: "ann"})
-	if rc := pub.publish(&packet.Publish{Topic: "secret/x", QoS: 1, Payload: []byte("no")}); rc != packet.NotAuthorized {
+	all, _ := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "acl-all", CleanStart: true, UsernameFlag: true, Username: "ann"})
+	all.SubscribeOne("secret/ann/#", 2)
+	pub, _ := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "acl-pub", CleanStart: true, UsernameFlag: true, Username: "ann"})
+	if rc := pub.Publish(&packet.Publish{Topic: "secret/x", QoS: 1, Payload: []byte("no")}); rc != packet.NotAuthorized {
 		t.Fatalf("PUBACK 0x%02X, want 0x87", byte(rc))
 	}
-	if rc := pub.publish(&packet.Publish{Topic: "secret/x", QoS: 2, Payload: []byte("no")}); rc != packet.NotAuthorized {
+	if rc := pub.Publish(&packet.Publish{Topic: "secret/x", QoS: 2, Payload: []byte("no")}); rc != packet.NotAuthorized {
 		t.Fatalf("PUBREC 0x%02X, want 0x87", byte(rc))
 	}
-	pub.publish(&packet.Publish{Topic: "secret/x", QoS: 0, Payload: []byte("no")})
-	pub3, _ := connectRaw(t, b.addr, v311("acl-pub3"))
-	if rc := pub3.publish(&packet.Publish{Topic: "secret/x", QoS: 1, Payload: []byte("no")}); rc != packet.Success {
+	pub.Publish(&packet.Publish{Topic: "secret/x", QoS: 0, Payload: []byte("no")})
+	pub3, _ := connectRaw(t, b.Addr, mqtttest.V311("acl-pub3"))
+	if rc := pub3.Publish(&packet.Publish{Topic: "secret/x", QoS: 1, Payload: []byte("no")}); rc != packet.Success {
 		t.Fatalf("3.1.1 PUBACK 0x%02X", byte(rc))
 	}
-	all.expectNothing()
+	all.ExpectNothing()
 	if n := b.hooks.count("secret/x"); n != 0 {
 		t.Fatalf("%d denied publishes were routed", n)
 	}
 
-	pub.publish(&packet.Publish{Topic: "secret/ann/x", QoS: 1, Payload: []byte("own")})
-	if p := all.recvPublish(); p.Topic != "secret/ann/x" {
+	pub.Publish(&packet.Publish{Topic: "secret/ann/x", QoS: 1, Payload: []byte("own")})
+	if p := all.RecvPublish(); p.Topic != "secret/ann/x" {
 		t.Fatalf("got %q", p.Topic)
 	}
-	if n := b.srv.Stats().DroppedACL.Load(); n != 4 {
+	if n := b.Server.Stats().DroppedACL.Load(); n != 4 {
 		t.Fatalf("DroppedACL = %d, want 4", n)
 	}
 }
@@ -62,8 +63,8 @@ func TestACLDeniedSubscribe0x87And0x80(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, withDenyACL)
 	for _, v := range []byte{packet.Version311, packet.Version5} {
-		r, _ := connectRaw(t, b.addr, &packet.Connect{ProtocolVersion: v, ClientID: "acl-sub", CleanStart: true})
-		codes := r.subscribe(1, packet.Properties{},
+		r, _ := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: v, ClientID: "acl-sub", CleanStart: true})
+		codes := r.Subscribe(1, packet.Properties{},
 			packet.Subscription{Filter: "secret/x", QoS: 1},
 			packet.Subscription{Filter: "secret/+", QoS: 1},
 			packet.Subscription{Filter: "public/x", QoS: 1})
@@ -74,12 +75,12 @@ func TestACLDeniedSubscribe0x87And0x80(t *testing.T) {
 		if want := []packet.ReasonCode{deny, deny, packet.GrantedQoS1}; !slices.Equal(codes, want) {
 			t.Fatalf("v%d SUBACK %v, want %v", v, codes, want)
 		}
-		r.disconnect()
+		r.Disconnect()
 	}
-	r := dialRaw(t, b.addr, packet.Version5)
-	r.send(&packet.Connect{ProtocolVersion: packet.Version5, ClientID: "acl-will", CleanStart: true,
+	r := dialRaw(t, b.Addr, packet.Version5)
+	r.Send(&packet.Connect{ProtocolVersion: packet.Version5, ClientID: "acl-will", CleanStart: true,
 		WillFlag: true, WillTopic: "secret/w", WillPayload: []byte("x")})
-	if ack := expect[*packet.Connack](r); ack.ReasonCode != packet.NotAuthorized {
+	if ack := mqtttest.Expect[*packet.Connack](r); ack.ReasonCode != packet.NotAuthorized {
 		t.Fatalf("CONNACK 0x%02X for a will on a denied topic, want 0x87", byte(ack.ReasonCode))
 	}
 }
@@ -90,9 +91,9 @@ func TestACLDeniedSubscribe0x87And0x80(t *testing.T) {
 func TestSysTopicsPublished(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, func(o *broker.Options) { o.SysInterval = 100 * time.Millisecond })
-	hash := watcher(t, b.addr, "sys-hash", "#")
-	s, _ := connectRaw(t, b.addr, v5("sys"))
-	s.sub("$SYS/#", 0)
+	hash := watcher(t, b.Addr, "sys-hash", "#")
+	s, _ := connectRaw(t, b.Addr, mqtttest.V5("sys"))
+	s.SubscribeOne("$SYS/#", 0)
 	want := []string{
 		"$SYS/broker/version", "$SYS/broker/uptime", "$SYS/broker/clients/connected",
 		"$SYS/broker/messages/received", "$SYS/broker/messages/sent", "$SYS/broker/subscriptions/count",
@@ -110,7 +111,7 @@ func TestSysTopicsPublished(t *testing.T) {
 		if !missing {
 			break
 		}
-		p := s.recvPublish()
+		p := s.RecvPublish()
 		got[p.Topic] = string(p.Payload)
 	}
 	for _, w := range want {
@@ -127,5 +128,5 @@ func TestSysTopicsPublished(t *testing.T) {
 	if v := got["$SYS/broker/version"]; v == "" {
 		t.Error("empty version")
 	}
-	hash.expectNothing()
+	hash.ExpectNothing()
 }

@@ -1,13 +1,13 @@
 package e2e
 
 import (
-	"context"
 	"net"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/herald-mqtt/herald/broker"
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
 	"github.com/herald-mqtt/herald/transport"
 )
@@ -27,20 +27,7 @@ func (a slowAuth) Authenticate(_ *broker.ClientInfo, pw []byte) packet.ReasonCod
 // goroutine serves many connections.
 func startEpollBroker(t *testing.T, opts broker.Options) string {
 	t.Helper()
-	srv := broker.New(opts)
-	ctx, cancel := context.WithCancel(context.Background())
-	es, err := transport.ListenEpoll(ctx, "127.0.0.1:0", transport.EpollOptions{Loops: 1}, srv.Accept("epoll"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cancel()
-		es.Close()
-		sctx, c2 := context.WithTimeout(context.Background(), 3*time.Second)
-		defer c2()
-		srv.Shutdown(sctx)
-	})
-	return es.Addr().String()
+	return mqtttest.ServeEpoll(t, broker.New(opts), "epoll", transport.EpollOptions{Loops: 1}).Addr
 }
 
 // A slow authenticator must not stall the other connections served by the
@@ -52,7 +39,7 @@ func TestSlowAuthenticationDoesNotStallTheLoop(t *testing.T) {
 	opts.Auth = slowAuth{delay: 300 * time.Millisecond}
 	addr := startEpollBroker(t, opts)
 
-	good := v5("steady")
+	good := mqtttest.V5("steady")
 	good.PasswordFlag, good.Password, good.UsernameFlag, good.Username = true, []byte("good"), true, "u"
 	steady, _ := connectRaw(t, addr, good)
 
@@ -68,7 +55,7 @@ func TestSlowAuthenticationDoesNotStallTheLoop(t *testing.T) {
 				return
 			}
 			defer c.Close()
-			p := v5("slow" + string(rune('a'+i)))
+			p := mqtttest.V5("slow" + string(rune('a'+i)))
 			p.PasswordFlag, p.Password, p.UsernameFlag, p.Username = true, []byte("good"), true, "u"
 			b, _ := packet.Encode(nil, packet.Version5, p)
 			c.Write(b)
@@ -78,8 +65,8 @@ func TestSlowAuthenticationDoesNotStallTheLoop(t *testing.T) {
 	}
 	time.Sleep(50 * time.Millisecond)
 	start := time.Now()
-	steady.send(&packet.Pingreq{})
-	expect[*packet.Pingresp](steady)
+	steady.Send(&packet.Pingreq{})
+	mqtttest.Expect[*packet.Pingresp](steady)
 	if d := time.Since(start); d > 2*time.Second {
 		t.Fatalf("PINGRESP took %v while other clients authenticated: the loop was blocked", d)
 	}
@@ -94,33 +81,33 @@ func TestPacketsBehindAnAuthenticatingConnect(t *testing.T) {
 	opts.Auth = slowAuth{delay: 100 * time.Millisecond}
 	addr := startEpollBroker(t, opts)
 
-	p := v5("eager")
+	p := mqtttest.V5("eager")
 	p.PasswordFlag, p.Password, p.UsernameFlag, p.Username = true, []byte("good"), true, "u"
 	r := dialRaw(t, addr, packet.Version5)
 	var b []byte
 	b, _ = packet.Encode(b, packet.Version5, p)
 	b, _ = packet.Encode(b, packet.Version5, &packet.Subscribe{PacketID: 7, Subscriptions: []packet.Subscription{{Filter: "eager/#", QoS: 1}}})
 	b, _ = packet.Encode(b, packet.Version5, &packet.Publish{Topic: "eager/x", QoS: 1, PacketID: 8, Payload: []byte("hi")})
-	r.write(b) // one write: CONNECT, SUBSCRIBE and PUBLISH arrive together
-	if ack := expect[*packet.Connack](r); ack.ReasonCode != packet.Success {
+	r.Write(b) // one write: CONNECT, SUBSCRIBE and PUBLISH arrive together
+	if ack := mqtttest.Expect[*packet.Connack](r); ack.ReasonCode != packet.Success {
 		t.Fatalf("CONNACK 0x%02X", byte(ack.ReasonCode))
 	}
-	if sa := expect[*packet.Suback](r); sa.PacketID != 7 {
+	if sa := mqtttest.Expect[*packet.Suback](r); sa.PacketID != 7 {
 		t.Fatalf("SUBACK for %d, want 7", sa.PacketID)
 	}
 	// Its own message comes back (no No Local) and the PUBACK follows, in some order.
 	var gotPub, gotAck bool
 	for !(gotPub && gotAck) {
-		switch m := r.next().(type) {
+		switch m := r.Next().(type) {
 		case *packet.Publish:
 			gotPub = string(m.Payload) == "hi"
-			r.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
+			r.Send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
 		case *packet.Ack:
 			gotAck = m.Kind == packet.PUBACK && m.PacketID == 8
 		}
 	}
 
-	bad := v5("intruder")
+	bad := mqtttest.V5("intruder")
 	bad.PasswordFlag, bad.Password, bad.UsernameFlag, bad.Username = true, []byte("wrong"), true, "u"
 	if ack := connectAny(t, addr, bad); ack.ReasonCode != packet.BadUsernameOrPassword {
 		t.Fatalf("wrong password: CONNACK 0x%02X, want 0x86", byte(ack.ReasonCode))

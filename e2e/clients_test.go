@@ -8,6 +8,8 @@ import (
 
 	"github.com/eclipse/paho.golang/paho"
 	pahov3 "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 )
 
 // paho.golang (MQTT 5): QoS 0, 1 and 2 with every pass-through property
@@ -16,7 +18,7 @@ import (
 func TestPahoV5_QoSAndPropertiesRoundTrip(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	sub := connectPaho(t, b.addr, &paho.Connect{ClientID: "paho-sub", CleanStart: true, KeepAlive: 30})
+	sub := connectPaho(t, b.Addr, &paho.Connect{ClientID: "paho-sub", CleanStart: true, KeepAlive: 30})
 	if p := sub.connack.Properties; p == nil || p.ReceiveMaximum == nil || *p.ReceiveMaximum != 128 ||
 		p.TopicAliasMaximum == nil || *p.TopicAliasMaximum != 64 || !p.RetainAvailable || !p.WildcardSubAvailable ||
 		!p.SubIDAvailable || !p.SharedSubAvailable {
@@ -29,7 +31,7 @@ func TestPahoV5_QoSAndPropertiesRoundTrip(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	pub := connectPaho(t, b.addr, &paho.Connect{ClientID: "paho-pub", CleanStart: true, KeepAlive: 30})
+	pub := connectPaho(t, b.Addr, &paho.Connect{ClientID: "paho-pub", CleanStart: true, KeepAlive: 30})
 	format := byte(1)
 	for qos := byte(0); qos <= 2; qos++ {
 		_, err := pub.Publish(ctxT(t), &paho.Publish{
@@ -61,7 +63,7 @@ func TestPahoV5_QoSAndPropertiesRoundTrip(t *testing.T) {
 func TestPahoV5_RequestResponse(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	responder := connectPaho(t, b.addr, &paho.Connect{ClientID: "svc", CleanStart: true, KeepAlive: 30})
+	responder := connectPaho(t, b.Addr, &paho.Connect{ClientID: "svc", CleanStart: true, KeepAlive: 30})
 	if _, err := responder.Subscribe(ctxT(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "svc/req", QoS: 1}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +77,7 @@ func TestPahoV5_RequestResponse(t *testing.T) {
 				Properties: &paho.PublishProperties{CorrelationData: m.Properties.CorrelationData}})
 		}
 	}()
-	req := connectPaho(t, b.addr, &paho.Connect{ClientID: "caller", CleanStart: true, KeepAlive: 30})
+	req := connectPaho(t, b.Addr, &paho.Connect{ClientID: "caller", CleanStart: true, KeepAlive: 30})
 	if _, err := req.Subscribe(ctxT(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "caller/replies", QoS: 1}}}); err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +100,8 @@ func TestPahoV5_RequestResponse(t *testing.T) {
 func TestPahoV5_TakeoverAndAssignedID(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	old := connectPaho(t, b.addr, &paho.Connect{ClientID: "paho-take", CleanStart: true, KeepAlive: 30})
-	connectPaho(t, b.addr, &paho.Connect{ClientID: "paho-take", CleanStart: true, KeepAlive: 30})
+	old := connectPaho(t, b.Addr, &paho.Connect{ClientID: "paho-take", CleanStart: true, KeepAlive: 30})
+	connectPaho(t, b.Addr, &paho.Connect{ClientID: "paho-take", CleanStart: true, KeepAlive: 30})
 	select {
 	case d := <-old.disconnects:
 		if d.ReasonCode != 0x8E {
@@ -108,7 +110,7 @@ func TestPahoV5_TakeoverAndAssignedID(t *testing.T) {
 	case <-time.After(waitFor):
 		t.Fatal("old paho client not told of the takeover")
 	}
-	anon := connectPaho(t, b.addr, &paho.Connect{CleanStart: true, KeepAlive: 30})
+	anon := connectPaho(t, b.Addr, &paho.Connect{CleanStart: true, KeepAlive: 30})
 	if anon.connack.Properties == nil || anon.connack.Properties.AssignedClientID == "" {
 		t.Fatal("no Assigned Client Identifier")
 	}
@@ -124,19 +126,19 @@ func TestPahoV5_SessionResumeDeliversQueued(t *testing.T) {
 		return &paho.Connect{ClientID: "paho-sess", CleanStart: clean, KeepAlive: 30,
 			Properties: &paho.ConnectProperties{SessionExpiryInterval: u32(60)}}
 	}
-	s := connectPaho(t, b.addr, cp(true))
+	s := connectPaho(t, b.Addr, cp(true))
 	if _, err := s.Subscribe(ctxT(t), &paho.Subscribe{Subscriptions: []paho.SubscribeOptions{{Topic: "sess/t", QoS: 1}}}); err != nil {
 		t.Fatal(err)
 	}
 	s.Disconnect(&paho.Disconnect{})
 	b.waitConnected(t, 0)
-	pub := connectPaho(t, b.addr, &paho.Connect{ClientID: "paho-sess-pub", CleanStart: true, KeepAlive: 30})
+	pub := connectPaho(t, b.Addr, &paho.Connect{ClientID: "paho-sess-pub", CleanStart: true, KeepAlive: 30})
 	for i := range 3 {
 		if _, err := pub.Publish(ctxT(t), &paho.Publish{Topic: "sess/t", QoS: 1, Payload: []byte(fmt.Sprint(i))}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s = connectPaho(t, b.addr, cp(false))
+	s = connectPaho(t, b.Addr, cp(false))
 	if !s.connack.SessionPresent {
 		t.Fatal("session not present")
 	}
@@ -192,10 +194,10 @@ func TestPahoV3_31And311_QoSRetainedPersistentSession(t *testing.T) {
 					return nil
 				}
 			}
-			pub, _ := connectPahoV3(t, b.addr, "v3pub", pv, true, func(pahov3.Client, pahov3.Message) {})
+			pub, _ := connectPahoV3(t, b.Addr, "v3pub", pv, true, func(pahov3.Client, pahov3.Message) {})
 			waitToken(t, pub.Publish("v3/retained", 1, true, "kept"))
 
-			sub, present := connectPahoV3(t, b.addr, "v3sub", pv, false, handler)
+			sub, present := connectPahoV3(t, b.Addr, "v3sub", pv, false, handler)
 			if present {
 				t.Fatal("session present on first connection")
 			}
@@ -213,7 +215,7 @@ func TestPahoV3_31And311_QoSRetainedPersistentSession(t *testing.T) {
 			sub.Disconnect(50)
 			b.waitConnected(t, 1)
 			waitToken(t, pub.Publish("v3/t", 1, false, "while-away"))
-			_, present = connectPahoV3(t, b.addr, "v3sub", pv, false, handler)
+			_, present = connectPahoV3(t, b.Addr, "v3sub", pv, false, handler)
 			if !present {
 				t.Fatal("persistent session not present")
 			}
@@ -229,14 +231,14 @@ func TestPahoV3_31And311_QoSRetainedPersistentSession(t *testing.T) {
 func TestPahoV3_WillOnTakeover(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	w := watcher(t, b.addr, "v3will-watch", "v3will/#")
-	opts := pahov3.NewClientOptions().AddBroker("tcp://"+b.addr).SetClientID("v3will").
+	w := watcher(t, b.Addr, "v3will-watch", "v3will/#")
+	opts := pahov3.NewClientOptions().AddBroker("tcp://"+b.Addr).SetClientID("v3will").
 		SetProtocolVersion(4).SetAutoReconnect(false).SetWill("v3will/gone", "bye", 1, false)
 	c := pahov3.NewClient(opts)
 	waitToken(t, c.Connect())
 	t.Cleanup(func() { c.Disconnect(0) })
-	connectRaw(t, b.addr, v311("v3will")) // takes the client id over
-	if p := w.recvPublish(); p.Topic != "v3will/gone" || string(p.Payload) != "bye" {
+	connectRaw(t, b.Addr, mqtttest.V311("v3will")) // takes the client id over
+	if p := w.RecvPublish(); p.Topic != "v3will/gone" || string(p.Payload) != "bye" {
 		t.Fatalf("will: %q %q", p.Topic, p.Payload)
 	}
 }

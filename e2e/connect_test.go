@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/herald-mqtt/herald/broker"
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
 )
 
@@ -14,19 +15,19 @@ import (
 func TestProtocolVersions_31_311_5_OnOneListenerInteroperate(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	var subs []*rawClient
+	var subs []*mqtttest.Client
 	for _, v := range []byte{packet.Version31, packet.Version311, packet.Version5} {
-		r, ack := connectRaw(t, b.addr, &packet.Connect{ProtocolVersion: v, ClientID: "ver-" + string('0'+v), CleanStart: true})
+		r, ack := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: v, ClientID: "ver-" + string('0'+v), CleanStart: true})
 		if ack.SessionPresent {
 			t.Fatalf("level %d: session present on a clean session", v)
 		}
-		r.sub("versions/x", 1)
+		r.SubscribeOne("versions/x", 1)
 		subs = append(subs, r)
 	}
-	pub, _ := connectRaw(t, b.addr, v5("ver-pub"))
-	pub.publish(&packet.Publish{Topic: "versions/x", QoS: 1, Payload: []byte("hello")})
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("ver-pub"))
+	pub.Publish(&packet.Publish{Topic: "versions/x", QoS: 1, Payload: []byte("hello")})
 	for i, r := range subs {
-		p := r.recvPublish()
+		p := r.RecvPublish()
 		if p.Topic != "versions/x" || string(p.Payload) != "hello" || p.QoS != 1 {
 			t.Fatalf("subscriber %d got %+v", i, p)
 		}
@@ -48,16 +49,16 @@ func TestUnsupportedProtocolLevelRefused_MQTT_3_1_2_2(t *testing.T) {
 		// CONNECT "MQTT" level 2: an old one gets the 3.1.1 return code 1.
 		{2, []byte{0x10, 0x0C, 0, 4, 'M', 'Q', 'T', 'T', 2, 0x02, 0, 60, 0, 0}, 0x01},
 	} {
-		r := dialRaw(t, b.addr, packet.Version311)
-		r.write(tc.frame)
-		frame, err := r.recvFrame(waitFor)
+		r := dialRaw(t, b.Addr, packet.Version311)
+		r.Write(tc.frame)
+		frame, err := r.ReadFrame(waitFor)
 		if err != nil {
 			t.Fatalf("level %d: no CONNACK: %v", tc.level, err)
 		}
 		if frame[0] != 0x20 || len(frame) < 4 || frame[3] != tc.code {
 			t.Fatalf("level %d: got % x, want CONNACK code 0x%02X", tc.level, frame, tc.code)
 		}
-		r.expectClosed(waitFor)
+		r.ExpectClosed(waitFor)
 	}
 }
 
@@ -76,30 +77,30 @@ func TestCleanStartAndSessionPresent_MQTT_3_1_2_4_MQTT_3_2_2_2(t *testing.T) {
 			}
 			return c
 		}
-		r, ack := connectRaw(t, b.addr, persistent(false))
+		r, ack := connectRaw(t, b.Addr, persistent(false))
 		if ack.SessionPresent {
 			t.Fatalf("v%d: first connection reports a session present", v)
 		}
-		r.sub("clean/t", 1)
-		r.disconnect()
+		r.SubscribeOne("clean/t", 1)
+		r.Disconnect()
 
-		r, ack = connectRaw(t, b.addr, persistent(false))
+		r, ack = connectRaw(t, b.Addr, persistent(false))
 		if !ack.SessionPresent {
 			t.Fatalf("v%d: resumed session not reported present", v)
 		}
-		pub, _ := connectRaw(t, b.addr, v5(id+"-pub"))
-		pub.publish(&packet.Publish{Topic: "clean/t", QoS: 1, Payload: []byte("kept")})
-		if p := r.recvPublish(); string(p.Payload) != "kept" {
+		pub, _ := connectRaw(t, b.Addr, mqtttest.V5(id+"-pub"))
+		pub.Publish(&packet.Publish{Topic: "clean/t", QoS: 1, Payload: []byte("kept")})
+		if p := r.RecvPublish(); string(p.Payload) != "kept" {
 			t.Fatalf("v%d: got %q from the resumed subscription", v, p.Payload)
 		}
-		r.disconnect()
+		r.Disconnect()
 
-		r, ack = connectRaw(t, b.addr, persistent(true))
+		r, ack = connectRaw(t, b.Addr, persistent(true))
 		if ack.SessionPresent {
 			t.Fatalf("v%d: Clean Start reported a session present", v)
 		}
-		pub.publish(&packet.Publish{Topic: "clean/t", QoS: 1, Payload: []byte("gone")})
-		r.expectNothing()
+		pub.Publish(&packet.Publish{Topic: "clean/t", QoS: 1, Payload: []byte("gone")})
+		r.ExpectNothing()
 	}
 }
 
@@ -108,19 +109,19 @@ func TestCleanStartAndSessionPresent_MQTT_3_1_2_4_MQTT_3_2_2_2(t *testing.T) {
 func TestCleanSessionEndsAtDisconnect_MQTT_3_1_2_6(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	r, _ := connectRaw(t, b.addr, v311("cs-sub"))
-	r.sub("cs/t", 1)
-	r.disconnect()
+	r, _ := connectRaw(t, b.Addr, mqtttest.V311("cs-sub"))
+	r.SubscribeOne("cs/t", 1)
+	r.Disconnect()
 	b.waitConnected(t, 0)
-	pub, _ := connectRaw(t, b.addr, v5("cs-pub"))
-	if rc := pub.publish(&packet.Publish{Topic: "cs/t", QoS: 1, Payload: []byte("x")}); rc != packet.NoMatchingSubscribers {
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("cs-pub"))
+	if rc := pub.Publish(&packet.Publish{Topic: "cs/t", QoS: 1, Payload: []byte("x")}); rc != packet.NoMatchingSubscribers {
 		t.Fatalf("PUBACK 0x%02X, want 0x10 no matching subscribers", byte(rc))
 	}
-	r, ack := connectRaw(t, b.addr, &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "cs-sub"})
+	r, ack := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "cs-sub"})
 	if ack.SessionPresent {
 		t.Fatal("session present after a clean session ended")
 	}
-	r.expectNothing()
+	r.ExpectNothing()
 }
 
 // [MQTT-3.1.2-23] [MQTT-4.1.0-2] a v5 session lives for its Session Expiry
@@ -134,28 +135,28 @@ func TestSessionExpiry_MQTT_3_1_2_23(t *testing.T) {
 		c.Props.SessionExpiry, c.Props.HasSessionExpiry = 1, true
 		return c
 	}
-	r, _ := connectRaw(t, b.addr, conn(true))
-	r.sub("exp/t", 1)
-	r.disconnect()
+	r, _ := connectRaw(t, b.Addr, conn(true))
+	r.SubscribeOne("exp/t", 1)
+	r.Disconnect()
 
-	pub, _ := connectRaw(t, b.addr, v5("exp-pub"))
-	pub.publish(&packet.Publish{Topic: "exp/t", QoS: 1, Payload: []byte("queued")})
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("exp-pub"))
+	pub.Publish(&packet.Publish{Topic: "exp/t", QoS: 1, Payload: []byte("queued")})
 
 	time.Sleep(300 * time.Millisecond) // well inside the 1s expiry
-	r, ack := connectRaw(t, b.addr, conn(false))
+	r, ack := connectRaw(t, b.Addr, conn(false))
 	if !ack.SessionPresent {
 		t.Fatal("session gone before its expiry interval")
 	}
-	if p := r.recvPublish(); string(p.Payload) != "queued" {
+	if p := r.RecvPublish(); string(p.Payload) != "queued" {
 		t.Fatalf("queued message: got %q", p.Payload)
 	}
-	r.disconnect()
+	r.Disconnect()
 
 	time.Sleep(1800 * time.Millisecond) // past the 1s expiry
-	if rc := pub.publish(&packet.Publish{Topic: "exp/t", QoS: 1, Payload: []byte("late")}); rc != packet.NoMatchingSubscribers {
+	if rc := pub.Publish(&packet.Publish{Topic: "exp/t", QoS: 1, Payload: []byte("late")}); rc != packet.NoMatchingSubscribers {
 		t.Fatalf("PUBACK 0x%02X after expiry, want 0x10: the expired session still subscribes", byte(rc))
 	}
-	_, ack = connectRaw(t, b.addr, conn(false))
+	_, ack = connectRaw(t, b.Addr, conn(false))
 	if ack.SessionPresent {
 		t.Fatal("session present after its expiry interval")
 	}
@@ -166,11 +167,11 @@ func TestSessionExpiry_MQTT_3_1_2_23(t *testing.T) {
 func TestSessionExpiryZeroEndsAtClose_MQTT_3_1_2_23(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	r, _ := connectRaw(t, b.addr, v5("exp0"))
-	r.sub("exp0/t", 1)
-	r.disconnect()
+	r, _ := connectRaw(t, b.Addr, mqtttest.V5("exp0"))
+	r.SubscribeOne("exp0/t", 1)
+	r.Disconnect()
 	b.waitConnected(t, 0)
-	_, ack := connectRaw(t, b.addr, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "exp0"})
+	_, ack := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "exp0"})
 	if ack.SessionPresent {
 		t.Fatal("session present although its expiry was 0")
 	}
@@ -181,11 +182,11 @@ func TestSessionExpiryZeroEndsAtClose_MQTT_3_1_2_23(t *testing.T) {
 func TestDisconnectCannotRaiseZeroExpiry_MQTT_3_14_2_2(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	r, _ := connectRaw(t, b.addr, v5("dexp"))
+	r, _ := connectRaw(t, b.Addr, mqtttest.V5("dexp"))
 	d := &packet.Disconnect{}
 	d.Props.SessionExpiry, d.Props.HasSessionExpiry = 30, true
-	r.send(d)
-	r.expectDisconnect(packet.ProtocolError, waitFor)
+	r.Send(d)
+	r.ExpectDisconnect(packet.ProtocolError, waitFor)
 }
 
 // [MQTT-3.1.4-3] a second connection with the same client id takes the
@@ -199,17 +200,17 @@ func TestTakeoverDisconnectsOldWith0x8E_MQTT_3_1_4_3(t *testing.T) {
 		c.Props.SessionExpiry, c.Props.HasSessionExpiry = 60, true
 		return c
 	}
-	old, _ := connectRaw(t, b.addr, conn())
-	old.sub("take/t", 1)
-	fresh, ack := connectRaw(t, b.addr, conn())
+	old, _ := connectRaw(t, b.Addr, conn())
+	old.SubscribeOne("take/t", 1)
+	fresh, ack := connectRaw(t, b.Addr, conn())
 	if !ack.SessionPresent {
 		t.Fatal("takeover did not resume the session")
 	}
-	old.expectDisconnect(packet.SessionTakenOver, waitFor)
+	old.ExpectDisconnect(packet.SessionTakenOver, waitFor)
 
-	pub, _ := connectRaw(t, b.addr, v5("take-pub"))
-	pub.publish(&packet.Publish{Topic: "take/t", QoS: 1, Payload: []byte("to-new")})
-	if p := fresh.recvPublish(); string(p.Payload) != "to-new" {
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("take-pub"))
+	pub.Publish(&packet.Publish{Topic: "take/t", QoS: 1, Payload: []byte("to-new")})
+	if p := fresh.RecvPublish(); string(p.Payload) != "to-new" {
 		t.Fatalf("new connection got %q", p.Payload)
 	}
 }
@@ -218,9 +219,9 @@ func TestTakeoverDisconnectsOldWith0x8E_MQTT_3_1_4_3(t *testing.T) {
 func TestTakeover311ClosesOld_MQTT_3_1_4_3(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	old, _ := connectRaw(t, b.addr, v311("take311"))
-	connectRaw(t, b.addr, v311("take311"))
-	if got := old.expectClosed(waitFor); len(got) != 0 {
+	old, _ := connectRaw(t, b.Addr, mqtttest.V311("take311"))
+	connectRaw(t, b.Addr, mqtttest.V311("take311"))
+	if got := old.ExpectClosed(waitFor); len(got) != 0 {
 		t.Fatalf("3.1.1 connection got %v before close", got)
 	}
 }
@@ -231,27 +232,27 @@ func TestTakeover311ClosesOld_MQTT_3_1_4_3(t *testing.T) {
 func TestAssignedClientIdentifier_MQTT_3_2_2_16(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	_, ack := connectRaw(t, b.addr, v5(""))
+	_, ack := connectRaw(t, b.Addr, mqtttest.V5(""))
 	id1 := ack.Props.AssignedClientID
 	if id1 == "" {
 		t.Fatal("no Assigned Client Identifier for an empty v5 client id")
 	}
-	_, ack = connectRaw(t, b.addr, v5(""))
+	_, ack = connectRaw(t, b.Addr, mqtttest.V5(""))
 	if ack.Props.AssignedClientID == "" || ack.Props.AssignedClientID == id1 {
 		t.Fatalf("assigned ids not unique: %q and %q", id1, ack.Props.AssignedClientID)
 	}
-	_, ack = connectRaw(t, b.addr, v5("named"))
+	_, ack = connectRaw(t, b.Addr, mqtttest.V5("named"))
 	if ack.Props.AssignedClientID != "" {
 		t.Fatalf("assigned %q to a client that named itself", ack.Props.AssignedClientID)
 	}
-	connectRaw(t, b.addr, v311("")) // clean session: accepted
+	connectRaw(t, b.Addr, mqtttest.V311("")) // clean session: accepted
 
-	r := dialRaw(t, b.addr, packet.Version311)
-	r.send(&packet.Connect{ProtocolVersion: packet.Version311, ClientID: ""})
-	if ack := expect[*packet.Connack](r); ack.ReasonCode != packet.ConnRefusedIdentifier {
+	r := dialRaw(t, b.Addr, packet.Version311)
+	r.Send(&packet.Connect{ProtocolVersion: packet.Version311, ClientID: ""})
+	if ack := mqtttest.Expect[*packet.Connack](r); ack.ReasonCode != packet.ConnRefusedIdentifier {
 		t.Fatalf("CONNACK 0x%02X for an empty id without clean session, want 0x02", byte(ack.ReasonCode))
 	}
-	r.expectClosed(waitFor)
+	r.ExpectClosed(waitFor)
 }
 
 // [MQTT-3.1.2-24] a client silent for 1.5 times its Keep Alive is
@@ -260,8 +261,8 @@ func TestKeepAliveTimeoutAtOneAndAHalf_MQTT_3_1_2_24(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
 	start := time.Now()
-	r, _ := connectRaw(t, b.addr, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "ka", CleanStart: true, KeepAlive: 1})
-	r.expectDisconnect(packet.KeepAliveTimeout, 4*time.Second)
+	r, _ := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "ka", CleanStart: true, KeepAlive: 1})
+	r.ExpectDisconnect(packet.KeepAliveTimeout, 4*time.Second)
 	if el := time.Since(start); el < 1500*time.Millisecond {
 		t.Fatalf("disconnected after %v, before 1.5 x keep alive", el)
 	}
@@ -272,11 +273,11 @@ func TestKeepAliveTimeoutAtOneAndAHalf_MQTT_3_1_2_24(t *testing.T) {
 func TestKeepAlivePingKeepsConnection_MQTT_3_12_4_1(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	r, _ := connectRaw(t, b.addr, &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "ping", CleanStart: true, KeepAlive: 1})
+	r, _ := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "ping", CleanStart: true, KeepAlive: 1})
 	for range 4 {
 		time.Sleep(700 * time.Millisecond)
-		r.send(&packet.Pingreq{})
-		expect[*packet.Pingresp](r)
+		r.Send(&packet.Pingreq{})
+		mqtttest.Expect[*packet.Pingresp](r)
 	}
 }
 
@@ -286,11 +287,11 @@ func TestServerKeepAliveInConnackAndEnforced_MQTT_3_2_2_21(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, func(o *broker.Options) { o.ServerKeepAlive = 1 })
 	start := time.Now()
-	r, ack := connectRaw(t, b.addr, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "ska", CleanStart: true, KeepAlive: 60})
+	r, ack := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "ska", CleanStart: true, KeepAlive: 60})
 	if !ack.Props.HasServerKeepAlive || ack.Props.ServerKeepAlive != 1 {
 		t.Fatalf("CONNACK Server Keep Alive = %v/%d, want 1", ack.Props.HasServerKeepAlive, ack.Props.ServerKeepAlive)
 	}
-	r.expectDisconnect(packet.KeepAliveTimeout, 4*time.Second)
+	r.ExpectDisconnect(packet.KeepAliveTimeout, 4*time.Second)
 	if el := time.Since(start); el < 1500*time.Millisecond {
 		t.Fatalf("disconnected after %v", el)
 	}
@@ -301,11 +302,11 @@ func TestServerKeepAliveInConnackAndEnforced_MQTT_3_2_2_21(t *testing.T) {
 func TestConnectTimeoutClosesSilentConnection(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, func(o *broker.Options) { o.ConnectTimeout = 200 * time.Millisecond })
-	silent := dialRaw(t, b.addr, packet.Version311)
-	partial := dialRaw(t, b.addr, packet.Version311)
-	partial.write([]byte{0x10, 0x10, 0, 4, 'M', 'Q'}) // half a CONNECT
-	for _, r := range []*rawClient{silent, partial} {
-		if got := r.expectClosed(2500 * time.Millisecond); len(got) != 0 {
+	silent := dialRaw(t, b.Addr, packet.Version311)
+	partial := dialRaw(t, b.Addr, packet.Version311)
+	partial.Write([]byte{0x10, 0x10, 0, 4, 'M', 'Q'}) // half a CONNECT
+	for _, r := range []*mqtttest.Client{silent, partial} {
+		if got := r.ExpectClosed(2500 * time.Millisecond); len(got) != 0 {
 			t.Fatalf("got %v before close", got)
 		}
 	}
@@ -320,7 +321,7 @@ func TestConnackCapabilityProperties(t *testing.T) {
 	t.Run("defaults", func(t *testing.T) {
 		t.Parallel()
 		b := startBroker(t, nil)
-		_, ack := connectRaw(t, b.addr, v5("caps"))
+		_, ack := connectRaw(t, b.Addr, mqtttest.V5("caps"))
 		p := ack.Props
 		if p.ReceiveMaximum != 128 || p.MaximumPacketSize != 1<<20 || p.TopicAliasMaximum != 64 {
 			t.Fatalf("ReceiveMaximum %d MaximumPacketSize %d TopicAliasMaximum %d", p.ReceiveMaximum, p.MaximumPacketSize, p.TopicAliasMaximum)
@@ -341,7 +342,7 @@ func TestConnackCapabilityProperties(t *testing.T) {
 			o.TopicAliasMaximum = 3
 			o.MaxPacketSize = 4096
 		})
-		r, ack := connectRaw(t, b.addr, v5("caps"))
+		r, ack := connectRaw(t, b.Addr, mqtttest.V5("caps"))
 		p := ack.Props
 		if !p.HasMaximumQoS || p.MaximumQoS != 1 || !p.HasRetainAvailable || p.RetainAvailable != 0 ||
 			!p.HasWildcardSub || p.WildcardSubAvailable != 0 || !p.HasSubIDAvailable || p.SubIDAvailable != 0 ||
@@ -351,7 +352,7 @@ func TestConnackCapabilityProperties(t *testing.T) {
 		}
 		// The broker acts as it announced: [MQTT-3.8.4-...] wildcard and
 		// shared filters refused per filter, QoS downgraded to the maximum.
-		codes := r.subscribe(1, packet.Properties{},
+		codes := r.Subscribe(1, packet.Properties{},
 			packet.Subscription{Filter: "a/+", QoS: 0},
 			packet.Subscription{Filter: "$share/g/a", QoS: 0},
 			packet.Subscription{Filter: "a/b", QoS: 2})
@@ -360,19 +361,19 @@ func TestConnackCapabilityProperties(t *testing.T) {
 			t.Fatalf("SUBACK %v, want %v", codes, want)
 		}
 		// [MQTT-3.2.2-14] retain when not available: DISCONNECT 0x9A.
-		r.send(&packet.Publish{Topic: "a/b", Retain: true, Payload: []byte("x")})
-		r.expectDisconnect(packet.RetainNotSupported, waitFor)
+		r.Send(&packet.Publish{Topic: "a/b", Retain: true, Payload: []byte("x")})
+		r.ExpectDisconnect(packet.RetainNotSupported, waitFor)
 
 		// [MQTT-3.2.2-11] QoS above Maximum QoS: DISCONNECT 0x9B.
-		r2, _ := connectRaw(t, b.addr, v5("caps2"))
-		r2.send(&packet.Publish{Topic: "a/b", QoS: 2, PacketID: 1, Payload: []byte("x")})
-		r2.expectDisconnect(packet.QoSNotSupported, waitFor)
+		r2, _ := connectRaw(t, b.Addr, mqtttest.V5("caps2"))
+		r2.Send(&packet.Publish{Topic: "a/b", QoS: 2, PacketID: 1, Payload: []byte("x")})
+		r2.ExpectDisconnect(packet.QoSNotSupported, waitFor)
 
 		// Subscription identifiers when not available: DISCONNECT 0xA1.
-		r3, _ := connectRaw(t, b.addr, v5("caps3"))
-		r3.send(&packet.Subscribe{PacketID: 1, Props: packet.Properties{SubscriptionIDs: []uint32{5}},
+		r3, _ := connectRaw(t, b.Addr, mqtttest.V5("caps3"))
+		r3.Send(&packet.Subscribe{PacketID: 1, Props: packet.Properties{SubscriptionIDs: []uint32{5}},
 			Subscriptions: []packet.Subscription{{Filter: "a/b"}}})
-		r3.expectDisconnect(packet.SubscriptionIDsNotSupported, waitFor)
+		r3.ExpectDisconnect(packet.SubscriptionIDsNotSupported, waitFor)
 	})
 }
 
@@ -381,18 +382,18 @@ func TestConnackCapabilityProperties(t *testing.T) {
 func TestDisconnectSessionExpiryZeroEndsSession(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	cp := v5("dexp0")
+	cp := mqtttest.V5("dexp0")
 	cp.Props.SessionExpiry, cp.Props.HasSessionExpiry = 60, true
-	r, _ := connectRaw(t, b.addr, cp)
-	r.sub("dexp0/t", 1)
+	r, _ := connectRaw(t, b.Addr, cp)
+	r.SubscribeOne("dexp0/t", 1)
 	d := &packet.Disconnect{}
 	d.Props.HasSessionExpiry = true // value 0
-	r.send(d)
-	r.expectClosed(waitFor)
+	r.Send(d)
+	r.ExpectClosed(waitFor)
 	b.waitConnected(t, 0)
 	cp = &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "dexp0"}
 	cp.Props.SessionExpiry, cp.Props.HasSessionExpiry = 60, true
-	if _, ack := connectRaw(t, b.addr, cp); ack.SessionPresent {
+	if _, ack := connectRaw(t, b.Addr, cp); ack.SessionPresent {
 		t.Fatal("session present after DISCONNECT set its expiry to 0")
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/herald-mqtt/herald/broker"
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
 	"github.com/herald-mqtt/herald/store"
 )
@@ -14,17 +15,17 @@ import (
 
 func TestMaxConnectionsRefusesWithQuotaExceeded(t *testing.T) {
 	b := startBroker(t, func(o *broker.Options) { o.Limits.MaxConnections = 2 })
-	connectRaw(t, b.addr, v5("a"))
-	connectRaw(t, b.addr, v5("b"))
-	ack := connectAny(t, b.addr, v5("c"))
+	connectRaw(t, b.Addr, mqtttest.V5("a"))
+	connectRaw(t, b.Addr, mqtttest.V5("b"))
+	ack := connectAny(t, b.Addr, mqtttest.V5("c"))
 	if ack.ReasonCode != packet.QuotaExceeded {
 		t.Fatalf("third connection: CONNACK 0x%02X, want 0x97 Quota exceeded", byte(ack.ReasonCode))
 	}
-	ack = connectAny(t, b.addr, v311("d"))
+	ack = connectAny(t, b.Addr, mqtttest.V311("d"))
 	if ack.ReasonCode != packet.ConnRefusedServerUnavailable {
 		t.Fatalf("3.1.1 over the limit: return code %d, want 3 server unavailable", ack.ReasonCode)
 	}
-	if n := b.srv.LimitStats().MaxConnections.Load(); n != 2 {
+	if n := b.Server.LimitStats().MaxConnections.Load(); n != 2 {
 		t.Fatalf("max-connections refusals counted %d, want 2", n)
 	}
 }
@@ -34,14 +35,14 @@ func TestConnectRateRefusesWith0x9F(t *testing.T) {
 		o.Limits.ConnectRate = 1
 		o.Limits.ConnectBurst = 2
 	})
-	connectRaw(t, b.addr, v5("a"))
-	connectRaw(t, b.addr, v5("b"))
-	ack := connectAny(t, b.addr, v5("c"))
+	connectRaw(t, b.Addr, mqtttest.V5("a"))
+	connectRaw(t, b.Addr, mqtttest.V5("b"))
+	ack := connectAny(t, b.Addr, mqtttest.V5("c"))
 	if ack.ReasonCode != packet.ConnectionRateExceeded {
 		t.Fatalf("burst exhausted: CONNACK 0x%02X, want 0x9F Connection rate exceeded", byte(ack.ReasonCode))
 	}
 	time.Sleep(1100 * time.Millisecond) // one token refills
-	if ack = connectAny(t, b.addr, v5("d")); ack.ReasonCode != packet.Success {
+	if ack = connectAny(t, b.Addr, mqtttest.V5("d")); ack.ReasonCode != packet.Success {
 		t.Fatalf("after refill: CONNACK 0x%02X, want success", byte(ack.ReasonCode))
 	}
 }
@@ -53,30 +54,30 @@ func TestFlappingClientIsBanned(t *testing.T) {
 		o.Limits.FlapBan = time.Minute
 	})
 	for i := range 3 {
-		r, ack := connectRaw(t, b.addr, v5("flappy"))
+		r, ack := connectRaw(t, b.Addr, mqtttest.V5("flappy"))
 		if ack.ReasonCode != packet.Success {
 			t.Fatalf("connect %d: 0x%02X", i+1, byte(ack.ReasonCode))
 		}
-		r.c.Close()
+		r.Conn.Close()
 	}
-	ack := connectAny(t, b.addr, v5("flappy"))
+	ack := connectAny(t, b.Addr, mqtttest.V5("flappy"))
 	if ack.ReasonCode != packet.Banned {
 		t.Fatalf("fourth connect in the window: 0x%02X, want 0x8A Banned", byte(ack.ReasonCode))
 	}
-	if ack = connectAny(t, b.addr, v5("steady")); ack.ReasonCode != packet.Success {
+	if ack = connectAny(t, b.Addr, mqtttest.V5("steady")); ack.ReasonCode != packet.Success {
 		t.Fatalf("another client id is not banned: 0x%02X", byte(ack.ReasonCode))
 	}
 }
 
 func TestPublishRateDisconnectsWith0x96(t *testing.T) {
 	b := startBroker(t, func(o *broker.Options) { o.Limits.PublishRate = 5 })
-	r, _ := connectRaw(t, b.addr, v5("chatty"))
+	r, _ := connectRaw(t, b.Addr, mqtttest.V5("chatty"))
 	for range 5 {
-		r.send(&packet.Publish{Topic: "t", Payload: []byte("x")})
+		r.Send(&packet.Publish{Topic: "t", Payload: []byte("x")})
 	}
-	r.send(&packet.Publish{Topic: "t", Payload: []byte("x")})
-	r.expectDisconnect(packet.MessageRateTooHigh, waitFor)
-	if b.srv.LimitStats().PublishRate.Load() == 0 {
+	r.Send(&packet.Publish{Topic: "t", Payload: []byte("x")})
+	r.ExpectDisconnect(packet.MessageRateTooHigh, waitFor)
+	if b.Server.LimitStats().PublishRate.Load() == 0 {
 		t.Fatal("publish-rate refusal not counted")
 	}
 }
@@ -85,20 +86,20 @@ func TestPublishRateDisconnectsWith0x96(t *testing.T) {
 func connectAny(t *testing.T, addr string, p *packet.Connect) *packet.Connack {
 	t.Helper()
 	r := dialRaw(t, addr, p.ProtocolVersion)
-	r.send(p)
-	return expect[*packet.Connack](r)
+	r.Send(p)
+	return mqtttest.Expect[*packet.Connack](r)
 }
 
 func TestMaxSubscriptionsPerClientRefusesWithQuotaExceeded(t *testing.T) {
 	b := startBroker(t, func(o *broker.Options) { o.MaxSubsPerClient = 2 })
-	r, _ := connectRaw(t, b.addr, v5("greedy"))
-	codes := r.subscribe(1, packet.Properties{},
+	r, _ := connectRaw(t, b.Addr, mqtttest.V5("greedy"))
+	codes := r.Subscribe(1, packet.Properties{},
 		packet.Subscription{Filter: "a"}, packet.Subscription{Filter: "b"}, packet.Subscription{Filter: "c"})
 	if codes[0] != packet.Success || codes[1] != packet.Success || codes[2] != packet.QuotaExceeded {
 		t.Fatalf("SUBACK codes %v, want [0 0 0x97]", codes)
 	}
 	// Replacing an existing subscription is not a new one.
-	if codes = r.subscribe(2, packet.Properties{}, packet.Subscription{Filter: "a", QoS: 1}); codes[0] != packet.GrantedQoS1 {
+	if codes = r.Subscribe(2, packet.Properties{}, packet.Subscription{Filter: "a", QoS: 1}); codes[0] != packet.GrantedQoS1 {
 		t.Fatalf("resubscribe: %v, want granted QoS 1", codes)
 	}
 }
@@ -116,21 +117,21 @@ func TestMemoryBudgetPausesPublishersAndResumes(t *testing.T) {
 
 	// An offline persistent subscriber: everything published queues for it.
 	sub := dialRaw(t, addr, packet.Version5)
-	p := v5("slowpoke")
+	p := mqtttest.V5("slowpoke")
 	p.CleanStart, p.Props.SessionExpiry, p.Props.HasSessionExpiry = true, 3600, true
-	sub.send(p)
-	expect[*packet.Connack](sub)
-	sub.sub("budget/t", 1)
-	sub.send(&packet.Disconnect{})
-	sub.c.Close()
+	sub.Send(p)
+	mqtttest.Expect[*packet.Connack](sub)
+	sub.SubscribeOne("budget/t", 1)
+	sub.Send(&packet.Disconnect{})
+	sub.Conn.Close()
 
-	pub, _ := connectRaw(t, addr, v5("firehose"))
+	pub, _ := connectRaw(t, addr, mqtttest.V5("firehose"))
 	payload := make([]byte, 4096)
 	acked := 0
 	for i := range 40 { // 160 KiB: well past the 64 KiB budget
-		pub.send(&packet.Publish{Topic: "budget/t", QoS: 1, PacketID: uint16(i + 1), Payload: payload})
-		pub.c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
-		if _, err := pub.recv(300 * time.Millisecond); err != nil {
+		pub.Send(&packet.Publish{Topic: "budget/t", QoS: 1, PacketID: uint16(i + 1), Payload: payload})
+		pub.Conn.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+		if _, err := pub.Recv(300 * time.Millisecond); err != nil {
 			break // no PUBACK: the broker stopped reading us
 		}
 		acked++
@@ -145,23 +146,23 @@ func TestMemoryBudgetPausesPublishersAndResumes(t *testing.T) {
 	// Draining the queue (the subscriber comes back) resumes the publisher.
 	sub = dialRaw(t, addr, packet.Version5)
 	p.CleanStart = false
-	sub.send(p)
-	expect[*packet.Connack](sub)
+	sub.Send(p)
+	mqtttest.Expect[*packet.Connack](sub)
 	got := 0
 	for {
-		m, err := sub.recv(2 * time.Second)
+		m, err := sub.Recv(2 * time.Second)
 		if err != nil {
 			break
 		}
 		if pm, ok := m.(*packet.Publish); ok {
 			got++
-			sub.send(&packet.Ack{Kind: packet.PUBACK, PacketID: pm.PacketID})
+			sub.Send(&packet.Ack{Kind: packet.PUBACK, PacketID: pm.PacketID})
 		}
 	}
 	if got < acked {
 		t.Fatalf("subscriber got %d messages, %d were acknowledged to the publisher", got, acked)
 	}
-	if _, err := pub.recv(2 * time.Second); err != nil {
+	if _, err := pub.Recv(2 * time.Second); err != nil {
 		t.Fatalf("publisher not resumed after the queue drained: %v", err)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
 )
 
@@ -89,19 +90,19 @@ func TestMalformedPacketsCloseWithReasonCode_MQTT_4_13_1_1(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r, _ := connectRaw(t, b.addr, v5("bad"+tc.name))
-			r.write(tc.bytes)
-			r.expectDisconnect(tc.code, waitFor, alt[tc.name])
+			r, _ := connectRaw(t, b.Addr, mqtttest.V5("bad"+tc.name))
+			r.Write(tc.bytes)
+			r.ExpectDisconnect(tc.code, waitFor, alt[tc.name])
 			if !tc.v311 {
 				return
 			}
-			r3, _ := connectRaw(t, b.addr, v311("bad3"+tc.name))
+			r3, _ := connectRaw(t, b.Addr, mqtttest.V311("bad3"+tc.name))
 			bytes := tc.bytes
 			if tc.name == "second CONNECT" {
 				bytes = frame(0x10, str("MQTT"), []byte{4, 2, 0, 60}, str("again"))
 			}
-			r3.write(bytes)
-			if got := r3.expectClosed(waitFor); len(got) != 0 {
+			r3.Write(bytes)
+			if got := r3.ExpectClosed(waitFor); len(got) != 0 {
 				t.Fatalf("3.1.1 connection got %v before close [MQTT-4.8.0-1]", got)
 			}
 		})
@@ -119,9 +120,9 @@ func TestPacketBeforeConnectClosed_MQTT_3_1_0_1(t *testing.T) {
 		frame(0x82, []byte{0, 1}, str("a"), []byte{0}), // SUBSCRIBE
 		{0xE0, 0}, // DISCONNECT
 	} {
-		r := dialRaw(t, b.addr, packet.Version311)
-		r.write(bytes)
-		if got := r.expectClosed(waitFor); len(got) != 0 {
+		r := dialRaw(t, b.Addr, packet.Version311)
+		r.Write(bytes)
+		if got := r.ExpectClosed(waitFor); len(got) != 0 {
 			t.Fatalf("% x: got %v before close", bytes, got)
 		}
 	}
@@ -155,9 +156,9 @@ func TestMalformedConnectRefused_MQTT_3_1_2_3(t *testing.T) {
 		if tc.v5 {
 			v = packet.Version5
 		}
-		r := dialRaw(t, b.addr, v)
-		r.write(tc.bytes)
-		got := r.expectClosed(waitFor)
+		r := dialRaw(t, b.Addr, v)
+		r.Write(tc.bytes)
+		got := r.ExpectClosed(waitFor)
 		for _, p := range got {
 			ack, ok := p.(*packet.Connack)
 			if !ok {
@@ -183,9 +184,9 @@ func TestMalformedConnectRefused_MQTT_3_1_2_3(t *testing.T) {
 func TestNoLocalOnSharedSubscription_MQTT_3_8_3_4(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	r, _ := connectRaw(t, b.addr, v5("nlshare"))
-	r.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "$share/g/a", NoLocal: true}}})
-	f, err := r.recvFrame(waitFor)
+	r, _ := connectRaw(t, b.Addr, mqtttest.V5("nlshare"))
+	r.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "$share/g/a", NoLocal: true}}})
+	f, err := r.ReadFrame(waitFor)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,10 +216,10 @@ func TestInvalidTopicFilterRefused_MQTT_4_7_1_1(t *testing.T) {
 	b := startBroker(t, nil)
 	bad := []string{"a/#/b", "a/b#", "a+/b", "#/a", ""}
 	for _, v := range []byte{packet.Version311, packet.Version5} {
-		r, _ := connectRaw(t, b.addr, &packet.Connect{ProtocolVersion: v, ClientID: "filters", CleanStart: true})
+		r, _ := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: v, ClientID: "filters", CleanStart: true})
 		for _, f := range bad {
-			r.write(frame(0x82, []byte{0, 7}, map[bool][]byte{true: {0}, false: nil}[v == packet.Version5], str(f), []byte{1}, str("ok/+"), []byte{1}))
-			p, err := r.recv(waitFor)
+			r.Write(frame(0x82, []byte{0, 7}, map[bool][]byte{true: {0}, false: nil}[v == packet.Version5], str(f), []byte{1}, str("ok/+"), []byte{1}))
+			p, err := r.Recv(waitFor)
 			if err != nil {
 				t.Fatalf("v%d %q: %v (a disconnect is allowed by the spec, but Herald refuses per filter)", v, f, err)
 			}
@@ -234,7 +235,7 @@ func TestInvalidTopicFilterRefused_MQTT_4_7_1_1(t *testing.T) {
 				t.Fatalf("v%d %q: SUBACK %v", v, f, ack.ReasonCodes)
 			}
 		}
-		r.disconnect()
+		r.Disconnect()
 	}
 }
 
@@ -246,25 +247,25 @@ func TestRandomGarbageNeverBreaksBroker(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2, 42))
 	for i := range 60 {
 		v := []byte{packet.Version311, packet.Version5}[i%2]
-		r, _ := connectRaw(t, b.addr, &packet.Connect{ProtocolVersion: v, ClientID: "garbage", CleanStart: true})
+		r, _ := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: v, ClientID: "garbage", CleanStart: true})
 		junk := make([]byte, 1+rng.IntN(300))
 		for j := range junk {
 			junk[j] = byte(rng.Uint32())
 		}
 		// Keep the first byte a real packet type most of the time.
 		junk[0] = byte(rng.IntN(16))<<4 | junk[0]&0x0F
-		r.write(junk)
+		r.Write(junk)
 		// Either closed, or waiting for more bytes: both are fine; it must
 		// not crash. Give it a moment, then move on.
-		r.c.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		r.Conn.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
 		var buf [1024]byte
-		r.c.Read(buf[:])
-		r.c.Close()
+		r.Conn.Read(buf[:])
+		r.Conn.Close()
 	}
-	pub, _ := connectRaw(t, b.addr, v5("after-garbage"))
-	pub.sub("g/t", 1)
-	pub.send(&packet.Publish{Topic: "g/t", QoS: 1, PacketID: 1, Payload: []byte("ok")})
-	if p := expect[*packet.Publish](pub); string(p.Payload) != "ok" {
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("after-garbage"))
+	pub.SubscribeOne("g/t", 1)
+	pub.Send(&packet.Publish{Topic: "g/t", QoS: 1, PacketID: 1, Payload: []byte("ok")})
+	if p := mqtttest.Expect[*packet.Publish](pub); string(p.Payload) != "ok" {
 		t.Fatalf("got %q", p.Payload)
 	}
 }

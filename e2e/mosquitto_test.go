@@ -98,8 +98,8 @@ func TestMosquittoClients(t *testing.T) {
 				t.Parallel()
 				topic := fmt.Sprintf("mosq/%s/%d", ver, qos)
 				q := fmt.Sprint(qos)
-				lines := mosquittoSub(t, b.addr, "-V", ver, "-q", q, "-t", topic, "-C", "1", "-F", "MSG|%t|%p|%q|%r")
-				mosquittoPub(t, b.addr, "-V", ver, "-q", q, "-t", topic, "-m", "hello "+ver)
+				lines := mosquittoSub(t, b.Addr, "-V", ver, "-q", q, "-t", topic, "-C", "1", "-F", "MSG|%t|%p|%q|%r")
+				mosquittoPub(t, b.Addr, "-V", ver, "-q", q, "-t", topic, "-m", "hello "+ver)
 				if got, want := nextLine(t, lines), fmt.Sprintf("%s|hello %s|%d|0", topic, ver, qos); got != want {
 					t.Fatalf("got %q, want %q", got, want)
 				}
@@ -108,9 +108,9 @@ func TestMosquittoClients(t *testing.T) {
 	}
 	t.Run("retained", func(t *testing.T) {
 		t.Parallel()
-		mosquittoPub(t, b.addr, "-q", "1", "-r", "-t", "mosq/retained", "-m", "kept")
+		mosquittoPub(t, b.Addr, "-q", "1", "-r", "-t", "mosq/retained", "-m", "kept")
 		for _, ver := range []string{"mqttv311", "mqttv5"} {
-			lines := mosquittoSub(t, b.addr, "-V", ver, "-q", "1", "-t", "mosq/retained", "-C", "1", "-F", "MSG|%t|%p|%r")
+			lines := mosquittoSub(t, b.Addr, "-V", ver, "-q", "1", "-t", "mosq/retained", "-C", "1", "-F", "MSG|%t|%p|%r")
 			if got := nextLine(t, lines); got != "mosq/retained|kept|1" {
 				t.Fatalf("%s: got %q", ver, got)
 			}
@@ -118,9 +118,9 @@ func TestMosquittoClients(t *testing.T) {
 	})
 	t.Run("v5-properties", func(t *testing.T) {
 		t.Parallel()
-		lines := mosquittoSub(t, b.addr, "-V", "mqttv5", "-q", "2", "-t", "mosq/props", "-C", "1",
+		lines := mosquittoSub(t, b.Addr, "-V", "mqttv5", "-q", "2", "-t", "mosq/props", "-C", "1",
 			"-F", "MSG|%t|%p|%C|%R|%P|%F|%E")
-		mosquittoPub(t, b.addr, "-V", "mqttv5", "-q", "2", "-t", "mosq/props", "-m", "{}",
+		mosquittoPub(t, b.Addr, "-V", "mqttv5", "-q", "2", "-t", "mosq/props", "-m", "{}",
 			"-D", "publish", "content-type", "application/json",
 			"-D", "publish", "response-topic", "mosq/reply",
 			"-D", "publish", "user-property", "k", "v",

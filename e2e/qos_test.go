@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/herald-mqtt/herald/broker"
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
 )
 
@@ -19,16 +20,16 @@ func TestQoSFlowsBothDirections_MQTT_4_3(t *testing.T) {
 	for _, v := range []byte{packet.Version311, packet.Version5} {
 		for subQoS := byte(0); subQoS <= 2; subQoS++ {
 			id := fmt.Sprintf("q-sub-%d-%d", v, subQoS)
-			s, _ := connectRaw(t, b.addr, &packet.Connect{ProtocolVersion: v, ClientID: id, CleanStart: true})
+			s, _ := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: v, ClientID: id, CleanStart: true})
 			filter := fmt.Sprintf("qos/%d/%d", v, subQoS)
-			s.sub(filter, subQoS)
-			pub, _ := connectRaw(t, b.addr, &packet.Connect{ProtocolVersion: v, ClientID: id + "-pub", CleanStart: true})
+			s.SubscribeOne(filter, subQoS)
+			pub, _ := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: v, ClientID: id + "-pub", CleanStart: true})
 			for pubQoS := byte(0); pubQoS <= 2; pubQoS++ {
 				payload := fmt.Sprintf("p%d", pubQoS)
 				// publish() checks the sender-side flow: PUBACK for 1,
 				// PUBREC/PUBREL/PUBCOMP for 2.
-				pub.publish(&packet.Publish{Topic: filter, QoS: pubQoS, PacketID: uint16(10 + pubQoS), Payload: []byte(payload)})
-				p := s.recvPublish() // checks the receiver-side flow
+				pub.Publish(&packet.Publish{Topic: filter, QoS: pubQoS, PacketID: uint16(10 + pubQoS), Payload: []byte(payload)})
+				p := s.RecvPublish() // checks the receiver-side flow
 				if want := min(pubQoS, subQoS); p.QoS != want || string(p.Payload) != payload {
 					t.Fatalf("v%d sub QoS %d pub QoS %d: got QoS %d %q, want QoS %d", v, subQoS, pubQoS, p.QoS, p.Payload, want)
 				}
@@ -39,7 +40,7 @@ func TestQoSFlowsBothDirections_MQTT_4_3(t *testing.T) {
 					t.Fatalf("first delivery with retain %v dup %v", p.Retain, p.Dup)
 				}
 			}
-			s.expectNothing()
+			s.ExpectNothing()
 		}
 	}
 }
@@ -50,24 +51,24 @@ func TestQoSFlowsBothDirections_MQTT_4_3(t *testing.T) {
 func TestReceiveMaximumRespectedTowardsClient_MQTT_3_3_4_9(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	cp := v5("rm-sub")
+	cp := mqtttest.V5("rm-sub")
 	cp.Props.ReceiveMaximum = 2
-	s, _ := connectRaw(t, b.addr, cp)
-	s.sub("rm/#", 2)
-	pub, _ := connectRaw(t, b.addr, v5("rm-pub"))
+	s, _ := connectRaw(t, b.Addr, cp)
+	s.SubscribeOne("rm/#", 2)
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("rm-pub"))
 	const n = 7
 	for i := range n {
 		qos := byte(1 + i%2)
-		pub.publish(&packet.Publish{Topic: "rm/t", QoS: qos, PacketID: uint16(i + 1), Payload: []byte{byte(i)}})
+		pub.Publish(&packet.Publish{Topic: "rm/t", QoS: qos, PacketID: uint16(i + 1), Payload: []byte{byte(i)}})
 	}
 	var inflight []*packet.Publish
 	next := byte(0)
 	for next < n {
 		// Read until the broker goes quiet; the window must hold.
 		for {
-			p, err := s.recv(quietFor)
+			p, err := s.Recv(quietFor)
 			if err != nil {
-				if !isTimeout(err) {
+				if !mqtttest.IsTimeout(err) {
 					t.Fatal(err)
 				}
 				break
@@ -93,11 +94,11 @@ func TestReceiveMaximumRespectedTowardsClient_MQTT_3_3_4_9(t *testing.T) {
 		first := inflight[0]
 		inflight = inflight[1:]
 		if first.QoS == 2 {
-			s.send(&packet.Ack{Kind: packet.PUBREC, PacketID: first.PacketID})
-			s.expectAck(packet.PUBREL, first.PacketID)
-			s.send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: first.PacketID})
+			s.Send(&packet.Ack{Kind: packet.PUBREC, PacketID: first.PacketID})
+			s.ExpectAck(packet.PUBREL, first.PacketID)
+			s.Send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: first.PacketID})
 		} else {
-			s.send(&packet.Ack{Kind: packet.PUBACK, PacketID: first.PacketID})
+			s.Send(&packet.Ack{Kind: packet.PUBACK, PacketID: first.PacketID})
 		}
 	}
 }
@@ -107,16 +108,16 @@ func TestReceiveMaximumRespectedTowardsClient_MQTT_3_3_4_9(t *testing.T) {
 func TestReceiveMaximumExceededByClient_MQTT_3_3_4_8(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, func(o *broker.Options) { o.ReceiveMaximum = 2 })
-	r, ack := connectRaw(t, b.addr, v5("rmx"))
+	r, ack := connectRaw(t, b.Addr, mqtttest.V5("rmx"))
 	if ack.Props.ReceiveMaximum != 2 {
 		t.Fatalf("CONNACK Receive Maximum %d", ack.Props.ReceiveMaximum)
 	}
 	for i := uint16(1); i <= 2; i++ {
-		r.send(&packet.Publish{Topic: "rmx", QoS: 2, PacketID: i, Payload: []byte("x")})
-		r.expectAck(packet.PUBREC, i)
+		r.Send(&packet.Publish{Topic: "rmx", QoS: 2, PacketID: i, Payload: []byte("x")})
+		r.ExpectAck(packet.PUBREC, i)
 	}
-	r.send(&packet.Publish{Topic: "rmx", QoS: 2, PacketID: 3, Payload: []byte("x")})
-	r.expectDisconnect(packet.ReceiveMaximumExceeded, waitFor)
+	r.Send(&packet.Publish{Topic: "rmx", QoS: 2, PacketID: 3, Payload: []byte("x")})
+	r.ExpectDisconnect(packet.ReceiveMaximumExceeded, waitFor)
 }
 
 // [MQTT-4.4.0-1] [MQTT-3.3.1-1] on reconnect with a resumed session the
@@ -135,42 +136,42 @@ func TestRedeliveryWithDupAfterReconnect_MQTT_4_4_0_1(t *testing.T) {
 				}
 				return c
 			}
-			s, _ := connectRaw(t, b.addr, conn(false)) // 3.1.1: Clean Session 0 to keep it
-			s.sub("redo/#", 2)
-			pub, _ := connectRaw(t, b.addr, v5("redo-pub"))
-			pub.publish(&packet.Publish{Topic: "redo/1", QoS: 1, Payload: []byte("one")})
-			pub.publish(&packet.Publish{Topic: "redo/2", QoS: 2, Payload: []byte("two")})
-			pub.publish(&packet.Publish{Topic: "redo/3", QoS: 2, Payload: []byte("three")})
-			p1 := expect[*packet.Publish](s) // not acknowledged
-			p2 := expect[*packet.Publish](s) // PUBREC sent, PUBREL not answered
-			p3 := expect[*packet.Publish](s) // not acknowledged
-			s.send(&packet.Ack{Kind: packet.PUBREC, PacketID: p2.PacketID})
-			s.expectAck(packet.PUBREL, p2.PacketID)
-			s.c.Close() // network failure: no DISCONNECT
+			s, _ := connectRaw(t, b.Addr, conn(false)) // 3.1.1: Clean Session 0 to keep it
+			s.SubscribeOne("redo/#", 2)
+			pub, _ := connectRaw(t, b.Addr, mqtttest.V5("redo-pub"))
+			pub.Publish(&packet.Publish{Topic: "redo/1", QoS: 1, Payload: []byte("one")})
+			pub.Publish(&packet.Publish{Topic: "redo/2", QoS: 2, Payload: []byte("two")})
+			pub.Publish(&packet.Publish{Topic: "redo/3", QoS: 2, Payload: []byte("three")})
+			p1 := mqtttest.Expect[*packet.Publish](s) // not acknowledged
+			p2 := mqtttest.Expect[*packet.Publish](s) // PUBREC sent, PUBREL not answered
+			p3 := mqtttest.Expect[*packet.Publish](s) // not acknowledged
+			s.Send(&packet.Ack{Kind: packet.PUBREC, PacketID: p2.PacketID})
+			s.ExpectAck(packet.PUBREL, p2.PacketID)
+			s.Conn.Close() // network failure: no DISCONNECT
 
 			time.Sleep(50 * time.Millisecond)
-			s, ack := connectRaw(t, b.addr, conn(false))
+			s, ack := connectRaw(t, b.Addr, conn(false))
 			if !ack.SessionPresent {
 				t.Fatal("session not resumed")
 			}
-			r1 := expect[*packet.Publish](s)
+			r1 := mqtttest.Expect[*packet.Publish](s)
 			if !r1.Dup || r1.PacketID != p1.PacketID || string(r1.Payload) != "one" || r1.QoS != 1 {
 				t.Fatalf("resent QoS 1: %+v, want DUP with id %d", r1, p1.PacketID)
 			}
-			s.expectAck(packet.PUBREL, p2.PacketID) // [MQTT-4.4.0-1] PUBREL resent, not the PUBLISH
-			r3 := expect[*packet.Publish](s)
+			s.ExpectAck(packet.PUBREL, p2.PacketID) // [MQTT-4.4.0-1] PUBREL resent, not the PUBLISH
+			r3 := mqtttest.Expect[*packet.Publish](s)
 			if !r3.Dup || r3.PacketID != p3.PacketID || string(r3.Payload) != "three" || r3.QoS != 2 {
 				t.Fatalf("resent QoS 2: %+v, want DUP with id %d", r3, p3.PacketID)
 			}
-			s.send(&packet.Ack{Kind: packet.PUBACK, PacketID: r1.PacketID})
-			s.send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: p2.PacketID})
-			s.ackPublish(r3)
-			s.expectNothing()
+			s.Send(&packet.Ack{Kind: packet.PUBACK, PacketID: r1.PacketID})
+			s.Send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: p2.PacketID})
+			s.AckPublish(r3)
+			s.ExpectNothing()
 			// Acknowledged now: a third connection gets nothing again.
-			s.c.Close()
+			s.Conn.Close()
 			time.Sleep(50 * time.Millisecond)
-			s, _ = connectRaw(t, b.addr, conn(false))
-			s.expectNothing()
+			s, _ = connectRaw(t, b.Addr, conn(false))
+			s.ExpectNothing()
 		})
 	}
 }
@@ -182,37 +183,37 @@ func TestRedeliveryWithDupAfterReconnect_MQTT_4_4_0_1(t *testing.T) {
 func TestQoS2ExactlyOnceDuplicateBeforePubrel_MQTT_4_3_3_10(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	s := watcher(t, b.addr, "eo-sub", "eo/#")
+	s := watcher(t, b.Addr, "eo-sub", "eo/#")
 	conn := func(clean bool) *packet.Connect {
 		c := &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "eo-pub", CleanStart: clean}
 		c.Props.SessionExpiry, c.Props.HasSessionExpiry = 60, true
 		return c
 	}
-	pub, _ := connectRaw(t, b.addr, conn(true))
+	pub, _ := connectRaw(t, b.Addr, conn(true))
 	msg := &packet.Publish{Topic: "eo/t", QoS: 2, PacketID: 7, Payload: []byte("once")}
-	pub.send(msg)
-	pub.expectAck(packet.PUBREC, 7)
+	pub.Send(msg)
+	pub.ExpectAck(packet.PUBREC, 7)
 	dup := *msg
 	dup.Dup = true
-	pub.send(&dup)
-	pub.expectAck(packet.PUBREC, 7)
+	pub.Send(&dup)
+	pub.ExpectAck(packet.PUBREC, 7)
 
 	// Reconnect (resumed session) and retransmit once more.
-	pub.c.Close()
+	pub.Conn.Close()
 	time.Sleep(50 * time.Millisecond)
-	pub, _ = connectRaw(t, b.addr, conn(false))
-	pub.send(&dup)
-	pub.expectAck(packet.PUBREC, 7)
-	pub.send(&packet.Ack{Kind: packet.PUBREL, PacketID: 7})
-	pub.expectAck(packet.PUBCOMP, 7)
+	pub, _ = connectRaw(t, b.Addr, conn(false))
+	pub.Send(&dup)
+	pub.ExpectAck(packet.PUBREC, 7)
+	pub.Send(&packet.Ack{Kind: packet.PUBREL, PacketID: 7})
+	pub.ExpectAck(packet.PUBCOMP, 7)
 
-	if p := s.recvPublish(); string(p.Payload) != "once" {
+	if p := s.RecvPublish(); string(p.Payload) != "once" {
 		t.Fatalf("got %q", p.Payload)
 	}
-	s.expectNothing()
+	s.ExpectNothing()
 
-	pub.publish(&packet.Publish{Topic: "eo/t", QoS: 2, PacketID: 7, Payload: []byte("again")})
-	if p := s.recvPublish(); string(p.Payload) != "again" {
+	pub.Publish(&packet.Publish{Topic: "eo/t", QoS: 2, PacketID: 7, Payload: []byte("again")})
+	if p := s.RecvPublish(); string(p.Payload) != "again" {
 		t.Fatalf("new message with a released id: got %q", p.Payload)
 	}
 }
@@ -222,14 +223,14 @@ func TestQoS2ExactlyOnceDuplicateBeforePubrel_MQTT_4_3_3_10(t *testing.T) {
 func TestPubrelUnknownIDGetsPubcomp0x92(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	r, _ := connectRaw(t, b.addr, v5("pubrel"))
-	r.send(&packet.Ack{Kind: packet.PUBREL, PacketID: 42})
-	if a := r.expectAck(packet.PUBCOMP, 42); a.ReasonCode != packet.PacketIDNotFound {
+	r, _ := connectRaw(t, b.Addr, mqtttest.V5("pubrel"))
+	r.Send(&packet.Ack{Kind: packet.PUBREL, PacketID: 42})
+	if a := r.ExpectAck(packet.PUBCOMP, 42); a.ReasonCode != packet.PacketIDNotFound {
 		t.Fatalf("PUBCOMP reason 0x%02X", byte(a.ReasonCode))
 	}
-	r3, _ := connectRaw(t, b.addr, v311("pubrel3"))
-	r3.send(&packet.Ack{Kind: packet.PUBREL, PacketID: 42})
-	r3.expectAck(packet.PUBCOMP, 42)
+	r3, _ := connectRaw(t, b.Addr, mqtttest.V311("pubrel3"))
+	r3.Send(&packet.Ack{Kind: packet.PUBREL, PacketID: 42})
+	r3.ExpectAck(packet.PUBCOMP, 42)
 }
 
 // [MQTT-2.2.1-3] the broker never reuses a packet id still in flight to a
@@ -237,15 +238,15 @@ func TestPubrelUnknownIDGetsPubcomp0x92(t *testing.T) {
 func TestOutboundPacketIDsUniqueWhileInflight_MQTT_2_2_1_3(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	s := watcher(t, b.addr, "ids-sub", "ids/#")
-	pub, _ := connectRaw(t, b.addr, v5("ids-pub"))
+	s := watcher(t, b.Addr, "ids-sub", "ids/#")
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("ids-pub"))
 	const n = 50
 	for i := range n {
-		pub.publish(&packet.Publish{Topic: "ids/t", QoS: 1, PacketID: uint16(i + 1), Payload: []byte("x")})
+		pub.Publish(&packet.Publish{Topic: "ids/t", QoS: 1, PacketID: uint16(i + 1), Payload: []byte("x")})
 	}
 	seen := map[uint16]bool{}
 	for range n {
-		p := expect[*packet.Publish](s)
+		p := mqtttest.Expect[*packet.Publish](s)
 		if seen[p.PacketID] {
 			t.Fatalf("packet id %d reused while unacknowledged", p.PacketID)
 		}

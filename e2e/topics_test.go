@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/herald-mqtt/herald/broker"
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
 )
 
@@ -32,21 +33,21 @@ func TestWildcards_MQTT_4_7_1(t *testing.T) {
 		{"+/tennis/#", []string{"sport/tennis", "sport/tennis/x/y"}, []string{"sport/tennisx", "tennis"}},
 		{"a/+/c", []string{"a/b/c", "a//c"}, []string{"a/b/c/d", "a/c"}},
 	}
-	pub, _ := connectRaw(t, b.addr, v5("wc-pub"))
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("wc-pub"))
 	for i, tc := range cases {
-		s, _ := connectRaw(t, b.addr, v5(fmt.Sprintf("wc-sub-%d", i)))
-		s.sub(tc.filter, 0)
+		s, _ := connectRaw(t, b.Addr, mqtttest.V5(fmt.Sprintf("wc-sub-%d", i)))
+		s.SubscribeOne(tc.filter, 0)
 		for _, name := range append(slices.Clone(tc.miss), tc.match...) {
-			pub.publish(&packet.Publish{Topic: name, Payload: []byte(name)})
+			pub.Publish(&packet.Publish{Topic: name, Payload: []byte(name)})
 		}
 		for _, name := range tc.match {
-			p := expect[*packet.Publish](s)
+			p := mqtttest.Expect[*packet.Publish](s)
 			if p.Topic != name {
 				t.Fatalf("filter %q: got %q, want %q (a miss delivered or order lost)", tc.filter, p.Topic, name)
 			}
 		}
-		s.expectNothing()
-		s.disconnect()
+		s.ExpectNothing()
+		s.Disconnect()
 	}
 }
 
@@ -55,22 +56,22 @@ func TestWildcards_MQTT_4_7_1(t *testing.T) {
 func TestDollarTopicsNotMatchedByLeadingWildcards_MQTT_4_7_2_1(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	hash := watcher(t, b.addr, "d-hash", "#")
-	plus := watcher(t, b.addr, "d-plus", "+/info")
-	dollar := watcher(t, b.addr, "d-dollar", "$app/#")
-	dplus := watcher(t, b.addr, "d-dplus", "$app/+")
-	pub, _ := connectRaw(t, b.addr, v5("d-pub"))
-	pub.publish(&packet.Publish{Topic: "$app/info", QoS: 1, Payload: []byte("x")})
-	for _, w := range []*rawClient{dollar, dplus} {
-		if p := w.recvPublish(); p.Topic != "$app/info" {
+	hash := watcher(t, b.Addr, "d-hash", "#")
+	plus := watcher(t, b.Addr, "d-plus", "+/info")
+	dollar := watcher(t, b.Addr, "d-dollar", "$app/#")
+	dplus := watcher(t, b.Addr, "d-dplus", "$app/+")
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("d-pub"))
+	pub.Publish(&packet.Publish{Topic: "$app/info", QoS: 1, Payload: []byte("x")})
+	for _, w := range []*mqtttest.Client{dollar, dplus} {
+		if p := w.RecvPublish(); p.Topic != "$app/info" {
 			t.Fatalf("got %q", p.Topic)
 		}
 	}
-	hash.expectNothing()
-	plus.expectNothing()
-	pub.publish(&packet.Publish{Topic: "app/info", QoS: 1, Payload: []byte("x")})
-	hash.recvPublish()
-	plus.recvPublish()
+	hash.ExpectNothing()
+	plus.ExpectNothing()
+	pub.Publish(&packet.Publish{Topic: "app/info", QoS: 1, Payload: []byte("x")})
+	hash.RecvPublish()
+	plus.RecvPublish()
 }
 
 // [MQTT-3.3.4-2] [MQTT-3.3.4-3] (v5) a client whose subscriptions overlap
@@ -79,14 +80,14 @@ func TestDollarTopicsNotMatchedByLeadingWildcards_MQTT_4_7_2_1(t *testing.T) {
 func TestOverlappingSubscriptionsV5_OneMessageMaxQoSAllIDs_MQTT_3_3_4_3(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	s, _ := connectRaw(t, b.addr, v5("ov"))
-	s.subscribe(1, packet.Properties{SubscriptionIDs: []uint32{11}}, packet.Subscription{Filter: "ov/+", QoS: 0})
-	s.subscribe(2, packet.Properties{SubscriptionIDs: []uint32{22}}, packet.Subscription{Filter: "ov/#", QoS: 2})
-	s.subscribe(3, packet.Properties{}, packet.Subscription{Filter: "ov/t", QoS: 1})
-	s.subscribe(4, packet.Properties{SubscriptionIDs: []uint32{44}}, packet.Subscription{Filter: "other/#", QoS: 1})
-	pub, _ := connectRaw(t, b.addr, v5("ov-pub"))
-	pub.publish(&packet.Publish{Topic: "ov/t", QoS: 2, Payload: []byte("x")})
-	p := s.recvPublish()
+	s, _ := connectRaw(t, b.Addr, mqtttest.V5("ov"))
+	s.Subscribe(1, packet.Properties{SubscriptionIDs: []uint32{11}}, packet.Subscription{Filter: "ov/+", QoS: 0})
+	s.Subscribe(2, packet.Properties{SubscriptionIDs: []uint32{22}}, packet.Subscription{Filter: "ov/#", QoS: 2})
+	s.Subscribe(3, packet.Properties{}, packet.Subscription{Filter: "ov/t", QoS: 1})
+	s.Subscribe(4, packet.Properties{SubscriptionIDs: []uint32{44}}, packet.Subscription{Filter: "other/#", QoS: 1})
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("ov-pub"))
+	pub.Publish(&packet.Publish{Topic: "ov/t", QoS: 2, Payload: []byte("x")})
+	p := s.RecvPublish()
 	if p.QoS != 2 {
 		t.Fatalf("QoS %d, want 2 (the maximum of the matches)", p.QoS)
 	}
@@ -94,14 +95,14 @@ func TestOverlappingSubscriptionsV5_OneMessageMaxQoSAllIDs_MQTT_3_3_4_3(t *testi
 	if !slices.Equal(ids, []uint32{11, 22}) {
 		t.Fatalf("subscription identifiers %v, want [11 22]", p.Props.SubscriptionIDs)
 	}
-	s.expectNothing()
+	s.ExpectNothing()
 
 	// The QoS is still capped by the message's own QoS.
-	pub.publish(&packet.Publish{Topic: "ov/t", QoS: 1, Payload: []byte("y")})
-	if p := s.recvPublish(); p.QoS != 1 {
+	pub.Publish(&packet.Publish{Topic: "ov/t", QoS: 1, Payload: []byte("y")})
+	if p := s.RecvPublish(); p.QoS != 1 {
 		t.Fatalf("QoS %d, want 1", p.QoS)
 	}
-	s.expectNothing()
+	s.ExpectNothing()
 }
 
 // [MQTT-3.3.5-1] (3.1.1) overlapping subscriptions: the message is
@@ -109,14 +110,14 @@ func TestOverlappingSubscriptionsV5_OneMessageMaxQoSAllIDs_MQTT_3_3_4_3(t *testi
 func TestOverlappingSubscriptions311_MaxQoS_MQTT_3_3_5_1(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	s, _ := connectRaw(t, b.addr, v311("ov3"))
-	s.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "ov3/#", QoS: 1}, packet.Subscription{Filter: "ov3/+", QoS: 0})
-	pub, _ := connectRaw(t, b.addr, v5("ov3-pub"))
-	pub.publish(&packet.Publish{Topic: "ov3/t", QoS: 2, Payload: []byte("x")})
-	if p := s.recvPublish(); p.QoS != 1 {
+	s, _ := connectRaw(t, b.Addr, mqtttest.V311("ov3"))
+	s.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "ov3/#", QoS: 1}, packet.Subscription{Filter: "ov3/+", QoS: 0})
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("ov3-pub"))
+	pub.Publish(&packet.Publish{Topic: "ov3/t", QoS: 2, Payload: []byte("x")})
+	if p := s.RecvPublish(); p.QoS != 1 {
 		t.Fatalf("QoS %d, want 1", p.QoS)
 	}
-	s.expectNothing()
+	s.ExpectNothing()
 }
 
 // [MQTT-3.8.4-3] a SUBSCRIBE for an existing filter replaces the
@@ -124,15 +125,15 @@ func TestOverlappingSubscriptions311_MaxQoS_MQTT_3_3_5_1(t *testing.T) {
 func TestResubscribeReplaces_MQTT_3_8_4_3(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	s, _ := connectRaw(t, b.addr, v5("resub"))
-	s.sub("resub/t", 2)
-	s.sub("resub/t", 0)
-	pub, _ := connectRaw(t, b.addr, v5("resub-pub"))
-	pub.publish(&packet.Publish{Topic: "resub/t", QoS: 2, Payload: []byte("x")})
-	if p := s.recvPublish(); p.QoS != 0 {
+	s, _ := connectRaw(t, b.Addr, mqtttest.V5("resub"))
+	s.SubscribeOne("resub/t", 2)
+	s.SubscribeOne("resub/t", 0)
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("resub-pub"))
+	pub.Publish(&packet.Publish{Topic: "resub/t", QoS: 2, Payload: []byte("x")})
+	if p := s.RecvPublish(); p.QoS != 0 {
 		t.Fatalf("QoS %d after resubscribing at 0", p.QoS)
 	}
-	s.expectNothing()
+	s.ExpectNothing()
 }
 
 // [MQTT-3.10.4-1] [MQTT-3.10.4-5] after UNSUBSCRIBE nothing more is sent
@@ -140,16 +141,16 @@ func TestResubscribeReplaces_MQTT_3_8_4_3(t *testing.T) {
 func TestUnsubscribe_MQTT_3_10_4(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	s, _ := connectRaw(t, b.addr, v5("unsub"))
-	s.sub("unsub/t", 1)
-	s.send(&packet.Unsubscribe{PacketID: 9, Filters: []string{"unsub/t", "never/t"}})
-	ack := expect[*packet.Unsuback](s)
+	s, _ := connectRaw(t, b.Addr, mqtttest.V5("unsub"))
+	s.SubscribeOne("unsub/t", 1)
+	s.Send(&packet.Unsubscribe{PacketID: 9, Filters: []string{"unsub/t", "never/t"}})
+	ack := mqtttest.Expect[*packet.Unsuback](s)
 	if ack.PacketID != 9 || !slices.Equal(ack.ReasonCodes, []packet.ReasonCode{packet.Success, packet.NoSubscriptionExisted}) {
 		t.Fatalf("UNSUBACK %+v", ack)
 	}
-	pub, _ := connectRaw(t, b.addr, v5("unsub-pub"))
-	pub.publish(&packet.Publish{Topic: "unsub/t", QoS: 1, Payload: []byte("x")})
-	s.expectNothing()
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("unsub-pub"))
+	pub.Publish(&packet.Publish{Topic: "unsub/t", QoS: 1, Payload: []byte("x")})
+	s.ExpectNothing()
 }
 
 // [MQTT-4.8.2-2] [MQTT-4.8.2-...] each message on a shared subscription
@@ -159,38 +160,38 @@ func TestUnsubscribe_MQTT_3_10_4(t *testing.T) {
 func TestSharedSubscriptions_OneMemberPerMessage_MQTT_4_8_2(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	pub, _ := connectRaw(t, b.addr, v5("sh-pub"))
-	pub.publish(&packet.Publish{Topic: "sh/t", QoS: 1, Retain: true, Payload: []byte("retained")})
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("sh-pub"))
+	pub.Publish(&packet.Publish{Topic: "sh/t", QoS: 1, Retain: true, Payload: []byte("retained")})
 
-	var g1, g2 []*rawClient
+	var g1, g2 []*mqtttest.Client
 	for i := range 3 {
-		r, _ := connectRaw(t, b.addr, v5(fmt.Sprintf("sh-g1-%d", i)))
-		r.sub("$share/g1/sh/#", 1)
+		r, _ := connectRaw(t, b.Addr, mqtttest.V5(fmt.Sprintf("sh-g1-%d", i)))
+		r.SubscribeOne("$share/g1/sh/#", 1)
 		g1 = append(g1, r)
 	}
 	for i := range 2 {
-		r, _ := connectRaw(t, b.addr, v5(fmt.Sprintf("sh-g2-%d", i)))
-		r.sub("$share/g2/sh/+", 1)
+		r, _ := connectRaw(t, b.Addr, mqtttest.V5(fmt.Sprintf("sh-g2-%d", i)))
+		r.SubscribeOne("$share/g2/sh/+", 1)
 		g2 = append(g2, r)
 	}
-	plain, _ := connectRaw(t, b.addr, v5("sh-plain"))
-	plain.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "sh/#", QoS: 1, RetainHandling: 2})
+	plain, _ := connectRaw(t, b.Addr, mqtttest.V5("sh-plain"))
+	plain.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "sh/#", QoS: 1, RetainHandling: 2})
 
 	const n = 30
 	for i := range n {
-		pub.publish(&packet.Publish{Topic: "sh/t", QoS: 1, PacketID: uint16(i + 1), Payload: []byte(fmt.Sprint(i))})
+		pub.Publish(&packet.Publish{Topic: "sh/t", QoS: 1, PacketID: uint16(i + 1), Payload: []byte(fmt.Sprint(i))})
 	}
 	for i := range n {
-		if p := plain.recvPublish(); string(p.Payload) != fmt.Sprint(i) {
+		if p := plain.RecvPublish(); string(p.Payload) != fmt.Sprint(i) {
 			t.Fatalf("plain subscriber: got %q, want %d", p.Payload, i)
 		}
 	}
-	for name, group := range map[string][]*rawClient{"g1": g1, "g2": g2} {
+	for name, group := range map[string][]*mqtttest.Client{"g1": g1, "g2": g2} {
 		seen := map[string]int{}
 		for mi, m := range group {
 			got := 0
 			for {
-				p, err := m.recv(quietFor)
+				p, err := m.Recv(quietFor)
 				if err != nil {
 					break
 				}
@@ -198,7 +199,7 @@ func TestSharedSubscriptions_OneMemberPerMessage_MQTT_4_8_2(t *testing.T) {
 				if !ok {
 					t.Fatalf("%s: got %T", name, p)
 				}
-				m.ackPublish(pp)
+				m.AckPublish(pp)
 				if pp.Retain || string(pp.Payload) == "retained" {
 					t.Fatalf("%s member %d got a retained message on a shared subscription", name, mi)
 				}
@@ -222,29 +223,29 @@ func TestSharedSubscriptions_OneMemberPerMessage_MQTT_4_8_2(t *testing.T) {
 func TestSharedSubscriptionLeavingMemberReleasesQueue(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	slowCP := v5("shq-slow")
+	slowCP := mqtttest.V5("shq-slow")
 	slowCP.Props.ReceiveMaximum = 1 // one in flight, the rest queue
-	slow, _ := connectRaw(t, b.addr, slowCP)
-	slow.sub("$share/q/shq/t", 1)
-	fast, _ := connectRaw(t, b.addr, v5("shq-fast"))
-	fast.sub("$share/q/shq/t", 1)
-	pub, _ := connectRaw(t, b.addr, v5("shq-pub"))
+	slow, _ := connectRaw(t, b.Addr, slowCP)
+	slow.SubscribeOne("$share/q/shq/t", 1)
+	fast, _ := connectRaw(t, b.Addr, mqtttest.V5("shq-fast"))
+	fast.SubscribeOne("$share/q/shq/t", 1)
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("shq-pub"))
 	const n = 8
 	for i := range n {
-		pub.publish(&packet.Publish{Topic: "shq/t", QoS: 1, PacketID: uint16(i + 1), Payload: []byte(fmt.Sprint(i))})
+		pub.Publish(&packet.Publish{Topic: "shq/t", QoS: 1, PacketID: uint16(i + 1), Payload: []byte(fmt.Sprint(i))})
 	}
-	held := expect[*packet.Publish](slow) // in flight, never acknowledged
-	slow.expectNothing()                  // the rest of its share is queued
-	slow.c.Close()                        // session expiry 0: the session ends
+	held := mqtttest.Expect[*packet.Publish](slow) // in flight, never acknowledged
+	slow.ExpectNothing()                           // the rest of its share is queued
+	slow.Conn.Close()                              // session expiry 0: the session ends
 
 	seen := map[string]bool{string(held.Payload): true}
 	for {
-		p, err := fast.recv(time.Second)
+		p, err := fast.Recv(time.Second)
 		if err != nil {
 			break
 		}
 		pp := p.(*packet.Publish)
-		fast.ackPublish(pp)
+		fast.AckPublish(pp)
 		seen[string(pp.Payload)] = true
 	}
 	for i := range n {
@@ -260,15 +261,15 @@ func TestSharedSubscriptionLeavingMemberReleasesQueue(t *testing.T) {
 func TestSharedSubscriptionInflightOfEndedMemberRedelivered(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	a, _ := connectRaw(t, b.addr, v5("shi-a"))
-	a.sub("$share/i/shi/t", 1)
-	pub, _ := connectRaw(t, b.addr, v5("shi-pub"))
-	pub.publish(&packet.Publish{Topic: "shi/t", QoS: 1, Payload: []byte("m")})
-	expect[*packet.Publish](a) // never acknowledged
-	other, _ := connectRaw(t, b.addr, v5("shi-b"))
-	other.sub("$share/i/shi/t", 1)
-	a.c.Close() // session ends
-	if p := other.recvPublish(); string(p.Payload) != "m" {
+	a, _ := connectRaw(t, b.Addr, mqtttest.V5("shi-a"))
+	a.SubscribeOne("$share/i/shi/t", 1)
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("shi-pub"))
+	pub.Publish(&packet.Publish{Topic: "shi/t", QoS: 1, Payload: []byte("m")})
+	mqtttest.Expect[*packet.Publish](a) // never acknowledged
+	other, _ := connectRaw(t, b.Addr, mqtttest.V5("shi-b"))
+	other.SubscribeOne("$share/i/shi/t", 1)
+	a.Conn.Close() // session ends
+	if p := other.RecvPublish(); string(p.Payload) != "m" {
 		t.Fatalf("got %q", p.Payload)
 	}
 }
@@ -280,8 +281,8 @@ func TestSharedSubscriptionInflightOfEndedMemberRedelivered(t *testing.T) {
 func TestSharedFilterInvalid0x8F(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, func(o *broker.Options) {})
-	r, _ := connectRaw(t, b.addr, v5("shbad"))
-	codes := r.subscribe(1, packet.Properties{},
+	r, _ := connectRaw(t, b.Addr, mqtttest.V5("shbad"))
+	codes := r.Subscribe(1, packet.Properties{},
 		packet.Subscription{Filter: "$share/g+/x"},
 		packet.Subscription{Filter: "$share/g"},
 		packet.Subscription{Filter: "ok/x", QoS: 1})

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/herald-mqtt/herald/broker"
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
 )
 
@@ -17,16 +18,16 @@ import (
 func TestRetainedStoredAndCleared_MQTT_3_3_1_5(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	pub, _ := connectRaw(t, b.addr, v5("ret-pub"))
-	pub.publish(&packet.Publish{Topic: "ret/a", QoS: 1, Retain: true, Payload: []byte("old")})
-	pub.publish(&packet.Publish{Topic: "ret/a", QoS: 1, Retain: true, Payload: []byte("new")}) // replaces
-	pub.publish(&packet.Publish{Topic: "ret/b", QoS: 0, Retain: true, Payload: []byte("b")})
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("ret-pub"))
+	pub.Publish(&packet.Publish{Topic: "ret/a", QoS: 1, Retain: true, Payload: []byte("old")})
+	pub.Publish(&packet.Publish{Topic: "ret/a", QoS: 1, Retain: true, Payload: []byte("new")}) // replaces
+	pub.Publish(&packet.Publish{Topic: "ret/b", QoS: 0, Retain: true, Payload: []byte("b")})
 	for _, v := range []byte{packet.Version311, packet.Version5} {
-		s, _ := connectRaw(t, b.addr, &packet.Connect{ProtocolVersion: v, ClientID: "ret-sub", CleanStart: true})
-		s.sub("ret/+", 1)
+		s, _ := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: v, ClientID: "ret-sub", CleanStart: true})
+		s.SubscribeOne("ret/+", 1)
 		got := map[string]string{}
 		for range 2 {
-			p := s.recvPublish()
+			p := s.RecvPublish()
 			if !p.Retain {
 				t.Fatalf("v%d: retained message sent with RETAIN=0", v)
 			}
@@ -35,16 +36,16 @@ func TestRetainedStoredAndCleared_MQTT_3_3_1_5(t *testing.T) {
 		if got["ret/a"] != "new" || got["ret/b"] != "b" {
 			t.Fatalf("v%d: retained %v", v, got)
 		}
-		s.expectNothing()
-		s.disconnect()
+		s.ExpectNothing()
+		s.Disconnect()
 	}
-	pub.publish(&packet.Publish{Topic: "ret/a", QoS: 1, Retain: true}) // empty: delete
-	s, _ := connectRaw(t, b.addr, v5("ret-sub2"))
-	s.sub("ret/+", 1)
-	if p := s.recvPublish(); p.Topic != "ret/b" {
+	pub.Publish(&packet.Publish{Topic: "ret/a", QoS: 1, Retain: true}) // empty: delete
+	s, _ := connectRaw(t, b.Addr, mqtttest.V5("ret-sub2"))
+	s.SubscribeOne("ret/+", 1)
+	if p := s.RecvPublish(); p.Topic != "ret/b" {
 		t.Fatalf("got %q after ret/a was cleared", p.Topic)
 	}
-	s.expectNothing()
+	s.ExpectNothing()
 }
 
 // [MQTT-3.3.1-9] [MQTT-3.3.1-10] [MQTT-3.3.1-11] Retain Handling 0 sends
@@ -53,24 +54,24 @@ func TestRetainedStoredAndCleared_MQTT_3_3_1_5(t *testing.T) {
 func TestRetainHandling_MQTT_3_3_1_9_10_11(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	pub, _ := connectRaw(t, b.addr, v5("rh-pub"))
-	pub.publish(&packet.Publish{Topic: "rh/t", QoS: 1, Retain: true, Payload: []byte("r")})
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("rh-pub"))
+	pub.Publish(&packet.Publish{Topic: "rh/t", QoS: 1, Retain: true, Payload: []byte("r")})
 	for _, tc := range []struct {
 		rh          byte
 		first, more bool
 	}{{0, true, true}, {1, true, false}, {2, false, false}} {
-		s, _ := connectRaw(t, b.addr, v5("rh-sub"))
+		s, _ := connectRaw(t, b.Addr, mqtttest.V5("rh-sub"))
 		for i, want := range []bool{tc.first, tc.more} {
-			s.subscribe(uint16(i+1), packet.Properties{}, packet.Subscription{Filter: "rh/t", QoS: 1, RetainHandling: tc.rh})
+			s.Subscribe(uint16(i+1), packet.Properties{}, packet.Subscription{Filter: "rh/t", QoS: 1, RetainHandling: tc.rh})
 			if want {
-				if p := s.recvPublish(); !p.Retain || string(p.Payload) != "r" {
+				if p := s.RecvPublish(); !p.Retain || string(p.Payload) != "r" {
 					t.Fatalf("RH %d subscribe %d: %+v", tc.rh, i+1, p)
 				}
 			} else {
-				s.expectNothing()
+				s.ExpectNothing()
 			}
 		}
-		s.disconnect()
+		s.Disconnect()
 	}
 }
 
@@ -80,23 +81,23 @@ func TestRetainHandling_MQTT_3_3_1_9_10_11(t *testing.T) {
 func TestRetainAsPublished_MQTT_3_3_1_12_13(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	rap0, _ := connectRaw(t, b.addr, v5("rap0"))
-	rap0.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "rap/t", QoS: 1})
-	rap1, _ := connectRaw(t, b.addr, v5("rap1"))
-	rap1.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "rap/t", QoS: 1, RetainAsPublished: true})
-	old, _ := connectRaw(t, b.addr, v311("rap311"))
-	old.sub("rap/t", 1)
-	pub, _ := connectRaw(t, b.addr, v5("rap-pub"))
+	rap0, _ := connectRaw(t, b.Addr, mqtttest.V5("rap0"))
+	rap0.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "rap/t", QoS: 1})
+	rap1, _ := connectRaw(t, b.Addr, mqtttest.V5("rap1"))
+	rap1.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "rap/t", QoS: 1, RetainAsPublished: true})
+	old, _ := connectRaw(t, b.Addr, mqtttest.V311("rap311"))
+	old.SubscribeOne("rap/t", 1)
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("rap-pub"))
 	for _, retain := range []bool{true, false} {
 		for _, qos := range []byte{0, 1} {
-			pub.publish(&packet.Publish{Topic: "rap/t", QoS: qos, Retain: retain, Payload: []byte("x")})
-			if p := rap0.recvPublish(); p.Retain {
+			pub.Publish(&packet.Publish{Topic: "rap/t", QoS: qos, Retain: retain, Payload: []byte("x")})
+			if p := rap0.RecvPublish(); p.Retain {
 				t.Fatalf("RAP 0, QoS %d: RETAIN=1 on a live message", qos)
 			}
-			if p := rap1.recvPublish(); p.Retain != retain {
+			if p := rap1.RecvPublish(); p.Retain != retain {
 				t.Fatalf("RAP 1, QoS %d: RETAIN=%v, published %v", qos, p.Retain, retain)
 			}
-			if p := old.recvPublish(); p.Retain {
+			if p := old.RecvPublish(); p.Retain {
 				t.Fatalf("3.1.1, QoS %d: RETAIN=1 on a live message", qos)
 			}
 		}
@@ -108,22 +109,22 @@ func TestRetainAsPublished_MQTT_3_3_1_12_13(t *testing.T) {
 func TestNoLocal_MQTT_3_8_3_3(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	nl, _ := connectRaw(t, b.addr, v5("nl"))
-	nl.subscribe(1, packet.Properties{}, packet.Subscription{Filter: "nl/t", QoS: 1, NoLocal: true})
-	echo, _ := connectRaw(t, b.addr, v5("echo"))
-	echo.sub("nl/t", 1)
-	nl.publish(&packet.Publish{Topic: "nl/t", QoS: 1, Payload: []byte("from-nl")}) // only its PUBACK comes back
-	if p := echo.recvPublish(); string(p.Payload) != "from-nl" {
+	nl, _ := connectRaw(t, b.Addr, mqtttest.V5("nl"))
+	nl.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "nl/t", QoS: 1, NoLocal: true})
+	echo, _ := connectRaw(t, b.Addr, mqtttest.V5("echo"))
+	echo.SubscribeOne("nl/t", 1)
+	nl.Publish(&packet.Publish{Topic: "nl/t", QoS: 1, Payload: []byte("from-nl")}) // only its PUBACK comes back
+	if p := echo.RecvPublish(); string(p.Payload) != "from-nl" {
 		t.Fatalf("echo got %q", p.Payload)
 	}
-	echo.publish(&packet.Publish{Topic: "nl/t", Payload: []byte("from-echo")})
-	if p := echo.recvPublish(); string(p.Payload) != "from-echo" {
+	echo.Publish(&packet.Publish{Topic: "nl/t", Payload: []byte("from-echo")})
+	if p := echo.RecvPublish(); string(p.Payload) != "from-echo" {
 		t.Fatalf("echo (no No Local) got %q, want its own message", p.Payload)
 	}
-	if p := nl.recvPublish(); string(p.Payload) != "from-echo" {
+	if p := nl.RecvPublish(); string(p.Payload) != "from-echo" {
 		t.Fatalf("No Local subscriber got %q", p.Payload)
 	}
-	nl.expectNothing()
+	nl.ExpectNothing()
 }
 
 // [MQTT-3.3.2-6] the Message Expiry Interval forwarded is the time left;
@@ -138,9 +139,9 @@ func TestMessageExpiry_MQTT_3_3_2_5_6(t *testing.T) {
 		c.Props.SessionExpiry, c.Props.HasSessionExpiry = 60, true
 		return c
 	}
-	s, _ := connectRaw(t, b.addr, conn(true))
-	s.sub("mx/#", 1)
-	pub, _ := connectRaw(t, b.addr, v5("mx-pub"))
+	s, _ := connectRaw(t, b.Addr, conn(true))
+	s.SubscribeOne("mx/#", 1)
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("mx-pub"))
 	expiring := func(topic string, secs uint32, retain bool, qos byte) *packet.Publish {
 		p := &packet.Publish{Topic: topic, QoS: qos, Retain: retain, Payload: []byte(topic)}
 		p.Props.MessageExpiry, p.Props.HasMessageExpiry = secs, true
@@ -148,38 +149,38 @@ func TestMessageExpiry_MQTT_3_3_2_5_6(t *testing.T) {
 	}
 	// Online: forwarded at once with (nearly) the full interval, QoS 0 and 1.
 	for _, qos := range []byte{0, 1} {
-		pub.publish(expiring("mx/now", 10, false, qos))
-		p := s.recvPublish()
+		pub.Publish(expiring("mx/now", 10, false, qos))
+		p := s.RecvPublish()
 		if !p.Props.HasMessageExpiry || p.Props.MessageExpiry < 9 || p.Props.MessageExpiry > 10 {
 			t.Fatalf("QoS %d: forwarded expiry %v/%d, want 9..10", qos, p.Props.HasMessageExpiry, p.Props.MessageExpiry)
 		}
 	}
-	pub.publish(&packet.Publish{Topic: "mx/none", QoS: 1, Payload: []byte("x")})
-	if p := s.recvPublish(); p.Props.HasMessageExpiry {
+	pub.Publish(&packet.Publish{Topic: "mx/none", QoS: 1, Payload: []byte("x")})
+	if p := s.RecvPublish(); p.Props.HasMessageExpiry {
 		t.Fatalf("expiry %d forwarded for a message without one", p.Props.MessageExpiry)
 	}
 
 	// Offline: one message expires while queued, one survives with less left.
-	s.disconnect()
+	s.Disconnect()
 	b.waitConnected(t, 1) // only the publisher: the messages below are queued, not in flight
-	pub.publish(expiring("mx/short", 1, false, 1))
-	pub.publish(expiring("mx/long", 5, false, 1))
-	pub.publish(expiring("mx/retained", 1, true, 1))
+	pub.Publish(expiring("mx/short", 1, false, 1))
+	pub.Publish(expiring("mx/long", 5, false, 1))
+	pub.Publish(expiring("mx/retained", 1, true, 1))
 	time.Sleep(2100 * time.Millisecond)
-	s, _ = connectRaw(t, b.addr, conn(false))
-	p := s.recvPublish()
+	s, _ = connectRaw(t, b.Addr, conn(false))
+	p := s.RecvPublish()
 	if p.Topic != "mx/long" {
 		t.Fatalf("got %q: an expired message was delivered", p.Topic)
 	}
 	if !p.Props.HasMessageExpiry || p.Props.MessageExpiry > 3 || p.Props.MessageExpiry < 2 {
 		t.Fatalf("after 2.1s queued, forwarded expiry %d, want 2..3 of 5", p.Props.MessageExpiry)
 	}
-	s.expectNothing()
+	s.ExpectNothing()
 
 	// The expired retained message is not sent to a new subscriber.
-	n, _ := connectRaw(t, b.addr, v5("mx-new"))
-	n.sub("mx/retained", 1)
-	n.expectNothing()
+	n, _ := connectRaw(t, b.Addr, mqtttest.V5("mx-new"))
+	n.SubscribeOne("mx/retained", 1)
+	n.ExpectNothing()
 }
 
 // [MQTT-3.3.2-12] [MQTT-3.3.2-10] a client may set a Topic Alias with a
@@ -190,41 +191,41 @@ func TestMessageExpiry_MQTT_3_3_2_5_6(t *testing.T) {
 func TestTopicAliasClientToServer_MQTT_3_3_2_12(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, func(o *broker.Options) { o.TopicAliasMaximum = 4 })
-	s := watcher(t, b.addr, "ta-sub", "ta/#")
-	pub, ack := connectRaw(t, b.addr, v5("ta-pub"))
+	s := watcher(t, b.Addr, "ta-sub", "ta/#")
+	pub, ack := connectRaw(t, b.Addr, mqtttest.V5("ta-pub"))
 	if ack.Props.TopicAliasMaximum != 4 {
 		t.Fatalf("CONNACK Topic Alias Maximum %d", ack.Props.TopicAliasMaximum)
 	}
 	set := &packet.Publish{Topic: "ta/one", QoS: 1, Payload: []byte("1")}
 	set.Props.TopicAlias = 4
-	pub.publish(set)
+	pub.Publish(set)
 	use := &packet.Publish{QoS: 1, Payload: []byte("2")}
 	use.Props.TopicAlias = 4
-	pub.publish(use)
+	pub.Publish(use)
 	re := &packet.Publish{Topic: "ta/two", QoS: 1, Payload: []byte("3")} // remap
 	re.Props.TopicAlias = 4
-	pub.publish(re)
+	pub.Publish(re)
 	use2 := &packet.Publish{QoS: 1, PacketID: 5, Payload: []byte("4")}
 	use2.Props.TopicAlias = 4
-	pub.publish(use2)
+	pub.Publish(use2)
 	for _, want := range []string{"ta/one", "ta/one", "ta/two", "ta/two"} {
-		if p := s.recvPublish(); p.Topic != want || p.Props.TopicAlias != 0 {
+		if p := s.RecvPublish(); p.Topic != want || p.Props.TopicAlias != 0 {
 			t.Fatalf("got topic %q alias %d, want %q without the publisher's alias", p.Topic, p.Props.TopicAlias, want)
 		}
 	}
 
 	tooBig := &packet.Publish{Topic: "ta/x", Payload: []byte("x")}
 	tooBig.Props.TopicAlias = 5
-	pub.send(tooBig)
-	pub.expectDisconnect(packet.TopicAliasInvalid, waitFor)
+	pub.Send(tooBig)
+	pub.ExpectDisconnect(packet.TopicAliasInvalid, waitFor)
 
 	// A new connection does not know the old connection's aliases.
-	pub2, _ := connectRaw(t, b.addr, v5("ta-pub"))
+	pub2, _ := connectRaw(t, b.Addr, mqtttest.V5("ta-pub"))
 	stale := &packet.Publish{Payload: []byte("x")}
 	stale.Props.TopicAlias = 4
-	pub2.send(stale)
-	pub2.expectDisconnect(packet.ProtocolError, waitFor)
-	s.expectNothing()
+	pub2.Send(stale)
+	pub2.ExpectDisconnect(packet.ProtocolError, waitFor)
+	s.ExpectNothing()
 }
 
 // aliasReader resolves server-to-client topic aliases like a client must,
@@ -265,22 +266,22 @@ func (a *aliasReader) resolve(t *testing.T, p *packet.Publish) string {
 func TestTopicAliasServerToClient_MQTT_3_3_2_8(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	cp := v5("tas")
+	cp := mqtttest.V5("tas")
 	cp.Props.TopicAliasMaximum = 2
-	s, _ := connectRaw(t, b.addr, cp)
-	s.sub("tas/#", 1)
-	none, _ := connectRaw(t, b.addr, v5("tas-none"))
-	none.sub("tas/#", 1)
-	pub, _ := connectRaw(t, b.addr, v5("tas-pub"))
+	s, _ := connectRaw(t, b.Addr, cp)
+	s.SubscribeOne("tas/#", 1)
+	none, _ := connectRaw(t, b.Addr, mqtttest.V5("tas-none"))
+	none.SubscribeOne("tas/#", 1)
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("tas-pub"))
 	topics := []string{"tas/a", "tas/a", "tas/b", "tas/c", "tas/a", "tas/b", "tas/c", "tas/a"}
 	ar := &aliasReader{max: 2, aliases: map[uint16]string{}}
 	for i, topic := range topics {
-		pub.publish(&packet.Publish{Topic: topic, QoS: byte(i % 2), Payload: []byte(topic)})
-		p := s.recvPublish()
+		pub.Publish(&packet.Publish{Topic: topic, QoS: byte(i % 2), Payload: []byte(topic)})
+		p := s.RecvPublish()
 		if got := ar.resolve(t, p); got != topic || string(p.Payload) != topic {
 			t.Fatalf("message %d: resolved %q, want %q", i, got, topic)
 		}
-		if p := none.recvPublish(); p.Props.TopicAlias != 0 || p.Topic != topic {
+		if p := none.RecvPublish(); p.Props.TopicAlias != 0 || p.Topic != topic {
 			t.Fatalf("alias %d sent to a client with Topic Alias Maximum 0", p.Props.TopicAlias)
 		}
 	}
@@ -297,23 +298,23 @@ func TestTopicAliasServerToClient_MQTT_3_3_2_8(t *testing.T) {
 func TestPropertiesPassedThrough_MQTT_3_3_2_15_to_20(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	plain, _ := connectRaw(t, b.addr, v5("pp-plain"))
-	plain.sub("pp/t", 2)
-	withID, _ := connectRaw(t, b.addr, v5("pp-id"))
-	withID.subscribe(1, packet.Properties{SubscriptionIDs: []uint32{7}}, packet.Subscription{Filter: "pp/+", QoS: 2})
-	acp := v5("pp-alias")
+	plain, _ := connectRaw(t, b.Addr, mqtttest.V5("pp-plain"))
+	plain.SubscribeOne("pp/t", 2)
+	withID, _ := connectRaw(t, b.Addr, mqtttest.V5("pp-id"))
+	withID.Subscribe(1, packet.Properties{SubscriptionIDs: []uint32{7}}, packet.Subscription{Filter: "pp/+", QoS: 2})
+	acp := mqtttest.V5("pp-alias")
 	acp.Props.TopicAliasMaximum = 10
-	aliased, _ := connectRaw(t, b.addr, acp)
-	aliased.sub("pp/#", 2)
-	pub, _ := connectRaw(t, b.addr, v5("pp-pub"))
+	aliased, _ := connectRaw(t, b.Addr, acp)
+	aliased.SubscribeOne("pp/#", 2)
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("pp-pub"))
 	user := []packet.UserProperty{{Key: "b", Value: "2"}, {Key: "a", Value: "1"}, {Key: "b", Value: "3"}}
 	for qos := byte(0); qos <= 2; qos++ {
-		pub.publish(&packet.Publish{Topic: "pp/t", QoS: qos, Payload: []byte("{}"), Props: packet.Properties{
+		pub.Publish(&packet.Publish{Topic: "pp/t", QoS: qos, Payload: []byte("{}"), Props: packet.Properties{
 			PayloadFormat: 1, ContentType: "application/json", ResponseTopic: "pp/reply",
 			CorrelationData: []byte{0, 0xFF, 7}, User: user,
 		}})
-		for _, s := range []*rawClient{plain, withID, aliased} {
-			p := s.recvPublish()
+		for _, s := range []*mqtttest.Client{plain, withID, aliased} {
+			p := s.RecvPublish()
 			pp := p.Props
 			if pp.PayloadFormat != 1 || pp.ContentType != "application/json" || pp.ResponseTopic != "pp/reply" ||
 				!bytes.Equal(pp.CorrelationData, []byte{0, 0xFF, 7}) || !slices.Equal(pp.User, user) {
@@ -329,17 +330,17 @@ func TestPropertiesPassedThrough_MQTT_3_3_2_15_to_20(t *testing.T) {
 func TestMaximumPacketSizeInbound0x95(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, func(o *broker.Options) { o.MaxPacketSize = 1024 })
-	r, ack := connectRaw(t, b.addr, v5("mps-in"))
+	r, ack := connectRaw(t, b.Addr, mqtttest.V5("mps-in"))
 	if ack.Props.MaximumPacketSize != 1024 {
 		t.Fatalf("CONNACK Maximum Packet Size %d", ack.Props.MaximumPacketSize)
 	}
-	r.publish(&packet.Publish{Topic: "mps", QoS: 1, Payload: make([]byte, 900)}) // fits
-	r.send(&packet.Publish{Topic: "mps", QoS: 1, PacketID: 2, Payload: make([]byte, 2000)})
-	r.expectDisconnect(packet.PacketTooLarge, waitFor)
+	r.Publish(&packet.Publish{Topic: "mps", QoS: 1, Payload: make([]byte, 900)}) // fits
+	r.Send(&packet.Publish{Topic: "mps", QoS: 1, PacketID: 2, Payload: make([]byte, 2000)})
+	r.ExpectDisconnect(packet.PacketTooLarge, waitFor)
 
-	r3, _ := connectRaw(t, b.addr, v311("mps-in3"))
-	r3.send(&packet.Publish{Topic: "mps", Payload: make([]byte, 2000)})
-	if got := r3.expectClosed(waitFor); len(got) != 0 {
+	r3, _ := connectRaw(t, b.Addr, mqtttest.V311("mps-in3"))
+	r3.Send(&packet.Publish{Topic: "mps", Payload: make([]byte, 2000)})
+	if got := r3.ExpectClosed(waitFor); len(got) != 0 {
 		t.Fatalf("3.1.1 got %v", got)
 	}
 }
@@ -351,23 +352,23 @@ func TestMaximumPacketSizeInbound0x95(t *testing.T) {
 func TestMaximumPacketSizeOutboundNeverExceeded_MQTT_3_1_2_24(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	pub, _ := connectRaw(t, b.addr, v5("mpo-pub"))
-	pub.publish(&packet.Publish{Topic: "mpo/big-retained", QoS: 1, Retain: true, Payload: make([]byte, 500)})
-	pub.publish(&packet.Publish{Topic: "mpo/small-retained", QoS: 1, Retain: true, Payload: []byte("s")})
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("mpo-pub"))
+	pub.Publish(&packet.Publish{Topic: "mpo/big-retained", QoS: 1, Retain: true, Payload: make([]byte, 500)})
+	pub.Publish(&packet.Publish{Topic: "mpo/small-retained", QoS: 1, Retain: true, Payload: []byte("s")})
 	const limit = 200
-	cp := v5("mpo")
+	cp := mqtttest.V5("mpo")
 	cp.Props.MaximumPacketSize = limit
 	cp.Props.ReceiveMaximum = 1
-	s, _ := connectRaw(t, b.addr, cp)
-	s.sub("mpo/#", 1)
-	if p := s.recvPublish(); p.Topic != "mpo/small-retained" {
+	s, _ := connectRaw(t, b.Addr, cp)
+	s.SubscribeOne("mpo/#", 1)
+	if p := s.RecvPublish(); p.Topic != "mpo/small-retained" {
 		t.Fatalf("got %q", p.Topic)
 	}
 	for _, qos := range []byte{0, 1, 1, 1} {
-		pub.publish(&packet.Publish{Topic: "mpo/big", QoS: qos, Payload: make([]byte, 500)})
+		pub.Publish(&packet.Publish{Topic: "mpo/big", QoS: qos, Payload: make([]byte, 500)})
 	}
-	pub.publish(&packet.Publish{Topic: "mpo/small", QoS: 1, Payload: []byte("ok")})
-	frame, err := s.recvFrame(waitFor)
+	pub.Publish(&packet.Publish{Topic: "mpo/small", QoS: 1, Payload: []byte("ok")})
+	frame, err := s.ReadFrame(waitFor)
 	if err != nil {
 		t.Fatalf("small message after discarded large ones: %v", err)
 	}
@@ -389,17 +390,17 @@ func TestMaximumPacketSizeOutboundNeverExceeded_MQTT_3_1_2_24(t *testing.T) {
 func TestTopicAliasNotConsumedByDiscardedOversizeMessage(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	cp := v5("tao")
+	cp := mqtttest.V5("tao")
 	cp.Props.MaximumPacketSize = 200
 	cp.Props.TopicAliasMaximum = 5
-	s, _ := connectRaw(t, b.addr, cp)
-	s.sub("tao/#", 1)
-	pub, _ := connectRaw(t, b.addr, v5("tao-pub"))
+	s, _ := connectRaw(t, b.Addr, cp)
+	s.SubscribeOne("tao/#", 1)
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("tao-pub"))
 	ar := &aliasReader{max: 5, aliases: map[uint16]string{}}
 	for _, qos := range []byte{0, 1} {
-		pub.publish(&packet.Publish{Topic: "tao/t", QoS: qos, Payload: make([]byte, 500)}) // discarded
-		pub.publish(&packet.Publish{Topic: "tao/t", QoS: qos, Payload: []byte("small")})
-		if got := ar.resolve(t, s.recvPublish()); got != "tao/t" {
+		pub.Publish(&packet.Publish{Topic: "tao/t", QoS: qos, Payload: make([]byte, 500)}) // discarded
+		pub.Publish(&packet.Publish{Topic: "tao/t", QoS: qos, Payload: []byte("small")})
+		if got := ar.resolve(t, s.RecvPublish()); got != "tao/t" {
 			t.Fatalf("QoS %d: resolved %q", qos, got)
 		}
 	}
@@ -410,11 +411,11 @@ func TestTopicAliasNotConsumedByDiscardedOversizeMessage(t *testing.T) {
 func TestRetainedCarrySubscriptionIdentifier(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	pub, _ := connectRaw(t, b.addr, v5("rsid-pub"))
-	pub.publish(&packet.Publish{Topic: "rsid/t", QoS: 1, Retain: true, Payload: []byte("r")})
-	s, _ := connectRaw(t, b.addr, v5("rsid"))
-	s.subscribe(1, packet.Properties{SubscriptionIDs: []uint32{77}}, packet.Subscription{Filter: "rsid/#", QoS: 1})
-	p := s.recvPublish()
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("rsid-pub"))
+	pub.Publish(&packet.Publish{Topic: "rsid/t", QoS: 1, Retain: true, Payload: []byte("r")})
+	s, _ := connectRaw(t, b.Addr, mqtttest.V5("rsid"))
+	s.Subscribe(1, packet.Properties{SubscriptionIDs: []uint32{77}}, packet.Subscription{Filter: "rsid/#", QoS: 1})
+	p := s.RecvPublish()
 	if !p.Retain || !slices.Equal(p.Props.SubscriptionIDs, []uint32{77}) {
 		t.Fatalf("retained: retain %v ids %v, want [77]", p.Retain, p.Props.SubscriptionIDs)
 	}

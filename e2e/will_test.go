@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
 )
 
@@ -30,10 +31,10 @@ func willConnect(id, topic string, delay, expiry uint32) *packet.Connect {
 }
 
 // watcher connects a v5 client subscribed to filter at QoS 1.
-func watcher(t *testing.T, addr, id, filter string) *rawClient {
+func watcher(t *testing.T, addr, id, filter string) *mqtttest.Client {
 	t.Helper()
-	w, _ := connectRaw(t, addr, v5(id))
-	w.sub(filter, 1)
+	w, _ := connectRaw(t, addr, mqtttest.V5(id))
+	w.SubscribeOne(filter, 1)
 	return w
 }
 
@@ -43,10 +44,10 @@ func watcher(t *testing.T, addr, id, filter string) *rawClient {
 func TestWillPublishedOnAbnormalClose_MQTT_3_1_2_8(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	w := watcher(t, b.addr, "w-watch", "will/#")
-	c, _ := connectRaw(t, b.addr, willConnect("w-abn", "will/abn", 0, 0))
-	c.c.Close()
-	p := w.recvPublish()
+	w := watcher(t, b.Addr, "w-watch", "will/#")
+	c, _ := connectRaw(t, b.Addr, willConnect("w-abn", "will/abn", 0, 0))
+	c.Conn.Close()
+	p := w.RecvPublish()
 	if p.Topic != "will/abn" || string(p.Payload) != "gone:w-abn" || p.QoS != 1 {
 		t.Fatalf("will: %+v", p)
 	}
@@ -62,11 +63,11 @@ func TestWillPublishedOnAbnormalClose_MQTT_3_1_2_8(t *testing.T) {
 func TestWillPublishedOnProtocolError_MQTT_3_1_2_8(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	w := watcher(t, b.addr, "w-watch", "will/#")
-	c, _ := connectRaw(t, b.addr, willConnect("w-perr", "will/perr", 0, 0))
-	c.send(&packet.Connect{ProtocolVersion: packet.Version5, ClientID: "again"})
-	c.expectDisconnect(packet.ProtocolError, waitFor)
-	if p := w.recvPublish(); p.Topic != "will/perr" {
+	w := watcher(t, b.Addr, "w-watch", "will/#")
+	c, _ := connectRaw(t, b.Addr, willConnect("w-perr", "will/perr", 0, 0))
+	c.Send(&packet.Connect{ProtocolVersion: packet.Version5, ClientID: "again"})
+	c.ExpectDisconnect(packet.ProtocolError, waitFor)
+	if p := w.RecvPublish(); p.Topic != "will/perr" {
 		t.Fatalf("got %q", p.Topic)
 	}
 }
@@ -75,17 +76,17 @@ func TestWillPublishedOnProtocolError_MQTT_3_1_2_8(t *testing.T) {
 func TestNoWillOnNormalDisconnect_MQTT_3_14_4_3(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	w := watcher(t, b.addr, "w-watch", "will/#")
+	w := watcher(t, b.Addr, "w-watch", "will/#")
 	for _, v := range []byte{packet.Version311, packet.Version5} {
 		cp := willConnect("w-norm"+string('0'+v), "will/norm", 0, 0)
 		cp.ProtocolVersion = v
 		if v != packet.Version5 {
 			cp.WillProps = packet.Properties{}
 		}
-		c, _ := connectRaw(t, b.addr, cp)
-		c.disconnect()
+		c, _ := connectRaw(t, b.Addr, cp)
+		c.Disconnect()
 	}
-	w.expectNothing()
+	w.ExpectNothing()
 }
 
 // [MQTT-3.14.2-...] DISCONNECT with 0x04 (Disconnect with Will Message)
@@ -93,10 +94,10 @@ func TestNoWillOnNormalDisconnect_MQTT_3_14_4_3(t *testing.T) {
 func TestWillOnDisconnectWithWill0x04(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	w := watcher(t, b.addr, "w-watch", "will/#")
-	c, _ := connectRaw(t, b.addr, willConnect("w-04", "will/04", 0, 0))
-	c.send(&packet.Disconnect{ReasonCode: packet.DisconnectWithWill})
-	if p := w.recvPublish(); p.Topic != "will/04" {
+	w := watcher(t, b.Addr, "w-watch", "will/#")
+	c, _ := connectRaw(t, b.Addr, willConnect("w-04", "will/04", 0, 0))
+	c.Send(&packet.Disconnect{ReasonCode: packet.DisconnectWithWill})
+	if p := w.RecvPublish(); p.Topic != "will/04" {
 		t.Fatalf("got %q", p.Topic)
 	}
 }
@@ -105,11 +106,11 @@ func TestWillOnDisconnectWithWill0x04(t *testing.T) {
 func TestWillDelay_MQTT_3_1_3_9(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	w := watcher(t, b.addr, "w-watch", "will/#")
-	c, _ := connectRaw(t, b.addr, willConnect("w-delay", "will/delay", 1, 60))
+	w := watcher(t, b.Addr, "w-watch", "will/#")
+	c, _ := connectRaw(t, b.Addr, willConnect("w-delay", "will/delay", 1, 60))
 	start := time.Now()
-	c.c.Close()
-	p := w.recvPublish()
+	c.Conn.Close()
+	p := w.RecvPublish()
 	if p.Topic != "will/delay" {
 		t.Fatalf("got %q", p.Topic)
 	}
@@ -123,15 +124,15 @@ func TestWillDelay_MQTT_3_1_3_9(t *testing.T) {
 func TestWillCancelledByReconnect_MQTT_3_1_3_9(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	w := watcher(t, b.addr, "w-watch", "will/#")
-	c, _ := connectRaw(t, b.addr, willConnect("w-cancel", "will/cancel", 1, 60))
-	c.c.Close()
+	w := watcher(t, b.Addr, "w-watch", "will/#")
+	c, _ := connectRaw(t, b.Addr, willConnect("w-cancel", "will/cancel", 1, 60))
+	c.Conn.Close()
 	time.Sleep(200 * time.Millisecond)
 	re := &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "w-cancel"}
 	re.Props.SessionExpiry, re.Props.HasSessionExpiry = 60, true
-	connectRaw(t, b.addr, re)
+	connectRaw(t, b.Addr, re)
 	time.Sleep(1200 * time.Millisecond)
-	w.expectNothing()
+	w.ExpectNothing()
 }
 
 // [MQTT-3.1.3-9] a will delay longer than the session expiry: the will is
@@ -139,11 +140,11 @@ func TestWillCancelledByReconnect_MQTT_3_1_3_9(t *testing.T) {
 func TestWillAtSessionEndWhenDelayLonger_MQTT_3_1_3_9(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	w := watcher(t, b.addr, "w-watch", "will/#")
-	c, _ := connectRaw(t, b.addr, willConnect("w-long", "will/long", 30, 1))
+	w := watcher(t, b.Addr, "w-watch", "will/#")
+	c, _ := connectRaw(t, b.Addr, willConnect("w-long", "will/long", 30, 1))
 	start := time.Now()
-	c.c.Close()
-	if p := w.recvPublish(); p.Topic != "will/long" {
+	c.Conn.Close()
+	if p := w.RecvPublish(); p.Topic != "will/long" {
 		t.Fatalf("got %q", p.Topic)
 	}
 	if el := time.Since(start); el < 900*time.Millisecond || el > 2500*time.Millisecond {
@@ -156,11 +157,11 @@ func TestWillAtSessionEndWhenDelayLonger_MQTT_3_1_3_9(t *testing.T) {
 func TestWillOnTakeoverWithCleanStart_MQTT_3_1_3_9(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	w := watcher(t, b.addr, "w-watch", "will/#")
-	old, _ := connectRaw(t, b.addr, willConnect("w-take", "will/take", 30, 60))
-	connectRaw(t, b.addr, v5("w-take")) // Clean Start: the old session ends
-	old.expectDisconnect(packet.SessionTakenOver, waitFor)
-	if p := w.recvPublish(); p.Topic != "will/take" {
+	w := watcher(t, b.Addr, "w-watch", "will/#")
+	old, _ := connectRaw(t, b.Addr, willConnect("w-take", "will/take", 30, 60))
+	connectRaw(t, b.Addr, mqtttest.V5("w-take")) // Clean Start: the old session ends
+	old.ExpectDisconnect(packet.SessionTakenOver, waitFor)
+	if p := w.RecvPublish(); p.Topic != "will/take" {
 		t.Fatalf("got %q", p.Topic)
 	}
 }
@@ -170,13 +171,13 @@ func TestWillOnTakeoverWithCleanStart_MQTT_3_1_3_9(t *testing.T) {
 func TestWillOnTakeoverNoDelay_MQTT_3_1_4_3(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	w := watcher(t, b.addr, "w-watch", "will/#")
-	old, _ := connectRaw(t, b.addr, willConnect("w-take0", "will/take0", 0, 60))
+	w := watcher(t, b.Addr, "w-watch", "will/#")
+	old, _ := connectRaw(t, b.Addr, willConnect("w-take0", "will/take0", 0, 60))
 	re := &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "w-take0"}
 	re.Props.SessionExpiry, re.Props.HasSessionExpiry = 60, true
-	connectRaw(t, b.addr, re)
-	old.expectDisconnect(packet.SessionTakenOver, waitFor)
-	if p := w.recvPublish(); p.Topic != "will/take0" {
+	connectRaw(t, b.Addr, re)
+	old.ExpectDisconnect(packet.SessionTakenOver, waitFor)
+	if p := w.RecvPublish(); p.Topic != "will/take0" {
 		t.Fatalf("got %q", p.Topic)
 	}
 }
@@ -187,11 +188,11 @@ func TestWillRetain_MQTT_3_1_2_17(t *testing.T) {
 	b := startBroker(t, nil)
 	cp := willConnect("w-ret", "will/ret", 0, 0)
 	cp.WillRetain = true
-	c, _ := connectRaw(t, b.addr, cp)
-	c.c.Close()
+	c, _ := connectRaw(t, b.Addr, cp)
+	c.Conn.Close()
 	b.hooks.waitTopic(t, "will/ret", waitFor)
-	w := watcher(t, b.addr, "w-watch", "will/#")
-	if p := w.recvPublish(); p.Topic != "will/ret" || !p.Retain {
+	w := watcher(t, b.Addr, "w-watch", "will/#")
+	if p := w.RecvPublish(); p.Topic != "will/ret" || !p.Retain {
 		t.Fatalf("retained will: %+v", p)
 	}
 }
@@ -200,12 +201,12 @@ func TestWillRetain_MQTT_3_1_2_17(t *testing.T) {
 func TestWillOnKeepAliveTimeout_MQTT_3_1_2_8(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	w := watcher(t, b.addr, "w-watch", "will/#")
+	w := watcher(t, b.Addr, "w-watch", "will/#")
 	cp := willConnect("w-ka", "will/ka", 0, 0)
 	cp.KeepAlive = 1
-	c, _ := connectRaw(t, b.addr, cp)
-	c.expectDisconnect(packet.KeepAliveTimeout, 4*time.Second)
-	if p := w.recvPublish(); p.Topic != "will/ka" {
+	c, _ := connectRaw(t, b.Addr, cp)
+	c.ExpectDisconnect(packet.KeepAliveTimeout, 4*time.Second)
+	if p := w.RecvPublish(); p.Topic != "will/ka" {
 		t.Fatalf("got %q", p.Topic)
 	}
 }
@@ -216,18 +217,18 @@ func TestWillOnKeepAliveTimeout_MQTT_3_1_2_8(t *testing.T) {
 func TestShutdownDisconnects0x8BAndPublishesWill(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	c5, _ := connectRaw(t, b.addr, willConnect("sd-5", "will/sd5", 0, 0))
+	c5, _ := connectRaw(t, b.Addr, willConnect("sd-5", "will/sd5", 0, 0))
 	cp := willConnect("sd-3", "will/sd3", 0, 0)
 	cp.ProtocolVersion, cp.WillProps = packet.Version311, packet.Properties{}
-	c3, _ := connectRaw(t, b.addr, cp)
+	c3, _ := connectRaw(t, b.Addr, cp)
 	done := make(chan error, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 		defer cancel()
-		done <- b.srv.Shutdown(ctx)
+		done <- b.Server.Shutdown(ctx)
 	}()
-	c5.expectDisconnect(packet.ServerShuttingDown, waitFor)
-	if got := c3.expectClosed(waitFor); len(got) != 0 {
+	c5.ExpectDisconnect(packet.ServerShuttingDown, waitFor)
+	if got := c3.ExpectClosed(waitFor); len(got) != 0 {
 		t.Fatalf("3.1.1 client got %v", got)
 	}
 	if err := <-done; err != nil {
@@ -235,7 +236,6 @@ func TestShutdownDisconnects0x8BAndPublishesWill(t *testing.T) {
 	}
 	b.hooks.waitTopic(t, "will/sd5", time.Second)
 	b.hooks.waitTopic(t, "will/sd3", time.Second)
-	b.shutdownOnce.Do(func() { b.cancel() })
 }
 
 // [MQTT-3.1.3-...] the will's Message Expiry Interval is its lifetime from
@@ -244,13 +244,13 @@ func TestShutdownDisconnects0x8BAndPublishesWill(t *testing.T) {
 func TestWillMessageExpiryCountsFromPublication(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
-	w := watcher(t, b.addr, "w-watch", "will/#")
+	w := watcher(t, b.Addr, "w-watch", "will/#")
 	cp := willConnect("w-exp", "will/exp", 0, 0)
 	cp.WillProps.MessageExpiry, cp.WillProps.HasMessageExpiry = 1, true
-	c, _ := connectRaw(t, b.addr, cp)
+	c, _ := connectRaw(t, b.Addr, cp)
 	time.Sleep(1500 * time.Millisecond) // connected longer than the will's expiry
-	c.c.Close()
-	p := w.recvPublish()
+	c.Conn.Close()
+	p := w.RecvPublish()
 	if p.Topic != "will/exp" || !p.Props.HasMessageExpiry || p.Props.MessageExpiry != 1 {
 		t.Fatalf("will: topic %q expiry %v/%d, want 1", p.Topic, p.Props.HasMessageExpiry, p.Props.MessageExpiry)
 	}
