@@ -264,7 +264,7 @@ func newStreamPublisher(t *testing.T, addr string, window, killAt int) *streamPu
 func (p *streamPublisher) write(pk packet.Packet) error {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
-	return p.r.trySend(pk)
+	return p.r.TrySend(pk)
 }
 
 // run publishes until the connection fails; it returns when both the
@@ -291,7 +291,7 @@ func (p *streamPublisher) run() {
 		p.sent++
 		p.mu.Unlock()
 		if err := p.write(pub); err != nil {
-			p.r.c.Close()
+			p.r.Conn.Close()
 			<-readerDone
 			return
 		}
@@ -300,9 +300,9 @@ func (p *streamPublisher) run() {
 
 func (p *streamPublisher) read() {
 	for {
-		pk, err := p.r.recv(time.Minute)
+		pk, err := p.r.Recv(time.Minute)
 		if err != nil {
-			p.r.c.Close()
+			p.r.Conn.Close()
 			return
 		}
 		a, ok := pk.(*packet.Ack)
@@ -321,7 +321,7 @@ func (p *streamPublisher) read() {
 		case packet.PUBREC:
 			p.ack(topicQoS2, seq, a.PacketID, false)
 			if p.write(&packet.Ack{Kind: packet.PUBREL, PacketID: a.PacketID}) != nil {
-				p.r.c.Close()
+				p.r.Conn.Close()
 				return
 			}
 		case packet.PUBCOMP:

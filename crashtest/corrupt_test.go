@@ -23,9 +23,9 @@ func TestCorruptDataDirIsRefused(t *testing.T) {
 		c := dialRaw(t, h.addr, packet.Version5)
 		c.connect("corrupt-victim", true, sessionExpiry)
 		c.subscribe(1, 1, "crash/corrupt")
-		c.send(&packet.Publish{QoS: 1, Retain: true, Topic: "crash/corrupt", PacketID: 2, Payload: []byte("state")})
+		c.Send(&packet.Publish{QoS: 1, Retain: true, Topic: "crash/corrupt", PacketID: 2, Payload: []byte("state")})
 		for {
-			if a, ok := c.next().(*packet.Ack); ok && a.Kind == packet.PUBACK {
+			if a, ok := c.Next().(*packet.Ack); ok && a.Kind == packet.PUBACK {
 				break
 			}
 		}

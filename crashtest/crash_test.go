@@ -9,6 +9,7 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/eclipse/paho.golang/paho/session/state"
 
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
 )
 
@@ -48,10 +49,10 @@ func TestKillNineKeepsEveryAcknowledgedMessage(t *testing.T) {
 		{QoS: 1, Retain: true, Topic: "crash/cleared"},
 	} {
 		p.PacketID = uint16(i + 1)
-		rp.send(p)
-		rp.expectAck(packet.PUBACK, p.PacketID)
+		rp.Send(p)
+		rp.ExpectAck(packet.PUBACK, p.PacketID)
 	}
-	rp.disconnect()
+	rp.hangUp()
 
 	pub := newStreamPublisher(t, h.addr, 16, 400)
 	go func() {
@@ -94,14 +95,14 @@ func TestKillNineKeepsEveryAcknowledgedMessage(t *testing.T) {
 	// Retained messages are back; a cleared one stays cleared.
 	rc := dialRaw(t, h.addr, packet.Version5)
 	rc.connect("retained-reader", true, 0)
-	rc.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "crash/retained", QoS: 1}, {Filter: "crash/cleared", QoS: 1}}})
-	expect[*packet.Suback](rc)
-	p := expect[*packet.Publish](rc)
+	rc.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "crash/retained", QoS: 1}, {Filter: "crash/cleared", QoS: 1}}})
+	mqtttest.Expect[*packet.Suback](rc.Client)
+	p := mqtttest.Expect[*packet.Publish](rc.Client)
 	if p.Topic != "crash/retained" || !p.Retain || string(p.Payload) != "kept" {
 		t.Errorf("retained after restart: %q retain=%v %q, want crash/retained retain=true \"kept\"", p.Topic, p.Retain, p.Payload)
 	}
-	rc.send(&packet.Ack{Kind: packet.PUBACK, PacketID: p.PacketID})
-	rc.expectNothing()
+	rc.Send(&packet.Ack{Kind: packet.PUBACK, PacketID: p.PacketID})
+	rc.ExpectNothing()
 }
 
 // TestKillNineRedeliversInflightWithDup: a subscriber online with a
@@ -125,13 +126,13 @@ func TestKillNineRedeliversInflightWithDup(t *testing.T) {
 	const n = 10
 	for i := 1; i <= n; i++ {
 		pid := uint16(i)
-		pub.send(&packet.Publish{QoS: 1, Topic: topicQoS1, PacketID: pid, Payload: []byte{'a', byte(i)}})
-		pub.expectAck(packet.PUBACK, pid)
+		pub.Send(&packet.Publish{QoS: 1, Topic: topicQoS1, PacketID: pid, Payload: []byte{'a', byte(i)}})
+		pub.ExpectAck(packet.PUBACK, pid)
 		pid = uint16(100 + i)
-		pub.send(&packet.Publish{QoS: 2, Topic: topicQoS2, PacketID: pid, Payload: []byte{'b', byte(i)}})
-		pub.expectAck(packet.PUBREC, pid)
-		pub.send(&packet.Ack{Kind: packet.PUBREL, PacketID: pid})
-		pub.expectAck(packet.PUBCOMP, pid)
+		pub.Send(&packet.Publish{QoS: 2, Topic: topicQoS2, PacketID: pid, Payload: []byte{'b', byte(i)}})
+		pub.ExpectAck(packet.PUBREC, pid)
+		pub.Send(&packet.Ack{Kind: packet.PUBREL, PacketID: pid})
+		pub.ExpectAck(packet.PUBCOMP, pid)
 	}
 
 	// Receive all 2n without acknowledging; answer PUBREC for the first
@@ -144,7 +145,7 @@ func TestKillNineRedeliversInflightWithDup(t *testing.T) {
 	var got []sent
 	released := map[uint16]bool{}
 	for len(got) < 2*n {
-		p := expect[*packet.Publish](sub)
+		p := mqtttest.Expect[*packet.Publish](sub.Client)
 		if p.Dup {
 			t.Errorf("first delivery of %q has DUP = 1", p.Payload)
 		}
@@ -153,8 +154,8 @@ func TestKillNineRedeliversInflightWithDup(t *testing.T) {
 	for _, s := range got {
 		if s.qos == 2 && len(released) < n/2 {
 			released[s.pid] = true
-			sub.send(&packet.Ack{Kind: packet.PUBREC, PacketID: s.pid})
-			sub.expectAck(packet.PUBREL, s.pid)
+			sub.Send(&packet.Ack{Kind: packet.PUBREC, PacketID: s.pid})
+			sub.ExpectAck(packet.PUBREL, s.pid)
 		}
 	}
 	// The store writes delivery state (sent, released, deleted) lazily: it
@@ -174,7 +175,7 @@ func TestKillNineRedeliversInflightWithDup(t *testing.T) {
 	resent := map[uint16]*packet.Publish{}
 	rels := map[uint16]bool{}
 	for range got {
-		switch p := sub.next().(type) {
+		switch p := sub.Next().(type) {
 		case *packet.Publish:
 			resent[p.PacketID] = p
 			order = append(order, p.PacketID)
@@ -215,25 +216,25 @@ func TestKillNineRedeliversInflightWithDup(t *testing.T) {
 	for _, s := range got {
 		switch {
 		case released[s.pid]:
-			sub.send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: s.pid})
+			sub.Send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: s.pid})
 		case s.qos == 1:
-			sub.send(&packet.Ack{Kind: packet.PUBACK, PacketID: s.pid})
+			sub.Send(&packet.Ack{Kind: packet.PUBACK, PacketID: s.pid})
 		default:
-			sub.send(&packet.Ack{Kind: packet.PUBREC, PacketID: s.pid})
-			sub.expectAck(packet.PUBREL, s.pid)
-			sub.send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: s.pid})
+			sub.Send(&packet.Ack{Kind: packet.PUBREC, PacketID: s.pid})
+			sub.ExpectAck(packet.PUBREL, s.pid)
+			sub.Send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: s.pid})
 		}
 	}
-	sub.expectNothing()
+	sub.ExpectNothing()
 
 	// And after one more restart nothing is left to redeliver.
-	sub.disconnect()
+	sub.hangUp()
 	flushLazyWrites(t, h)
 	h.kill()
 	h = startHerald(t, dir)
 	sub = dialRaw(t, h.addr, packet.Version5)
 	sub.connect("inflight", false, sessionExpiry)
-	sub.expectNothing()
+	sub.ExpectNothing()
 }
 
 // TestKillNineKeepsInboundQoS2ExactlyOnce: a publisher with a persistent
@@ -250,12 +251,12 @@ func TestKillNineKeepsInboundQoS2ExactlyOnce(t *testing.T) {
 	sub := dialRaw(t, h.addr, packet.Version5)
 	sub.connect("once-subscriber", true, sessionExpiry)
 	sub.subscribe(1, 2, "crash/once")
-	sub.disconnect()
+	sub.hangUp()
 
 	pub := dialRaw(t, h.addr, packet.Version5)
 	pub.connect("once-publisher", true, sessionExpiry)
-	pub.send(&packet.Publish{QoS: 2, Topic: "crash/once", PacketID: 7, Payload: []byte("once")})
-	pub.expectAck(packet.PUBREC, 7)
+	pub.Send(&packet.Publish{QoS: 2, Topic: "crash/once", PacketID: 7, Payload: []byte("once")})
+	pub.ExpectAck(packet.PUBREC, 7)
 	h.kill()
 	h = startHerald(t, dir)
 
@@ -263,17 +264,17 @@ func TestKillNineKeepsInboundQoS2ExactlyOnce(t *testing.T) {
 	if ack := pub.connect("once-publisher", false, sessionExpiry); !ack.SessionPresent {
 		t.Errorf("publisher: session present = 0 after restart")
 	}
-	pub.send(&packet.Publish{Dup: true, QoS: 2, Topic: "crash/once", PacketID: 7, Payload: []byte("once")})
-	pub.expectAck(packet.PUBREC, 7)
-	pub.send(&packet.Ack{Kind: packet.PUBREL, PacketID: 7})
-	if a := pub.expectAck(packet.PUBCOMP, 7); a.ReasonCode != packet.Success {
+	pub.Send(&packet.Publish{Dup: true, QoS: 2, Topic: "crash/once", PacketID: 7, Payload: []byte("once")})
+	pub.ExpectAck(packet.PUBREC, 7)
+	pub.Send(&packet.Ack{Kind: packet.PUBREL, PacketID: 7})
+	if a := pub.ExpectAck(packet.PUBCOMP, 7); a.ReasonCode != packet.Success {
 		t.Errorf("PUBCOMP reason 0x%02X after restart: the inbound packet id was not kept", byte(a.ReasonCode))
 	}
 	// The id is free again: a new message with it is a new message.
-	pub.send(&packet.Publish{QoS: 2, Topic: "crash/once", PacketID: 7, Payload: []byte("next")})
-	pub.expectAck(packet.PUBREC, 7)
-	pub.send(&packet.Ack{Kind: packet.PUBREL, PacketID: 7})
-	pub.expectAck(packet.PUBCOMP, 7)
+	pub.Send(&packet.Publish{QoS: 2, Topic: "crash/once", PacketID: 7, Payload: []byte("next")})
+	pub.ExpectAck(packet.PUBREC, 7)
+	pub.Send(&packet.Ack{Kind: packet.PUBREL, PacketID: 7})
+	pub.ExpectAck(packet.PUBCOMP, 7)
 
 	sub = dialRaw(t, h.addr, packet.Version5)
 	if ack := sub.connect("once-subscriber", false, sessionExpiry); !ack.SessionPresent {
@@ -282,7 +283,7 @@ func TestKillNineKeepsInboundQoS2ExactlyOnce(t *testing.T) {
 	var payloads []string
 	var got []*packet.Publish
 	for {
-		p, err := sub.recv(quietFor)
+		p, err := sub.Recv(quietFor)
 		if err != nil {
 			break
 		}
@@ -294,9 +295,9 @@ func TestKillNineKeepsInboundQoS2ExactlyOnce(t *testing.T) {
 		got = append(got, m)
 	}
 	for _, m := range got {
-		sub.send(&packet.Ack{Kind: packet.PUBREC, PacketID: m.PacketID})
-		sub.expectAck(packet.PUBREL, m.PacketID)
-		sub.send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: m.PacketID})
+		sub.Send(&packet.Ack{Kind: packet.PUBREC, PacketID: m.PacketID})
+		sub.ExpectAck(packet.PUBREL, m.PacketID)
+		sub.Send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: m.PacketID})
 	}
 	if len(payloads) != 2 || payloads[0] != "once" || payloads[1] != "next" {
 		t.Errorf("subscriber got %q, want [once next]: exactly once across the restart", payloads)
@@ -313,12 +314,12 @@ func flushLazyWrites(t *testing.T, h *herald) {
 	s := dialRaw(t, h.addr, packet.Version5)
 	s.connect(id, true, sessionExpiry)
 	s.subscribe(1, 1, "crash/flush/"+id)
-	s.disconnect()
+	s.hangUp()
 	c := dialRaw(t, h.addr, packet.Version5)
 	c.connect(id+"-publisher", true, 0)
-	c.send(&packet.Publish{QoS: 1, Topic: "crash/flush/" + id, PacketID: 1, Payload: []byte("x")})
-	c.expectAck(packet.PUBACK, 1)
-	c.disconnect()
+	c.Send(&packet.Publish{QoS: 1, Topic: "crash/flush/" + id, PacketID: 1, Payload: []byte("x")})
+	c.ExpectAck(packet.PUBACK, 1)
+	c.hangUp()
 }
 
 var flushes int
@@ -340,16 +341,16 @@ func TestKillNineQuietBrokerKeepsQoS2ExactlyOnce(t *testing.T) {
 	pub.connect("quiet-publisher", true, 0)
 	for i, payload := range []string{"completed", "unacknowledged"} {
 		pid := uint16(i + 1)
-		pub.send(&packet.Publish{QoS: 2, Topic: "crash/quiet", PacketID: pid, Payload: []byte(payload)})
-		pub.expectAck(packet.PUBREC, pid)
-		pub.send(&packet.Ack{Kind: packet.PUBREL, PacketID: pid})
-		pub.expectAck(packet.PUBCOMP, pid)
+		pub.Send(&packet.Publish{QoS: 2, Topic: "crash/quiet", PacketID: pid, Payload: []byte(payload)})
+		pub.ExpectAck(packet.PUBREC, pid)
+		pub.Send(&packet.Ack{Kind: packet.PUBREL, PacketID: pid})
+		pub.ExpectAck(packet.PUBCOMP, pid)
 	}
-	first := expect[*packet.Publish](sub)
-	second := expect[*packet.Publish](sub)
-	sub.send(&packet.Ack{Kind: packet.PUBREC, PacketID: first.PacketID})
-	sub.expectAck(packet.PUBREL, first.PacketID)
-	sub.send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: first.PacketID})
+	first := mqtttest.Expect[*packet.Publish](sub.Client)
+	second := mqtttest.Expect[*packet.Publish](sub.Client)
+	sub.Send(&packet.Ack{Kind: packet.PUBREC, PacketID: first.PacketID})
+	sub.ExpectAck(packet.PUBREL, first.PacketID)
+	sub.Send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: first.PacketID})
 	time.Sleep(300 * time.Millisecond) // a quiet broker: no write follows
 	h.kill()
 	h = startHerald(t, dir)
@@ -359,7 +360,7 @@ func TestKillNineQuietBrokerKeepsQoS2ExactlyOnce(t *testing.T) {
 	var problems []string
 	var gotSecond bool
 	for {
-		p, err := sub.recv(quietFor)
+		p, err := sub.Recv(quietFor)
 		if err != nil {
 			break
 		}
@@ -367,7 +368,7 @@ func TestKillNineQuietBrokerKeepsQoS2ExactlyOnce(t *testing.T) {
 			// A PUBREL for the completed message, whose PUBCOMP the
 			// store had not made durable, is harmless: the client
 			// answers PUBCOMP for an id it no longer knows.
-			sub.send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: a.PacketID})
+			sub.Send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: a.PacketID})
 			continue
 		}
 		m, ok := p.(*packet.Publish)

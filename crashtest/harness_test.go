@@ -3,10 +3,8 @@ package crashtest
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
 )
 
@@ -165,146 +164,49 @@ func (h *herald) recoveredCount(key string) int {
 	return int(n)
 }
 
-// rawClient speaks MQTT over a plain socket with Herald's codec, for the
-// cases where the test must withhold or forge acknowledgements.
+// rawClient is the shared raw client with the CONNECT, SUBSCRIBE and
+// DISCONNECT these tests need: sessions with an expiry, several filters at
+// one QoS, and a hang-up that does not wait on a broker that may be dead.
 type rawClient struct {
-	t       testing.TB
-	c       net.Conn
-	version byte
-	buf     []byte // received bytes not yet decoded
-	rbuf    []byte // read buffer
+	*mqtttest.Client
+	t testing.TB
 }
 
 func dialRaw(t testing.TB, addr string, version byte) *rawClient {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, waitFor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &rawClient{t: t, c: c, version: version}
+	r := mqtttest.Dial(t, addr, version)
+	r.Wait, r.Quiet = waitFor, quietFor
+	return &rawClient{Client: r, t: t}
 }
 
 // connect sends CONNECT and returns the CONNACK, which must be a success.
 func (r *rawClient) connect(id string, cleanStart bool, expiry uint32) *packet.Connack {
 	r.t.Helper()
-	cp := &packet.Connect{ProtocolName: "MQTT", ProtocolVersion: r.version, CleanStart: cleanStart, KeepAlive: 60, ClientID: id}
-	if r.version == packet.Version5 {
+	cp := &packet.Connect{ProtocolName: "MQTT", ProtocolVersion: r.Version, CleanStart: cleanStart, KeepAlive: 60, ClientID: id}
+	if r.Version == packet.Version5 {
 		cp.Props.SessionExpiry = expiry
 		cp.Props.HasSessionExpiry = expiry > 0
 	}
-	r.send(cp)
-	ack := expect[*packet.Connack](r)
-	if ack.ReasonCode != packet.Success {
-		r.t.Fatalf("CONNACK %v for %q", ack.ReasonCode, id)
-	}
-	return ack
+	return r.Connect(cp)
 }
 
-// subscribe subscribes to filters at qos and waits for the SUBACK.
+// subscribe subscribes to filters at qos and requires every one granted.
 func (r *rawClient) subscribe(pid uint16, qos byte, filters ...string) {
 	r.t.Helper()
-	s := &packet.Subscribe{PacketID: pid}
+	var subs []packet.Subscription
 	for _, f := range filters {
-		s.Subscriptions = append(s.Subscriptions, packet.Subscription{Filter: f, QoS: qos})
+		subs = append(subs, packet.Subscription{Filter: f, QoS: qos})
 	}
-	r.send(s)
-	sa := expect[*packet.Suback](r)
-	for _, c := range sa.ReasonCodes {
+	codes := r.Subscribe(pid, packet.Properties{}, subs...)
+	for _, c := range codes {
 		if byte(c) != qos {
-			r.t.Fatalf("SUBACK %v, want QoS %d", sa.ReasonCodes, qos)
+			r.t.Fatalf("SUBACK %v, want QoS %d", codes, qos)
 		}
 	}
 }
 
-func (r *rawClient) send(p packet.Packet) {
-	r.t.Helper()
-	if err := r.trySend(p); err != nil {
-		r.t.Fatal(err)
-	}
-}
-
-func (r *rawClient) trySend(p packet.Packet) error {
-	b, err := packet.Encode(nil, r.version, p)
-	if err != nil {
-		return fmt.Errorf("encode %T: %w", p, err)
-	}
-	r.c.SetWriteDeadline(time.Now().Add(waitFor))
-	_, err = r.c.Write(b)
-	return err
-}
-
-// recv returns the next packet, or an error on timeout or EOF.
-func (r *rawClient) recv(d time.Duration) (packet.Packet, error) {
-	deadline := time.Now().Add(d)
-	for {
-		n, err := packet.SplitFrame(r.buf, 0)
-		if err != nil {
-			return nil, err
-		}
-		if n > 0 {
-			f := r.buf[:n:n]
-			r.buf = r.buf[n:]
-			return packet.Decode(r.version, f)
-		}
-		r.c.SetReadDeadline(deadline)
-		if r.rbuf == nil {
-			r.rbuf = make([]byte, 32<<10)
-		}
-		m, err := r.c.Read(r.rbuf)
-		r.buf = append(r.buf, r.rbuf[:m]...)
-		if err != nil && m == 0 {
-			return nil, err
-		}
-	}
-}
-
-func (r *rawClient) next() packet.Packet {
-	r.t.Helper()
-	p, err := r.recv(waitFor)
-	if err != nil {
-		r.t.Fatalf("waiting for a packet: %v", err)
-	}
-	return p
-}
-
-// expect returns the next packet as a T or fails the test.
-func expect[T packet.Packet](r *rawClient) T {
-	r.t.Helper()
-	p := r.next()
-	v, ok := p.(T)
-	if !ok {
-		var zero T
-		r.t.Fatalf("got %T %+v, want %T", p, p, zero)
-	}
-	return v
-}
-
-// expectAck returns the next packet, which must be an ack of kind and pid.
-func (r *rawClient) expectAck(kind packet.Type, pid uint16) *packet.Ack {
-	r.t.Helper()
-	a := expect[*packet.Ack](r)
-	if a.Kind != kind || a.PacketID != pid {
-		r.t.Fatalf("got %v id %d, want %v id %d", a.Kind, a.PacketID, kind, pid)
-	}
-	return a
-}
-
-// expectNothing asserts that no packet arrives for quietFor.
-func (r *rawClient) expectNothing() {
-	r.t.Helper()
-	p, err := r.recv(quietFor)
-	if err == nil {
-		r.t.Fatalf("unexpected %T %+v", p, p)
-	}
-	var ne net.Error
-	if !errors.As(err, &ne) || !ne.Timeout() {
-		r.t.Fatalf("connection ended: %v", err)
-	}
-}
-
-// disconnect sends a normal DISCONNECT and closes the socket.
-func (r *rawClient) disconnect() {
-	r.trySend(&packet.Disconnect{})
-	r.c.Close()
+// hangUp sends a normal DISCONNECT, if it still can, and closes the socket.
+func (r *rawClient) hangUp() {
+	r.TrySend(&packet.Disconnect{})
+	r.Conn.Close()
 }

@@ -20,7 +20,7 @@ func TestFullQueueDoesNotAcknowledgeWhatItDrops(t *testing.T) {
 	sub := dialRaw(t, h.addr, packet.Version5)
 	sub.connect("limited", true, sessionExpiry)
 	sub.subscribe(1, 1, "crash/limit")
-	sub.disconnect()
+	sub.hangUp()
 
 	pub := dialRaw(t, h.addr, packet.Version5)
 	pub.connect("limit-publisher", true, 0)
@@ -28,10 +28,10 @@ func TestFullQueueDoesNotAcknowledgeWhatItDrops(t *testing.T) {
 	for i := 1; i <= 10; i++ {
 		pid := uint16(i)
 		payload := fmt.Sprint(i)
-		pub.send(&packet.Publish{QoS: 1, Topic: "crash/limit", PacketID: pid, Payload: []byte(payload)})
+		pub.Send(&packet.Publish{QoS: 1, Topic: "crash/limit", PacketID: pid, Payload: []byte(payload)})
 		// Push back may mean the PUBACK comes later or with a failure code;
 		// only a Success acknowledgement promises delivery.
-		p, err := pub.recv(quietFor)
+		p, err := pub.Recv(quietFor)
 		if err != nil {
 			continue
 		}
@@ -39,7 +39,7 @@ func TestFullQueueDoesNotAcknowledgeWhatItDrops(t *testing.T) {
 			acked = append(acked, payload)
 		}
 	}
-	pub.disconnect()
+	pub.hangUp()
 	flushLazyWrites(t, h)
 	h.kill()
 	h = startHerald(t, dir, "--max-queued-messages", "5")
@@ -48,13 +48,13 @@ func TestFullQueueDoesNotAcknowledgeWhatItDrops(t *testing.T) {
 	sub.connect("limited", false, sessionExpiry)
 	got := map[string]bool{}
 	for {
-		p, err := sub.recv(quietFor)
+		p, err := sub.Recv(quietFor)
 		if err != nil {
 			break
 		}
 		if m, ok := p.(*packet.Publish); ok {
 			got[string(m.Payload)] = true
-			sub.send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
+			sub.Send(&packet.Ack{Kind: packet.PUBACK, PacketID: m.PacketID})
 		}
 	}
 	var lost []string

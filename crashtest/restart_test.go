@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
 )
 
@@ -45,7 +46,7 @@ func measureRestart(t *testing.T, sessions, perSession int) {
 				c := dialRaw(t, h.addr, packet.Version5)
 				c.connect(fmt.Sprintf("big-%04d", i), true, sessionExpiry)
 				c.subscribe(1, 1, "big/all")
-				c.disconnect()
+				c.hangUp()
 			}
 		})
 	}
@@ -81,11 +82,11 @@ func measureRestart(t *testing.T, sessions, perSession int) {
 		t.Fatal("session present = 0")
 	}
 	for i := 0; i < perSession; i++ {
-		p := expect[*packet.Publish](c)
+		p := mqtttest.Expect[*packet.Publish](c.Client)
 		if want := fmt.Sprintf("%08d", i); !bytes.HasPrefix(p.Payload, []byte(want)) {
 			t.Fatalf("message %d: payload %.8q, want %s", i, p.Payload, want)
 		}
-		c.send(&packet.Ack{Kind: packet.PUBACK, PacketID: p.PacketID})
+		c.Send(&packet.Ack{Kind: packet.PUBACK, PacketID: p.PacketID})
 	}
 	t.Logf("one session drained %d messages in %v", perSession, time.Since(start).Round(time.Millisecond))
 }
@@ -105,14 +106,14 @@ func publishQoS1(t testing.TB, addr, topic string, n, size, window int) {
 			slots <- struct{}{}
 			copy(payload, fmt.Sprintf("%08d", i))
 			pid := uint16(i%65000) + 1
-			if err := c.trySend(&packet.Publish{QoS: 1, Topic: topic, PacketID: pid, Payload: payload}); err != nil {
+			if err := c.TrySend(&packet.Publish{QoS: 1, Topic: topic, PacketID: pid, Payload: payload}); err != nil {
 				errc <- err
 				return
 			}
 		}
 	}()
 	for acked := 0; acked < n; {
-		p, err := c.recv(30 * time.Second)
+		p, err := c.Recv(30 * time.Second)
 		if err != nil {
 			t.Fatalf("after %d PUBACKs: %v", acked, err)
 		}
@@ -129,7 +130,7 @@ func publishQoS1(t testing.TB, addr, topic string, n, size, window int) {
 		default:
 		}
 	}
-	c.disconnect()
+	c.hangUp()
 }
 
 func dirSize(dir string) (int64, error) {

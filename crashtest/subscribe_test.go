@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
 )
 
@@ -21,8 +22,8 @@ func TestKillNineRightAfterSubackKeepsTheSubscription(t *testing.T) {
 		filter := "crash/suback/" + id
 		c := dialRaw(t, h.addr, packet.Version5)
 		c.connect(id, true, sessionExpiry)
-		c.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: filter, QoS: 1}}})
-		expect[*packet.Suback](c)
+		c.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: filter, QoS: 1}}})
+		mqtttest.Expect[*packet.Suback](c.Client)
 		h.kill()
 		h = startHerald(t, dir)
 
@@ -30,15 +31,15 @@ func TestKillNineRightAfterSubackKeepsTheSubscription(t *testing.T) {
 		ack := c.connect(id, false, sessionExpiry)
 		pub := dialRaw(t, h.addr, packet.Version5)
 		pub.connect(id+"-publisher", true, 0)
-		pub.send(&packet.Publish{QoS: 1, Topic: filter, PacketID: 1, Payload: []byte("after restart")})
-		pub.expectAck(packet.PUBACK, 1)
-		pub.disconnect()
-		p, err := c.recv(quietFor)
+		pub.Send(&packet.Publish{QoS: 1, Topic: filter, PacketID: 1, Payload: []byte("after restart")})
+		pub.ExpectAck(packet.PUBACK, 1)
+		pub.hangUp()
+		p, err := c.Recv(quietFor)
 		if _, ok := p.(*packet.Publish); err != nil || !ok || !ack.SessionPresent {
 			lost++
 			t.Logf("round %d: session present %v, delivery after restart: %T %v", i, ack.SessionPresent, p, err)
 		}
-		c.disconnect()
+		c.hangUp()
 	}
 	if lost > 0 {
 		t.Errorf("%d of %d subscriptions acknowledged by SUBACK were lost by kill -9", lost, rounds)

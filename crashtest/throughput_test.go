@@ -2,13 +2,13 @@ package crashtest
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/herald-mqtt/herald/broker"
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
 	"github.com/herald-mqtt/herald/store"
 	"github.com/herald-mqtt/herald/transport"
@@ -55,24 +55,12 @@ func benchPublish(b *testing.B, kind string, publishers, window int) {
 	if err := srv.Recover(); err != nil {
 		b.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	es, err := transport.ListenEpoll(ctx, "127.0.0.1:0", transport.EpollOptions{}, srv.Accept("bench"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer scancel()
-		srv.Shutdown(sctx)
-		es.Close()
-		cancel()
-	})
-	addr := es.Addr().String()
+	addr := mqtttest.ServeEpoll(b, srv, "bench", transport.EpollOptions{}).Addr
 
 	sub := dialRaw(b, addr, packet.Version5)
 	sub.connect("bench-subscriber", true, sessionExpiry)
 	sub.subscribe(1, 1, "bench/qos1")
-	sub.disconnect()
+	sub.hangUp()
 
 	conns := make([]*rawClient, publishers)
 	for i := range conns {
@@ -120,7 +108,7 @@ func benchPublish(b *testing.B, kind string, publishers, window int) {
 		}
 	}
 	for _, c := range conns {
-		c.disconnect()
+		c.hangUp()
 	}
 }
 
@@ -133,14 +121,14 @@ func pipelineQoS1(c *rawClient, topic string, payload []byte, n, window int) err
 		for i := 0; i < n; i++ {
 			slots <- struct{}{}
 			pid := uint16(i%65000) + 1
-			if err := c.trySend(&packet.Publish{QoS: 1, Topic: topic, PacketID: pid, Payload: payload}); err != nil {
+			if err := c.TrySend(&packet.Publish{QoS: 1, Topic: topic, PacketID: pid, Payload: payload}); err != nil {
 				werr <- err
 				return
 			}
 		}
 	}()
 	for acked := 0; acked < n; {
-		p, err := c.recv(30 * time.Second)
+		p, err := c.Recv(30 * time.Second)
 		if err != nil {
 			return fmt.Errorf("after %d PUBACKs: %w", acked, err)
 		}
