@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
 )
 
@@ -100,12 +101,12 @@ func TestKickDisconnectsClient(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: tt.version, ClientID: tt.id, CleanStart: true})
+			c, _ := mqtttest.Connect(t, r.mqtt, &packet.Connect{ProtocolVersion: tt.version, ClientID: tt.id, CleanStart: true})
 			code, body, _ := r.do(t, "DELETE", "/api/clients/"+tt.id, testToken)
 			if code != http.StatusNoContent {
 				t.Fatalf("DELETE: %d %s", code, body)
 			}
-			got := c.closedAfter()
+			got := c.ExpectClosed(waitFor)
 			switch tt.version {
 			case packet.Version5:
 				if len(got) != 1 {
@@ -140,7 +141,7 @@ func TestClientsPagingAndDetail(t *testing.T) {
 	for i := range 11 {
 		id := fmt.Sprintf("dev/%02d", (i*7)%11) // connect out of order
 		ids = append(ids, id)
-		connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: id, CleanStart: true})
+		mqtttest.Connect(t, r.mqtt, mqtttest.V5(id))
 	}
 	slices.Sort(ids)
 
@@ -174,9 +175,9 @@ func TestClientsPagingAndDetail(t *testing.T) {
 		t.Fatalf("paged ids %v, want %v", seen, ids)
 	}
 
-	c := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "user/7", CleanStart: true, UsernameFlag: true, Username: "alice"})
-	c.subscribe("user/7/#", 1)
-	c.subscribe("$share/workers/jobs", 0)
+	c, _ := mqtttest.Connect(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "user/7", CleanStart: true, UsernameFlag: true, Username: "alice"})
+	c.SubscribeOne("user/7/#", 1)
+	c.SubscribeOne("$share/workers/jobs", 0)
 	var detail struct {
 		clientJSON
 		Filters []subscriptionJSON `json:"filters"`
@@ -206,9 +207,9 @@ func TestTopicsRankedBySubscribers(t *testing.T) {
 		"c": {"chat/#", "$share/g/jobs"},
 	}
 	for id, filters := range subs {
-		c := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: id, CleanStart: true})
+		c, _ := mqtttest.Connect(t, r.mqtt, mqtttest.V5(id))
 		for _, f := range filters {
-			c.subscribe(f, 0)
+			c.SubscribeOne(f, 0)
 		}
 	}
 	var out struct {
@@ -234,11 +235,11 @@ func TestTopicsRankedBySubscribers(t *testing.T) {
 // and binary as base64, and says when the limit cut the list.
 func TestRetainedByFilter(t *testing.T) {
 	r := startRig(t, rigOptions{token: testToken})
-	c := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "pub", CleanStart: true})
+	c, _ := mqtttest.Connect(t, r.mqtt, mqtttest.V5("pub"))
 	binary := []byte{0xff, 0x00, 0xfe}
-	c.publish(&packet.Publish{Topic: "status/b", QoS: 1, Retain: true, Payload: binary})
-	c.publish(&packet.Publish{Topic: "status/a", QoS: 1, Retain: true, Payload: []byte("online")})
-	c.publish(&packet.Publish{Topic: "other", QoS: 1, Retain: true, Payload: []byte("x")})
+	c.Publish(&packet.Publish{Topic: "status/b", QoS: 1, Retain: true, Payload: binary})
+	c.Publish(&packet.Publish{Topic: "status/a", QoS: 1, Retain: true, Payload: []byte("online")})
+	c.Publish(&packet.Publish{Topic: "other", QoS: 1, Retain: true, Payload: []byte("x")})
 
 	type list struct {
 		Messages  []retainedJSON `json:"messages"`
@@ -270,11 +271,11 @@ func TestRetainedByFilter(t *testing.T) {
 // /api/stats reports the counters and levels the dashboard draws.
 func TestStatsReportsCountersAndLevels(t *testing.T) {
 	r := startRig(t, rigOptions{token: testToken})
-	sub := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "sub", CleanStart: true})
-	sub.subscribe("t", 1)
-	pub := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "pub", CleanStart: true})
-	pub.publish(&packet.Publish{Topic: "t", QoS: 1, Payload: []byte("hi")})
-	if _, ok := sub.next().(*packet.Publish); !ok {
+	sub, _ := mqtttest.Connect(t, r.mqtt, mqtttest.V5("sub"))
+	sub.SubscribeOne("t", 1)
+	pub, _ := mqtttest.Connect(t, r.mqtt, mqtttest.V311("pub"))
+	pub.Publish(&packet.Publish{Topic: "t", QoS: 1, Payload: []byte("hi")})
+	if _, ok := sub.Next().(*packet.Publish); !ok {
 		t.Fatal("no PUBLISH to the subscriber")
 	}
 	var s statsJSON

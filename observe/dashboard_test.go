@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/herald-mqtt/herald/packet"
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 )
 
 // assetRef finds the src and href attributes of the page.
@@ -72,8 +72,8 @@ func TestDashboardScriptParses(t *testing.T) {
 // no token configured the loopback browser needs none.
 func TestDashboardRendersInChromium(t *testing.T) {
 	r := startRig(t, rigOptions{})
-	c := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "viewer", CleanStart: true})
-	c.subscribe("feed/#", 0)
+	c, _ := mqtttest.Connect(t, r.mqtt, mqtttest.V5("viewer"))
+	c.SubscribeOne("feed/#", 0)
 	dom := renderInChromium(t, r.http.URL+"/")
 	for _, want := range []string{
 		`class="status live"`,    // /api/stats answered and render ran

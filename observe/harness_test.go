@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -18,9 +17,8 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/herald-mqtt/herald/broker"
-	"github.com/herald-mqtt/herald/packet"
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/store"
-	"github.com/herald-mqtt/herald/transport"
 )
 
 // waitFor bounds what must happen: generous under -race on a loaded machine.
@@ -46,44 +44,23 @@ type rigOptions struct {
 
 func startRig(t *testing.T, ro rigOptions) *rig {
 	t.Helper()
-	st := ro.store
-	if st == nil {
-		st = store.NewMemory()
-	}
 	rc := &RouteCounter{}
-	opts := broker.DefaultOptions()
-	opts.Store = st
-	opts.SysInterval = 0 // $SYS publishes would move the counters under the tests
+	opts := mqtttest.Options() // no $SYS: its publishes would move the counters under the tests
+	if ro.store != nil {
+		opts.Store = ro.store
+	}
+	st := opts.Store
 	opts.Hooks = []broker.Hook{rc}
 	if ro.mod != nil {
 		ro.mod(&opts)
 	}
 	srv := broker.New(opts)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		transport.Serve(ctx, l, srv.Accept("tcp-test"))
-	}()
+	mb := mqtttest.Serve(t, srv, "tcp-test")
 	h := NewHandler(Options{Server: srv, Store: st, Routed: rc, AdminToken: ro.token, Ready: ro.ready})
 	h.gauges.ttl = 0 // every scrape sees the state of the moment
 	hs := httptest.NewServer(h)
-	r := &rig{srv: srv, st: st, mqtt: l.Addr().String(), http: hs, handler: h, routed: rc}
-	t.Cleanup(func() {
-		hs.Close()
-		sctx, scancel := context.WithTimeout(context.Background(), waitFor)
-		defer scancel()
-		if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, store.ErrClosed) && !strings.Contains(err.Error(), "already shut down") {
-			t.Logf("shutdown: %v", err)
-		}
-		cancel()
-		<-served
-	})
-	return r
+	t.Cleanup(hs.Close) // before the broker's shutdown
+	return &rig{srv: srv, st: st, mqtt: mb.Addr, http: hs, handler: h, routed: rc}
 }
 
 // do sends a request to the handler's server with an optional bearer
@@ -160,119 +137,6 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting for %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// rawClient speaks MQTT over a socket with the project's codec, for exact
-// control of the packets the broker sends.
-type rawClient struct {
-	t       *testing.T
-	c       net.Conn
-	version byte
-	buf     []byte
-}
-
-// connectRaw dials addr and completes CONNECT/CONNACK.
-func connectRaw(t *testing.T, addr string, p *packet.Connect) *rawClient {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, waitFor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	r := &rawClient{t: t, c: c, version: p.ProtocolVersion}
-	r.send(p)
-	ack, ok := r.next().(*packet.Connack)
-	if !ok || ack.ReasonCode != packet.Success {
-		t.Fatalf("CONNACK: %+v", ack)
-	}
-	return r
-}
-
-func (r *rawClient) send(p packet.Packet) {
-	r.t.Helper()
-	b, err := packet.Encode(nil, r.version, p)
-	if err != nil {
-		r.t.Fatalf("encode %T: %v", p, err)
-	}
-	r.c.SetWriteDeadline(time.Now().Add(waitFor))
-	if _, err := r.c.Write(b); err != nil {
-		r.t.Fatalf("write: %v", err)
-	}
-}
-
-// recv returns the next packet, or the read error (io.EOF once closed).
-func (r *rawClient) recv() (packet.Packet, error) {
-	deadline := time.Now().Add(waitFor)
-	for {
-		n, err := packet.SplitFrame(r.buf, 0)
-		if err != nil {
-			return nil, err
-		}
-		if n > 0 {
-			f := r.buf[:n]
-			r.buf = r.buf[n:]
-			return packet.Decode(r.version, f)
-		}
-		r.c.SetReadDeadline(deadline)
-		var tmp [4096]byte
-		m, err := r.c.Read(tmp[:])
-		r.buf = append(r.buf, tmp[:m]...)
-		if err != nil && m == 0 {
-			return nil, err
-		}
-	}
-}
-
-func (r *rawClient) next() packet.Packet {
-	r.t.Helper()
-	p, err := r.recv()
-	if err != nil {
-		r.t.Fatalf("waiting for a packet: %v", err)
-	}
-	return p
-}
-
-// subscribe subscribes to filter at qos and requires it granted.
-func (r *rawClient) subscribe(filter string, qos byte) {
-	r.t.Helper()
-	r.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: filter, QoS: qos}}})
-	ack, ok := r.next().(*packet.Suback)
-	if !ok || len(ack.ReasonCodes) != 1 || ack.ReasonCodes[0] != packet.ReasonCode(qos) {
-		r.t.Fatalf("SUBACK for %q: %+v", filter, ack)
-	}
-}
-
-// publish sends a QoS 0 or 1 PUBLISH and waits for its PUBACK.
-func (r *rawClient) publish(p *packet.Publish) {
-	r.t.Helper()
-	if p.QoS > 0 {
-		p.PacketID = 7
-	}
-	r.send(p)
-	if p.QoS == 1 {
-		if a, ok := r.next().(*packet.Ack); !ok || a.Kind != packet.PUBACK {
-			r.t.Fatalf("want PUBACK, got %+v", a)
-		}
-	}
-}
-
-// closedAfter reads until the broker closes the connection and returns
-// the packets received before.
-func (r *rawClient) closedAfter() []packet.Packet {
-	r.t.Helper()
-	var got []packet.Packet
-	for {
-		p, err := r.recv()
-		if err == nil {
-			got = append(got, p)
-			continue
-		}
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			r.t.Fatalf("connection still open after %v (got %v)", waitFor, got)
-		}
-		return got
 	}
 }
 

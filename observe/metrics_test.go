@@ -1,12 +1,12 @@
 package observe
 
 import (
-	"net"
 	"testing"
 
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/herald-mqtt/herald/broker"
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
 	"github.com/herald-mqtt/herald/store"
 )
@@ -19,7 +19,7 @@ func TestMetricsExposeEveryDocumentedFamily(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := startRig(t, rigOptions{store: st})
-	connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "one", CleanStart: true})
+	mqtttest.Connect(t, r.mqtt, mqtttest.V5("one"))
 	_, help := r.scrape(t)
 	for _, name := range []string{
 		"herald_build_info", "herald_start_time_seconds",
@@ -111,20 +111,20 @@ func TestMetricsChangeAfterPublish(t *testing.T) {
 // the session counts as offline; a QoS 0 message to it counts as a drop.
 func TestMetricsQueueDepthOfOfflineSession(t *testing.T) {
 	r := startRig(t, rigOptions{})
-	c := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "away", CleanStart: true,
+	c, _ := mqtttest.Connect(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "away", CleanStart: true,
 		Props: packet.Properties{SessionExpiry: 3600, HasSessionExpiry: true}})
-	c.subscribe("inbox/away", 1)
-	c.send(&packet.Disconnect{})
+	c.SubscribeOne("inbox/away", 1)
+	c.Send(&packet.Disconnect{})
 	eventually(t, "the session to go offline", func() bool {
 		s, _ := r.scrape(t)
 		return s[series("herald_sessions", "state", "offline")] == 1
 	})
 
-	pub := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "pub", CleanStart: true})
+	pub, _ := mqtttest.Connect(t, r.mqtt, mqtttest.V5("pub"))
 	for range 3 {
-		pub.publish(&packet.Publish{Topic: "inbox/away", QoS: 1, Payload: []byte("12345")})
+		pub.Publish(&packet.Publish{Topic: "inbox/away", QoS: 1, Payload: []byte("12345")})
 	}
-	pub.publish(&packet.Publish{Topic: "inbox/away", QoS: 0, Payload: []byte("lost")})
+	pub.Publish(&packet.Publish{Topic: "inbox/away", QoS: 0, Payload: []byte("lost")})
 
 	var s map[string]float64
 	// QoS 0 has no acknowledgement: wait for its drop to be counted too.
@@ -145,9 +145,9 @@ func TestMetricsStoreCommitsWithPebble(t *testing.T) {
 	}
 	r := startRig(t, rigOptions{store: st})
 	before, _ := r.scrape(t)
-	c := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "durable", CleanStart: true,
+	c, _ := mqtttest.Connect(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "durable", CleanStart: true,
 		Props: packet.Properties{SessionExpiry: 3600, HasSessionExpiry: true}})
-	c.publish(&packet.Publish{Topic: "keep", QoS: 1, Retain: true, Payload: []byte("x")})
+	c.Publish(&packet.Publish{Topic: "keep", QoS: 1, Retain: true, Payload: []byte("x")})
 	var after map[string]float64
 	eventually(t, "store commits to be counted", func() bool {
 		after, _ = r.scrape(t)
@@ -178,15 +178,10 @@ func TestMetricsCountLimitRefusals(t *testing.T) {
 		o.Limits.MaxConnections = 1
 		o.Limits.MemoryBudget = 64 << 20
 	}})
-	connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "first", CleanStart: true})
-	c, err := net.DialTimeout("tcp", r.mqtt, waitFor)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	second := &rawClient{t: t, c: c, version: packet.Version5}
-	second.send(&packet.Connect{ProtocolVersion: packet.Version5, ClientID: "second", CleanStart: true})
-	if ack, ok := second.next().(*packet.Connack); !ok || ack.ReasonCode != packet.QuotaExceeded {
+	mqtttest.Connect(t, r.mqtt, mqtttest.V5("first"))
+	second := mqtttest.Dial(t, r.mqtt, packet.Version5)
+	second.Send(mqtttest.V5("second"))
+	if ack, ok := second.Next().(*packet.Connack); !ok || ack.ReasonCode != packet.QuotaExceeded {
 		t.Fatalf("second CONNECT: %+v, want CONNACK 0x97", ack)
 	}
 	s, _ := r.scrape(t)
@@ -205,14 +200,14 @@ func TestMetricsCountLimitRefusals(t *testing.T) {
 // code when the broker did; messages sent are counted by QoS.
 func TestMetricsCountDisconnectsByCause(t *testing.T) {
 	r := startRig(t, rigOptions{})
-	a := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "polite", CleanStart: true})
-	a.send(&packet.Disconnect{})
-	b := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "rude", CleanStart: true})
-	b.send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "a/#/b"}}}) // invalid filter: SUBACK, not a disconnect
-	b.next()
-	b.send(&packet.Connect{ProtocolVersion: packet.Version5, ClientID: "rude"}) // second CONNECT: protocol error
-	c := connectRaw(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "gone", CleanStart: true})
-	c.c.Close()
+	a, _ := mqtttest.Connect(t, r.mqtt, mqtttest.V5("polite"))
+	a.Send(&packet.Disconnect{})
+	b, _ := mqtttest.Connect(t, r.mqtt, mqtttest.V5("rude"))
+	b.Send(&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "a/#/b"}}}) // invalid filter: SUBACK, not a disconnect
+	b.Next()
+	b.Send(&packet.Connect{ProtocolVersion: packet.Version5, ClientID: "rude"}) // second CONNECT: protocol error
+	c, _ := mqtttest.Connect(t, r.mqtt, mqtttest.V5("gone"))
+	c.Conn.Close()
 	eventually(t, "the three disconnects to be counted", func() bool {
 		s, _ := r.scrape(t)
 		return s[series("herald_disconnects_total", "by", "client", "reason", "")] == 1 &&

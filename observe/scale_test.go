@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/herald-mqtt/herald/broker"
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
 	"github.com/herald-mqtt/herald/transport"
 )
@@ -44,7 +45,7 @@ func populate(tb testing.TB, srv *broker.Server, n int) {
 		h := accept(fc)
 		fc.h = h
 		for _, p := range []packet.Packet{
-			&packet.Connect{ProtocolVersion: packet.Version5, ClientID: id, CleanStart: true},
+			mqtttest.V5(id),
 			&packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: "user/" + id, QoS: 1}, {Filter: "all"}}},
 		} {
 			b, err := packet.Encode(nil, packet.Version5, p)
