@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/herald-mqtt/herald/auth"
 	"github.com/herald-mqtt/herald/broker"
@@ -50,6 +51,7 @@ func startNode(cfg *config.Config, log *slog.Logger) (*node, error) {
 		return nil, fmt.Errorf("recover from %s: %w", cfg.DataDir, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	go trimWhenIdle(ctx, 3*time.Second, 1<<20)
 	n := &node{srv: srv, store: st, cancel: cancel, log: log, auth: sec}
 	if cfg.AllowAnonymous() {
 		log.Info("anonymous clients allowed", "why", "all listeners are on loopback or auth.allow_anonymous is true")
