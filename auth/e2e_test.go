@@ -16,9 +16,8 @@ import (
 	"github.com/herald-mqtt/herald/auth"
 	"github.com/herald-mqtt/herald/broker"
 	"github.com/herald-mqtt/herald/config"
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
-	"github.com/herald-mqtt/herald/store"
-	"github.com/herald-mqtt/herald/transport"
 )
 
 // These tests run a real broker on 127.0.0.1 with the authentication and
@@ -37,29 +36,9 @@ func startBroker(t *testing.T, cfg *config.Config) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := broker.DefaultOptions()
-	opts.Store = store.NewMemory()
-	opts.SysInterval = 0
+	opts := mqtttest.Options()
 	opts.Auth, opts.ACL = svc.Authenticator(), svc.Authorizer()
-	srv := broker.New(opts)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		transport.Serve(ctx, l, srv.Accept("test"))
-	}()
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), waitFor)
-		defer scancel()
-		srv.Shutdown(sctx)
-		cancel()
-		<-served
-	})
-	return l.Addr().String()
+	return mqtttest.Serve(t, broker.New(opts), "test").Addr
 }
 
 // jwtConfig is a configuration with JWT (HMAC, ACL claim "acl") and the

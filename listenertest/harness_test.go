@@ -19,7 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/herald-mqtt/herald/broker"
-	"github.com/herald-mqtt/herald/store"
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/transport"
 )
 
@@ -47,9 +47,7 @@ type testBroker struct {
 // modified by mod.
 func startBroker(t testing.TB, mod func(*broker.Options)) *testBroker {
 	t.Helper()
-	opts := broker.DefaultOptions()
-	opts.Store = store.NewMemory()
-	opts.SysInterval = 0
+	opts := mqtttest.Options()
 	if mod != nil {
 		mod(&opts)
 	}

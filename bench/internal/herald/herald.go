@@ -4,12 +4,10 @@
 package herald
 
 import (
-	"context"
 	"testing"
-	"time"
 
 	"github.com/herald-mqtt/herald/broker"
-	"github.com/herald-mqtt/herald/store"
+	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/transport"
 )
 
@@ -24,28 +22,9 @@ func Start(t testing.TB) string {
 // is created (nil changes nothing).
 func StartWith(t testing.TB, configure func(*broker.Options)) string {
 	t.Helper()
-	opts := broker.DefaultOptions()
-	opts.SysInterval = 0
-	opts.Store = store.NewMemory()
+	opts := mqtttest.Options()
 	if configure != nil {
 		configure(&opts)
 	}
-	srv := broker.New(opts)
-	ctx, cancel := context.WithCancel(context.Background())
-	es, err := transport.ListenEpoll(ctx, "127.0.0.1:0", transport.EpollOptions{}, srv.Accept("test"))
-	if err != nil {
-		cancel()
-		srv.Shutdown(context.Background())
-		t.Fatalf("herald: listen: %v", err)
-	}
-	t.Cleanup(func() {
-		es.Close()
-		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer scancel()
-		if err := srv.Shutdown(sctx); err != nil {
-			t.Errorf("herald: shutdown: %v", err)
-		}
-		cancel()
-	})
-	return es.Addr().String()
+	return mqtttest.ServeEpoll(t, broker.New(opts), "test", transport.EpollOptions{}).Addr
 }
