@@ -24,6 +24,14 @@ type stringList []string
 func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
+// override sets *field to v if the flag name was given on the command
+// line: a flag left out keeps the value from the file or environment.
+func override[T any](given map[string]bool, name string, field *T, v T) {
+	if given[name] {
+		*field = v
+	}
+}
+
 // runServe is `herald serve`: load the configuration, apply flag
 // overrides, open the store, start the listeners, and stop cleanly on
 // SIGINT/SIGTERM.
@@ -77,18 +85,10 @@ func runServe(args []string) int {
 			cfg.Listeners = append(cfg.Listeners, config.Listener{Type: config.ListenerTCP, Address: *listen, Name: "tcp://" + *listen})
 		}
 	}
-	if set["data"] {
-		cfg.DataDir = *dataDir
-	}
-	if set["store"] {
-		cfg.Store = *storeKind
-	}
-	if set["log-level"] {
-		cfg.Log.Level = *logLevel
-	}
-	if set["log-format"] {
-		cfg.Log.Format = *logFormat
-	}
+	override(set, "data", &cfg.DataDir, *dataDir)
+	override(set, "store", &cfg.Store, *storeKind)
+	override(set, "log-level", &cfg.Log.Level, *logLevel)
+	override(set, "log-format", &cfg.Log.Format, *logFormat)
 	if set["max-packet-size"] {
 		n, err := config.ParseByteSize(*maxPacket)
 		if err != nil {
@@ -97,27 +97,13 @@ func runServe(args []string) int {
 		}
 		cfg.MQTT.MaxPacketSize = n
 	}
-	if set["receive-maximum"] {
-		cfg.MQTT.ReceiveMaximum = *recvMax
-	}
-	if set["max-inflight"] {
-		cfg.MQTT.MaxInflight = *maxInflight
-	}
-	if set["max-queued-messages"] {
-		cfg.MQTT.MaxQueuedMessages = *maxQueued
-	}
-	if set["max-keepalive"] {
-		cfg.MQTT.MaxKeepAlive = *maxKA
-	}
-	if set["server-keepalive"] {
-		cfg.MQTT.ServerKeepAlive = *serverKA
-	}
-	if set["topic-alias-maximum"] {
-		cfg.MQTT.TopicAliasMaximum = *aliasMax
-	}
-	if set["sys-interval"] {
-		cfg.MQTT.SysInterval = config.Duration(*sysInterval)
-	}
+	override(set, "receive-maximum", &cfg.MQTT.ReceiveMaximum, *recvMax)
+	override(set, "max-inflight", &cfg.MQTT.MaxInflight, *maxInflight)
+	override(set, "max-queued-messages", &cfg.MQTT.MaxQueuedMessages, *maxQueued)
+	override(set, "max-keepalive", &cfg.MQTT.MaxKeepAlive, *maxKA)
+	override(set, "server-keepalive", &cfg.MQTT.ServerKeepAlive, *serverKA)
+	override(set, "topic-alias-maximum", &cfg.MQTT.TopicAliasMaximum, *aliasMax)
+	override(set, "sys-interval", &cfg.MQTT.SysInterval, config.Duration(*sysInterval))
 	for _, f := range aclDeny {
 		cfg.ACL.Rules = append(cfg.ACL.Rules, config.ACLRule{Action: config.ACLAll, Allow: false, Topic: f})
 	}
