@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/herald-mqtt/herald/broker"
@@ -74,6 +75,16 @@ type Hook struct {
 
 	mu    sync.Mutex
 	cache map[[sha256.Size]byte]hookEntry
+
+	lastWarn atomic.Int64 // unix nanos of the last "unavailable" log line
+}
+
+// warnDue reports whether an "unavailable" line may be logged now: an
+// unreachable hook fails every CONNECT, and one line per CONNECT would
+// flood the log.
+func (h *Hook) warnDue(now time.Time) bool {
+	last := h.lastWarn.Load()
+	return now.UnixNano()-last >= int64(10*time.Second) && h.lastWarn.CompareAndSwap(last, now.UnixNano())
 }
 
 type hookEntry struct {
@@ -127,7 +138,9 @@ func (h *Hook) Check(info *broker.ClientInfo, password []byte) (packet.ReasonCod
 	}
 	e, err := h.ask(&req)
 	if err != nil {
-		h.log.Warn("auth hook unavailable", "client", info.ClientID, "err", err)
+		if h.warnDue(now) {
+			h.log.Warn("auth hook unavailable (logged at most every 10 s)", "client", info.ClientID, "err", err)
+		}
 		return packet.ServerUnavailable, true
 	}
 	h.store(key, e, now)

@@ -263,12 +263,26 @@ func (l *loop) acceptConns() {
 		}
 		// MQTT packets are small and latency matters more than segments.
 		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+		// TCP keepalive finds peers that vanished without a FIN even when
+		// the client chose MQTT keep alive 0 (no broker-side timeout).
+		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, tcpKeepIdle)
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, tcpKeepInterval)
+		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, tcpKeepCount)
 		l.stats.accepted.Add(1)
 		target := s.loops[l.nextLoop]
 		l.nextLoop = (l.nextLoop + 1) % len(s.loops)
 		target.handoff(&econn{fd: int32(fd), loop: target, remote: addrPort(sa)})
 	}
 }
+
+// TCP keepalive of accepted sockets: probe after 2 minutes of silence,
+// every 30 s, and drop the connection after 4 unanswered probes.
+const (
+	tcpKeepIdle     = 120
+	tcpKeepInterval = 30
+	tcpKeepCount    = 4
+)
 
 // admitIncoming registers the conns dealt to this loop.
 func (l *loop) admitIncoming() {
