@@ -166,3 +166,32 @@ func TestMemoryBudgetPausesPublishersAndResumes(t *testing.T) {
 		t.Fatalf("publisher not resumed after the queue drained: %v", err)
 	}
 }
+
+// An offline session whose expiry passes is removed with its stored
+// messages, not just forgotten in memory [MQTT-3.1.2-23].
+func TestExpiredSessionIsRemovedFromTheStore(t *testing.T) {
+	st := store.NewMemory()
+	b := startBroker(t, func(o *broker.Options) { o.Store = st })
+	p := mqtttest.V5("short-lived")
+	p.Props.SessionExpiry, p.Props.HasSessionExpiry = 1, true
+	r, _ := connectRaw(t, b.Addr, p)
+	r.SubscribeOne("expiry/t", 1)
+	r.Send(&packet.Disconnect{})
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("feeder"))
+	pub.Publish(&packet.Publish{Topic: "expiry/t", QoS: 1, PacketID: 1, Payload: []byte("queued")})
+	if msgs, _ := st.LoadMessages("short-lived"); len(msgs) != 1 {
+		t.Fatalf("%d messages stored for the offline session, want 1", len(msgs))
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sessions, _ := st.LoadSessions()
+		msgs, _ := st.LoadMessages("short-lived")
+		if len(sessions) == 0 && len(msgs) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the 1 s expiry: %d sessions and %d messages still stored", len(sessions), len(msgs))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
