@@ -31,7 +31,7 @@ type client struct {
 	willDelay uint32
 	// willExpiry is the will's Message Expiry Interval, which runs from
 	// when the will is published, not from CONNECT; -1 when it has none.
-	willExpiry time.Duration
+	willExpiry uint32 // seconds, when fWillExpires is set
 
 	// lastPacket is the unix nanos of the last packet received, or of the
 	// accept until CONNECT arrives (the CONNECT timeout counts from it).
@@ -41,6 +41,7 @@ type client struct {
 	// Negotiated at CONNECT, read-only afterwards. Fields are ordered to
 	// pack: this struct exists once per connection.
 	maxPacketOut  uint32       // client's Maximum Packet Size, 0 = none
+	maxPacketIn   uint32       // ours towards the client: its listener's limit
 	pendingAcks   atomic.Int32 // acknowledgements waiting in the committer
 	keepAlive     uint16       // seconds, as enforced
 	receiveMaxOut uint16       // client's Receive Maximum
@@ -53,7 +54,7 @@ type client struct {
 }
 
 func newClient(s *Server, c transport.Conn, listener string) *client {
-	cl := &client{srv: s, conn: c}
+	cl := &client{srv: s, conn: c, maxPacketIn: s.opts.MaxPacketSize}
 	cl.info.RemoteAddr = c.RemoteAddr()
 	cl.info.Listener = listener
 	cl.info.CertCN = peerCertificateCN(c)
@@ -71,6 +72,7 @@ const (
 	fSlow                              // unwritten bytes above MaxPendingBytes: QoS 0 is dropped
 	fReadPaused                        // the broker stopped reading it: keepalive is suspended
 	fAuthPending                       // CONNECT waiting for the Authenticator
+	fWillExpires                       // the will has a Message Expiry Interval (willExpiry)
 )
 
 func (c *client) is(f uint32) bool { return c.flags.Load()&f != 0 }
@@ -99,7 +101,7 @@ func (c *client) data(p []byte) error {
 		p = c.partial
 	}
 	for len(p) > 0 {
-		n, err := packet.SplitFrame(p, int(c.srv.opts.MaxPacketSize))
+		n, err := packet.SplitFrame(p, int(c.maxPacketIn))
 		if err != nil {
 			return c.protocolFailure(err)
 		}

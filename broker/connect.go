@@ -236,9 +236,9 @@ func (c *client) completeConnect(p *packet.Connect) error {
 			UserProps:       p.WillProps.User,
 			Created:         now,
 		}
-		c.willExpiry = -1
 		if p.WillProps.HasMessageExpiry {
-			c.willExpiry = time.Duration(p.WillProps.MessageExpiry) * time.Second
+			c.willExpiry = p.WillProps.MessageExpiry
+			c.set(fWillExpires)
 		}
 		c.will = w
 		c.willDelay = p.WillProps.WillDelay
@@ -277,7 +277,7 @@ func (c *client) fillConnackProps(p *packet.Properties) {
 	if o.ReceiveMaximum != 65535 {
 		p.ReceiveMaximum = o.ReceiveMaximum
 	}
-	p.MaximumPacketSize = o.MaxPacketSize
+	p.MaximumPacketSize = c.maxPacketIn
 	p.TopicAliasMaximum = o.TopicAliasMaximum
 	if o.MaximumQoS < 2 {
 		p.MaximumQoS, p.HasMaximumQoS = o.MaximumQoS, true

@@ -161,7 +161,7 @@ func (c *client) publishAllowed(size int, now time.Time) bool {
 		c.pubRate = &publishBuckets{
 			msgs: newBucket(l.PublishRate, int(l.PublishRate)),
 			// One packet as large as allowed must fit in the bucket.
-			bytes: newBucket(float64(l.PublishBandwidth), max(int(l.PublishBandwidth), int(c.srv.opts.MaxPacketSize))),
+			bytes: newBucket(float64(l.PublishBandwidth), max(int(l.PublishBandwidth), int(c.maxPacketIn))),
 		}
 	}
 	if !c.pubRate.msgs.take(now, 1) || !c.pubRate.bytes.take(now, float64(size)) {

@@ -123,6 +123,24 @@ func (s *Server) Stats() *Stats { return &s.stats }
 // Accept is the transport.Accepter for every listener: it returns the
 // Handler of a new connection, or nil while shutting down.
 func (s *Server) Accept(listener string) transport.Accepter {
+	return s.AcceptWith(listener, ListenerOptions{})
+}
+
+// ListenerOptions are the limits of one listener that differ from the
+// server's. Zero fields take the server's value.
+type ListenerOptions struct {
+	// MaxPacketSize caps the packets accepted from (and the Maximum Packet
+	// Size announced to) this listener's clients, for example browsers on
+	// a WebSocket listener. At most Options.MaxPacketSize.
+	MaxPacketSize uint32
+}
+
+// AcceptWith is Accept for a listener with its own limits.
+func (s *Server) AcceptWith(listener string, lo ListenerOptions) transport.Accepter {
+	maxIn := s.opts.MaxPacketSize
+	if lo.MaxPacketSize > 0 {
+		maxIn = min(lo.MaxPacketSize, maxIn)
+	}
 	return func(c transport.Conn) transport.Handler {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -130,6 +148,7 @@ func (s *Server) Accept(listener string) transport.Accepter {
 			return nil
 		}
 		cl := newClient(s, c, listener)
+		cl.maxPacketIn = maxIn
 		s.clients[cl] = struct{}{}
 		s.stats.Connections.Add(1)
 		return cl

@@ -181,8 +181,8 @@ func (c *client) publishWill() {
 // setWillExpiry starts the will's Message Expiry Interval at its
 // publication time [MQTT-3.1.3-...]; it runs before the will is routed.
 func (c *client) setWillExpiry(published time.Time) {
-	if c.willExpiry >= 0 {
-		c.will.ExpiresAt = published.Add(c.willExpiry)
+	if c.is(fWillExpires) {
+		c.will.ExpiresAt = published.Add(time.Duration(c.willExpiry) * time.Second)
 	}
 }
 

@@ -83,6 +83,9 @@ type Listener struct {
 	ProxyProtocol bool `yaml:"proxy_protocol"`
 	// MaxConnections caps open connections on this listener; 0 is unlimited.
 	MaxConnections int `yaml:"max_connections"`
+	// MaxPacketSize, when not 0, lowers mqtt.max_packet_size for this
+	// listener's clients (for example browsers on a WebSocket listener).
+	MaxPacketSize ByteSize `yaml:"max_packet_size"`
 	// TLS configures certificates for tls and wss listeners.
 	TLS TLS `yaml:"tls"`
 }

@@ -192,7 +192,7 @@ func TestLoadErrorsNameFileLineAndKey(t *testing.T) {
 		want []string // each must appear in the error
 	}{
 		{"unknown key with suggestion", "limits:\n  max_connections: 1\n  max_pakcet_size: 5\n",
-			nil, []string{"herald.yaml:3: limits.max_pakcet_size: unknown key (did you mean mqtt.max_packet_size?)"}},
+			nil, []string{"herald.yaml:3: limits.max_pakcet_size: unknown key (did you mean listeners[].max_packet_size or mqtt.max_packet_size?)"}},
 		{"misspelt key suggests sibling", "mqtt:\n  max_inflght: 5\n",
 			nil, []string{"herald.yaml:2: mqtt.max_inflght: unknown key (did you mean max_inflight?)"}},
 		{"unknown top-level key", "\n\nbogus: 1\n", nil, []string{"herald.yaml:3: bogus: unknown key"}},

@@ -99,6 +99,9 @@ func (c *Config) validateListeners(p *problems) {
 			p.add(at+".path", "only ws and wss listeners have a path; this one is %s", l.Type)
 		}
 		p.atLeast(at+".max_connections", l.MaxConnections, 0)
+		if l.MaxPacketSize != 0 && (l.MaxPacketSize < 16 || l.MaxPacketSize > c.MQTT.MaxPacketSize) {
+			p.add(at+".max_packet_size", "must be 0 (mqtt.max_packet_size) or between 16 and mqtt.max_packet_size (%s), got %d", c.MQTT.MaxPacketSize, l.MaxPacketSize)
+		}
 		t := l.TLS
 		switch {
 		case l.Type.UsesTLS():

@@ -57,6 +57,8 @@ func TestValidateRejects(t *testing.T) {
 		}, "listeners[0].path", `must start with '/', got "mqtt"`},
 		{"path on tcp", func(c *Config) { c.Listeners[0].Path = "/mqtt" }, "listeners[0].path", "only ws and wss listeners have a path"},
 		{"negative listener max_connections", func(c *Config) { c.Listeners[0].MaxConnections = -1 }, "listeners[0].max_connections", "must be at least 0, got -1"},
+		{"listener max_packet_size above the broker's", func(c *Config) { c.Listeners[0].MaxPacketSize = 2 * MiB }, "listeners[0].max_packet_size", "between 16 and mqtt.max_packet_size"},
+		{"listener max_packet_size too small", func(c *Config) { c.Listeners[0].MaxPacketSize = 8 }, "listeners[0].max_packet_size", "got 8"},
 		{"tls without cert", func(c *Config) { c.Listeners[0].Type = ListenerTLS }, "listeners[0].tls.cert_file", "required for a tls listener"},
 		{"wss without key", func(c *Config) {
 			c.Listeners[0] = Listener{Type: ListenerWSS, Address: "127.0.0.1:8884", Path: "/", TLS: TLS{CertFile: "c"}}

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"context"
+	"net"
 	"testing"
 	"time"
 
@@ -8,6 +10,7 @@ import (
 	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
 	"github.com/herald-mqtt/herald/store"
+	"github.com/herald-mqtt/herald/transport"
 )
 
 // Each overload limit refuses with the reason code the spec gives it, and
@@ -193,5 +196,40 @@ func TestExpiredSessionIsRemovedFromTheStore(t *testing.T) {
 			t.Fatalf("after the 1 s expiry: %d sessions and %d messages still stored", len(sessions), len(msgs))
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// A listener can lower the maximum packet size for its own clients: its
+// CONNACK announces the lower value and a bigger packet is refused with
+// 0x95, while the server's other listeners keep the server's limit.
+func TestListenerMaxPacketSize(t *testing.T) {
+	opts := mqtttest.Options()
+	srv := broker.New(opts)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go transport.Serve(ctx, l, srv.AcceptWith("small", broker.ListenerOptions{MaxPacketSize: 1024}))
+	t.Cleanup(func() {
+		sctx, c2 := context.WithTimeout(context.Background(), 5*time.Second)
+		defer c2()
+		srv.Shutdown(sctx)
+		cancel()
+	})
+	r, ack := connectRaw(t, l.Addr().String(), mqtttest.V5("browser"))
+	if ack.Props.MaximumPacketSize != 1024 {
+		t.Fatalf("CONNACK Maximum Packet Size %d, want the listener's 1024", ack.Props.MaximumPacketSize)
+	}
+	r.Send(&packet.Publish{Topic: "big", Payload: make([]byte, 2048)})
+	r.ExpectDisconnect(packet.PacketTooLarge, waitFor) // [MQTT-3.2.2-15] not more than we announced
+
+	b := startBroker(t, nil) // a listener without its own limit
+	r2, ack2 := connectRaw(t, b.Addr, mqtttest.V5("phone"))
+	if ack2.Props.MaximumPacketSize != opts.MaxPacketSize {
+		t.Fatalf("default listener announces %d, want %d", ack2.Props.MaximumPacketSize, opts.MaxPacketSize)
+	}
+	if code := r2.Publish(&packet.Publish{Topic: "big", QoS: 1, PacketID: 1, Payload: make([]byte, 2048)}); code >= 0x80 {
+		t.Fatalf("2 KiB publish on the default listener: 0x%02X", byte(code))
 	}
 }

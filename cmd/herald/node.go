@@ -91,7 +91,7 @@ func (n *node) listen(ctx context.Context, lc config.Listener) error {
 		}
 	}
 	// max_connections applies alike to every listener type.
-	accept := n.connLimit(lc).Accepter(n.srv.Accept(lc.Name))
+	accept := n.connLimit(lc).Accepter(n.srv.AcceptWith(lc.Name, broker.ListenerOptions{MaxPacketSize: uint32(lc.MaxPacketSize)}))
 	if lc.Type.UsesWebSocket() {
 		return n.listenWebSocket(ctx, lc, tlsConf, accept)
 	}
