@@ -179,6 +179,26 @@ func listenOn(fd, family int, sa unix.Sockaddr, backlog int) error {
 			}
 		}
 	}
+	// Options set on the listening socket are inherited by every socket
+	// accept(2) returns (Linux clones them), so a connect storm does not pay
+	// five setsockopt calls per connection. TCP_NODELAY: MQTT packets are
+	// small and latency matters more than segments. TCP keepalive finds
+	// peers that vanished without a FIN even when the client chose MQTT keep
+	// alive 0 (no broker-side timeout).
+	for _, o := range []struct {
+		level, opt, value int
+		name              string
+	}{
+		{unix.IPPROTO_TCP, unix.TCP_NODELAY, 1, "TCP_NODELAY"},
+		{unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1, "SO_KEEPALIVE"},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, tcpKeepIdle, "TCP_KEEPIDLE"},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, tcpKeepInterval, "TCP_KEEPINTVL"},
+		{unix.IPPROTO_TCP, unix.TCP_KEEPCNT, tcpKeepCount, "TCP_KEEPCNT"},
+	} {
+		if err := unix.SetsockoptInt(fd, o.level, o.opt, o.value); err != nil {
+			return fmt.Errorf("%s: %w", o.name, err)
+		}
+	}
 	if err := unix.Bind(fd, sa); err != nil {
 		return fmt.Errorf("bind: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 	"unsafe"
@@ -293,3 +294,60 @@ func TestListenEpollAddresses(t *testing.T) {
 		})
 	}
 }
+
+// Accepted sockets carry TCP_NODELAY and TCP keepalive, set once on the
+// listening socket and inherited.
+func TestEpollAcceptedSocketsInheritOptions(t *testing.T) {
+	var (
+		mu  sync.Mutex
+		fds []int
+	)
+	srv, err := ListenEpoll(context.Background(), "127.0.0.1:0", EpollOptions{}, func(c Conn) Handler {
+		mu.Lock()
+		fds = append(fds, int(c.(*econn).fd))
+		mu.Unlock()
+		return nopHandler{}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	conn, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		mu.Lock()
+		n := len(fds)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("connection never accepted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	fd := fds[0]
+	for _, o := range []struct {
+		name      string
+		level, op int
+		want      int
+	}{
+		{"TCP_NODELAY", unix.IPPROTO_TCP, unix.TCP_NODELAY, 1},
+		{"SO_KEEPALIVE", unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1},
+		{"TCP_KEEPIDLE", unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, tcpKeepIdle},
+		{"TCP_KEEPCNT", unix.IPPROTO_TCP, unix.TCP_KEEPCNT, tcpKeepCount},
+	} {
+		if v, err := unix.GetsockoptInt(fd, o.level, o.op); err != nil || v != o.want {
+			t.Errorf("%s = %d (%v), want %d", o.name, v, err, o.want)
+		}
+	}
+}
+
+type nopHandler struct{}
+
+func (nopHandler) Data([]byte) error { return nil }
+func (nopHandler) Closed(error)      {}

@@ -261,14 +261,8 @@ func (l *loop) acceptConns() {
 			l.pausedTill = l.now() + acceptPause
 			return
 		}
-		// MQTT packets are small and latency matters more than segments.
-		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
-		// TCP keepalive finds peers that vanished without a FIN even when
-		// the client chose MQTT keep alive 0 (no broker-side timeout).
-		unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_KEEPALIVE, 1)
-		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPIDLE, tcpKeepIdle)
-		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPINTVL, tcpKeepInterval)
-		unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_KEEPCNT, tcpKeepCount)
+		// TCP_NODELAY and keepalive are inherited from the listening
+		// socket (see listenOn).
 		l.stats.accepted.Add(1)
 		target := s.loops[l.nextLoop]
 		l.nextLoop = (l.nextLoop + 1) % len(s.loops)
