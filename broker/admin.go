@@ -172,8 +172,8 @@ func (sess *session) snapshot() ClientSnapshot {
 		snap.Version = c.version
 		snap.Listener = c.info.Listener
 		snap.KeepAlive = time.Duration(c.keepAlive) * time.Second
-		if c.info.RemoteAddr != nil {
-			snap.RemoteAddr = c.info.RemoteAddr.String()
+		if ra := c.conn.RemoteAddr(); ra != nil {
+			snap.RemoteAddr = ra.String()
 		}
 		// connectedAt is written after attach but before connected is set.
 		if c.is(fConnected) {
@@ -200,7 +200,7 @@ func (s *Server) Kick(id string) bool {
 	if c == nil {
 		return false
 	}
-	s.log.Info("client kicked", "client", id, "remote", c.info.RemoteAddr)
+	s.log.Info("client kicked", "client", id, "remote", c.conn.RemoteAddr())
 	c.disconnect(packet.AdministrativeAction, "administrative action")
 	return true
 }

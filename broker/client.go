@@ -55,7 +55,6 @@ type client struct {
 
 func newClient(s *Server, c transport.Conn, listener string) *client {
 	cl := &client{srv: s, conn: c, maxPacketIn: s.opts.MaxPacketSize}
-	cl.info.RemoteAddr = c.RemoteAddr()
 	cl.info.Listener = listener
 	cl.info.CertCN = peerCertificateCN(c)
 	cl.lastPacket.Store(time.Now().UnixNano())
@@ -186,7 +185,7 @@ func (c *client) protocolFailure(err error) error {
 	if errors.As(err, &pe) {
 		code = pe.Code
 	}
-	c.srv.log.Debug("protocol error", "client", c.info.ClientID, "remote", c.info.RemoteAddr, "err", err)
+	c.srv.log.Debug("protocol error", "client", c.info.ClientID, "remote", c.conn.RemoteAddr(), "err", err)
 	c.closedBy(code)
 	if c.version == packet.Version5 && c.is(fConnected) {
 		c.sendDisconnect(code, err.Error())
@@ -279,7 +278,7 @@ func (c *client) checkTimeouts(now time.Time) {
 	last := time.Unix(0, c.lastPacket.Load())
 	if !c.is(fConnected) {
 		if now.Sub(last) > c.srv.opts.ConnectTimeout {
-			c.srv.log.Debug("connect timeout", "remote", c.info.RemoteAddr)
+			c.srv.log.Debug("connect timeout", "remote", c.conn.RemoteAddr())
 			c.conn.Close()
 		}
 		return

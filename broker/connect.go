@@ -35,7 +35,7 @@ func (c *client) refuseConnect(frame []byte, err error) error {
 		c.version = packet.Version5
 		c.send(&packet.Connack{ReasonCode: pe.Code})
 	}
-	c.srv.log.Debug("bad CONNECT", "remote", c.info.RemoteAddr, "err", err)
+	c.srv.log.Debug("bad CONNECT", "remote", c.conn.RemoteAddr(), "err", err)
 	return fmt.Errorf("%w: %v", errClosed, err)
 }
 
@@ -70,7 +70,7 @@ func (c *client) refuse(code packet.ReasonCode, reason string) error {
 	c.srv.stats.ConnectsRefused[code].Add(1)
 	c.set(fDisconnectSent)
 	c.send(ack)
-	c.srv.log.Debug("connect refused", "client", c.info.ClientID, "remote", c.info.RemoteAddr, "code", code, "reason", reason)
+	c.srv.log.Debug("connect refused", "client", c.info.ClientID, "remote", c.conn.RemoteAddr(), "code", code, "reason", reason)
 	return fmt.Errorf("%w: connect refused: %s", errClosed, reason)
 }
 
@@ -128,6 +128,9 @@ func (c *client) handleConnect(p *packet.Connect) error {
 	}
 
 	if o.Auth != nil {
+		// Filled only for the authenticator: a net.Addr per idle
+		// connection is memory nothing else needs.
+		c.info.RemoteAddr = c.conn.RemoteAddr()
 		if pz, ok := c.conn.(pauser); ok {
 			// An authenticator may take long (bcrypt, an HTTP hook): it must
 			// not hold up the transport's goroutine, which may be an epoll

@@ -68,7 +68,7 @@ type ClientInfo struct {
 	ClientID   string
 	Username   string
 	Version    byte
-	RemoteAddr net.Addr
+	RemoteAddr net.Addr // set when an Authenticator is configured, before it runs
 	Listener   string
 	CertCN     string // common name of a verified client certificate, if any
 	// AuthExpiry, when an Authenticator sets it, is when the credentials
