@@ -174,8 +174,7 @@ func (s *Server) recoverSession(rec *store.Session, now time.Time) error {
 		if err != nil {
 			return fmt.Errorf("subscription %q: %w", sr.Filter, err)
 		}
-		sub := &subscription{sess: sess, full: sr.Filter, filter: filter, group: group, qos: sr.QoS, noLocal: sr.NoLocal,
-			retainAsPublished: sr.RetainAsPublished, retainHandling: sr.RetainHandling, id: sr.ID}
+		sub := newSubscription(sr.Filter, group, sr.QoS, sr.NoLocal, sr.RetainAsPublished, sr.RetainHandling, sr.ID)
 		sess.subs.put(sub)
 		s.subs.Subscribe(filter, group, sess, sub)
 	}

@@ -63,16 +63,43 @@ func (sess *session) pendingWill() *Message {
 // subscription is one filter of a session with its options. It is
 // immutable once installed: a change installs a new one, so the router may
 // read it without the session lock.
+//
+// It exists once per subscription, so it is kept to 32 bytes: the filter
+// and the share group are slices of full, not fields of their own.
 type subscription struct {
-	sess              *session
-	full              string // as subscribed, including any $share prefix
-	filter            string // without the $share prefix
-	group             string // shared subscription group, "" if not shared
+	full              string // as subscribed, including any "$share/{group}/"
+	id                uint32 // subscription identifier, 0 = none
+	groupLen          uint16 // length of the share group name; 0 if not shared
 	qos               byte
 	noLocal           bool
 	retainAsPublished bool
 	retainHandling    byte
-	id                uint32 // subscription identifier, 0 = none
+}
+
+// sharePrefix starts a shared subscription's filter [MQTT-4.8.2].
+const sharePrefix = "$share/"
+
+// newSubscription makes a subscription of full, whose share group is group
+// ("" if not shared), with its options.
+func newSubscription(full, group string, qos byte, noLocal, retainAsPublished bool, retainHandling byte, id uint32) *subscription {
+	return &subscription{full: full, groupLen: uint16(len(group)), qos: qos, noLocal: noLocal,
+		retainAsPublished: retainAsPublished, retainHandling: retainHandling, id: id}
+}
+
+// group is the share group name, "" for an ordinary subscription.
+func (s *subscription) group() string {
+	if s.groupLen == 0 {
+		return ""
+	}
+	return s.full[len(sharePrefix) : len(sharePrefix)+int(s.groupLen)]
+}
+
+// filter is the topic filter without any $share prefix.
+func (s *subscription) filter() string {
+	if s.groupLen == 0 {
+		return s.full
+	}
+	return s.full[len(sharePrefix)+int(s.groupLen)+1:]
 }
 
 // attach binds c to the session for its client id, creating, resuming or
@@ -255,7 +282,7 @@ func (s *Server) endSessionLocked(sess *session) {
 		delete(s.sessions, sess.id)
 	}
 	for _, sub := range subs {
-		s.subs.Unsubscribe(sub.filter, sub.group, sess)
+		s.subs.Unsubscribe(sub.filter(), sub.group(), sess)
 	}
 	if sess.persist && s.opts.Store != nil {
 		if err := s.opts.Store.DeleteSession(sess.id); err != nil {

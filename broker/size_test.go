@@ -14,7 +14,7 @@ func TestIdleStructSizes(t *testing.T) {
 	}{
 		{"client", unsafe.Sizeof(client{}), 256},
 		{"session", unsafe.Sizeof(session{}), 208},
-		{"subscription", unsafe.Sizeof(subscription{}), 64},
+		{"subscription", unsafe.Sizeof(subscription{}), 32},
 	} {
 		t.Logf("%s: %d bytes", s.name, s.size)
 		if s.size > s.max {

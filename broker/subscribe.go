@@ -43,8 +43,8 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 		}
 		// [MQTT-3.3.1-9..11] retain handling: 0 always, 1 only if new, 2 never;
 		// shared subscriptions never get retained messages [MQTT-4.8.2-...].
-		if sub.group == "" && (req.RetainHandling == 0 || (req.RetainHandling == 1 && !existed)) {
-			wants = append(wants, retainedWant{sub.filter, sub})
+		if sub.groupLen == 0 && (req.RetainHandling == 0 || (req.RetainHandling == 1 && !existed)) {
+			wants = append(wants, retainedWant{sub.filter(), sub})
 		}
 	}
 	if c.version != packet.Version5 {
@@ -92,22 +92,9 @@ func (c *client) subscribeOne(req packet.Subscription, subID uint32) (packet.Rea
 		return packet.NotAuthorized, nil, false
 	}
 	qos := min(req.QoS, o.MaximumQoS)
-	// Decoded strings share the packet's memory: keep one copy of the full
-	// filter and take the parts from it.
-	full := strings.Clone(req.Filter)
-	filter = full[len(full)-len(filter):]
-	group = strings.Clone(group)
-	sub := &subscription{
-		sess:              sess,
-		full:              full,
-		filter:            filter,
-		group:             group,
-		qos:               qos,
-		noLocal:           req.NoLocal,
-		retainAsPublished: req.RetainAsPublished,
-		retainHandling:    req.RetainHandling,
-		id:                subID,
-	}
+	// Decoded strings share the packet's memory: keep one copy of the
+	// filter; its parts are slices of it.
+	sub := newSubscription(strings.Clone(req.Filter), group, qos, req.NoLocal, req.RetainAsPublished, req.RetainHandling, subID)
 	sess.mu.Lock()
 	_, existed := sess.subs.get(req.Filter)
 	if !existed && o.MaxSubsPerClient > 0 && sess.subs.len() >= o.MaxSubsPerClient {
@@ -120,7 +107,7 @@ func (c *client) subscribeOne(req packet.Subscription, subID uint32) (packet.Rea
 	sess.subCount.Store(int32(sess.subs.len()))
 	sess.mu.Unlock()
 	// [MQTT-3.8.4-3] an identical filter replaces the existing subscription.
-	c.srv.subs.Subscribe(sub.filter, sub.group, sess, sub)
+	c.srv.subs.Subscribe(sub.filter(), sub.group(), sess, sub)
 	return packet.ReasonCode(qos), sub, existed
 }
 
