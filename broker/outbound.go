@@ -37,9 +37,9 @@ type outbound struct {
 	inflight    []*delivery // in send order
 	queue       []*delivery // FIFO waiting for the window
 	queuedBytes int
-	nextID      uint16
 	seq         uint64
 	aliases     map[string]uint16 // server-to-client topic aliases of this connection
+	nextID      uint16
 	aliasNext   uint16
 }
 

@@ -14,25 +14,26 @@ const neverExpire = 0xFFFFFFFF
 // session is the state of one client id that outlives its connections:
 // subscriptions, queued and inflight messages, QoS 2 ids awaiting PUBREL.
 // Lock order: Server.mu, then the trie, then session.mu.
+//
+// Fields are ordered to pack: this struct exists once per client id.
 type session struct {
 	srv *Server
 	id  string
+	mu  sync.Mutex
 
-	mu      sync.Mutex
-	expiry  uint32 // seconds after disconnect; neverExpire = never
-	ended   bool
-	online  atomic.Bool // a client is attached; read without the lock by shared-group selection
-	persist bool        // stored in the Store (expiry > 0)
-
-	subs     subSet       // by full filter, including "$share/g/"
-	subCount atomic.Int32 // len(subs), read by the router without the lock
-
-	out outbound
+	subs subSet // by full filter, including "$share/g/"
+	out  outbound
 
 	// Inbound QoS 2 packet ids received but not yet released [MQTT-4.3.3-3].
 	incoming map[uint16]struct{}
 
 	offline *offlineState // timers and delayed will of an offline session; nil while online
+
+	expiry   uint32       // seconds after disconnect; neverExpire = never
+	subCount atomic.Int32 // len(subs), read by the router without the lock
+	online   atomic.Bool  // a client is attached; read without the lock by shared-group selection
+	ended    bool
+	persist  bool // stored in the Store (expiry > 0)
 }
 
 // offlineState is what only an offline session needs, kept apart so that

@@ -13,7 +13,7 @@ func TestIdleStructSizes(t *testing.T) {
 		size, max uintptr
 	}{
 		{"client", unsafe.Sizeof(client{}), 256},
-		{"session", unsafe.Sizeof(session{}), 208},
+		{"session", unsafe.Sizeof(session{}), 192},
 		{"subscription", unsafe.Sizeof(subscription{}), 32},
 	} {
 		t.Logf("%s: %d bytes", s.name, s.size)
