@@ -31,8 +31,8 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 	}
 	codes := make([]packet.ReasonCode, len(p.Subscriptions))
 	type retainedWant struct {
-		filter string
-		sub    *subscription
+		sub  *subscription
+		msgs []*Message
 	}
 	var wants []retainedWant
 	for i, req := range p.Subscriptions {
@@ -43,8 +43,14 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 		}
 		// [MQTT-3.3.1-9..11] retain handling: 0 always, 1 only if new, 2 never;
 		// shared subscriptions never get retained messages [MQTT-4.8.2-...].
+		// The retained messages are those present when the subscription is
+		// made: taken now, before the SUBACK, so that a message published
+		// after the client sees its SUBACK arrives as a live message
+		// (RETAIN 0 unless Retain As Published) and not as a retained one.
 		if sub.groupLen == 0 && (req.RetainHandling == 0 || (req.RetainHandling == 1 && !existed)) {
-			wants = append(wants, retainedWant{sub.filter(), sub})
+			if msgs := c.srv.retainedFor(sub.filter()); len(msgs) > 0 {
+				wants = append(wants, retainedWant{sub, msgs})
+			}
 		}
 	}
 	if c.version != packet.Version5 {
@@ -61,7 +67,7 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 	// [MQTT-3.8.4-1] SUBACK with the same packet id, before the retained messages.
 	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
 	for _, w := range wants {
-		c.srv.sendRetained(sess, w.filter, w.sub)
+		c.srv.sendRetained(sess, w.sub, w.msgs)
 	}
 	return nil
 }
@@ -140,9 +146,8 @@ func (c *client) handleUnsubscribe(p *packet.Unsubscribe) error {
 	return nil
 }
 
-// sendRetained delivers the retained messages matching a new subscription,
-// with the retain flag set [MQTT-3.3.1-8].
-func (s *Server) sendRetained(sess *session, filter string, sub *subscription) {
+// retainedFor returns the unexpired retained messages matching filter.
+func (s *Server) retainedFor(filter string) []*Message {
 	now := time.Now()
 	var msgs []*Message
 	s.retained.Match(filter, func(_ string, m *Message) bool {
@@ -151,6 +156,13 @@ func (s *Server) sendRetained(sess *session, filter string, sub *subscription) {
 		}
 		return true
 	})
+	return msgs
+}
+
+// sendRetained delivers the retained messages matching a new subscription,
+// with the retain flag set [MQTT-3.3.1-8].
+func (s *Server) sendRetained(sess *session, sub *subscription, msgs []*Message) {
+	now := time.Now()
 	for _, m := range msgs {
 		r := routePool.Get().(*route)
 		r.srv, r.msg, r.now = s, m, now

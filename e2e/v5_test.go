@@ -22,6 +22,10 @@ func TestRetainedStoredAndCleared_MQTT_3_3_1_5(t *testing.T) {
 	pub.Publish(&packet.Publish{Topic: "ret/a", QoS: 1, Retain: true, Payload: []byte("old")})
 	pub.Publish(&packet.Publish{Topic: "ret/a", QoS: 1, Retain: true, Payload: []byte("new")}) // replaces
 	pub.Publish(&packet.Publish{Topic: "ret/b", QoS: 0, Retain: true, Payload: []byte("b")})
+	// QoS 0 has no acknowledgement: a PINGREQ round trip on the same
+	// connection proves the broker has handled the PUBLISH before it.
+	pub.Send(&packet.Pingreq{})
+	mqtttest.Expect[*packet.Pingresp](pub)
 	for _, v := range []byte{packet.Version311, packet.Version5} {
 		s, _ := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: v, ClientID: "ret-sub", CleanStart: true})
 		s.SubscribeOne("ret/+", 1)
