@@ -106,16 +106,11 @@ func (f *countingFile) SyncTo(length int64) (bool, error) {
 type slogLogger struct{ l *slog.Logger }
 
 func (s slogLogger) Infof(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	if strings.Contains(msg, "stopped reading at offset") {
-		// Pebble replays a write-ahead log up to its first bad record and
-		// drops the rest. At the tail after a power loss that is expected;
-		// anywhere else it is lost data, so the operator must see it.
-		s.l.Warn("store: write-ahead log replay stopped before the end of a log file; records after that point are lost (expected only for the last records after a power loss)",
-			"component", "store", "pebble", msg)
-		return
-	}
-	s.l.Debug("pebble: "+msg, "component", "store")
+	// Pebble reports every write-ahead log replay as "stopped reading at
+	// offset", at the clean end of a log as after a torn or corrupt record,
+	// so that line cannot tell lost data from a normal restart; a store
+	// whose log lost everything is refused at open instead (checkFormat).
+	s.l.Debug("pebble: "+fmt.Sprintf(format, args...), "component", "store")
 }
 
 func (s slogLogger) Errorf(format string, args ...any) {
