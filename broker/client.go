@@ -81,6 +81,10 @@ func (c *client) unset(f uint32)   { c.flags.And(^f) }
 // setOnce sets f and reports whether it was not set before.
 func (c *client) setOnce(f uint32) bool { return c.flags.Or(f)&f == 0 }
 
+// inboundPool recycles the Publish structs inbound PUBLISH packets are
+// decoded into.
+var inboundPool = sync.Pool{New: func() any { return new(packet.Publish) }}
+
 // errClosed ends a connection after the broker already answered.
 var errClosed = errors.New("connection closed by broker")
 
@@ -146,6 +150,17 @@ func (c *client) handleFrame(frame []byte) error {
 			return c.refuseConnect(frame, err)
 		}
 		return c.handleConnect(pk.(*packet.Connect))
+	}
+	if packet.Type(frame[0]>>4) == packet.PUBLISH {
+		// The hot path: decode into a pooled struct. The message built from
+		// it keeps the decoded body (topic, payload, properties), not the
+		// struct.
+		p := inboundPool.Get().(*packet.Publish)
+		defer inboundPool.Put(p)
+		if err := packet.DecodePublish(c.version, frame, p); err != nil {
+			return c.protocolFailure(err)
+		}
+		return c.handlePublish(p, len(frame))
 	}
 	pk, err := packet.Decode(c.version, frame)
 	if err != nil {

@@ -208,51 +208,82 @@ func hasWildcard(topic string) bool {
 }
 
 func decodePublish(version, flags byte, body []byte) (Packet, error) {
-	p := &Publish{
+	p := &Publish{}
+	if err := decodePublishInto(p, version, flags, body); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// DecodePublish is Decode for a frame known to be a PUBLISH, decoding into
+// p (which it first resets) instead of allocating a Publish: a broker can
+// reuse one struct for every inbound message. The topic, payload and
+// properties point into one copy of the body, as with Decode; p's previous
+// contents are not reused.
+func DecodePublish(version byte, frame []byte, p *Publish) error {
+	if len(frame) < 2 || Type(frame[0]>>4) != PUBLISH {
+		return Errorf(MalformedPacket, "not a PUBLISH frame")
+	}
+	remaining, n := readVarint(frame[1:])
+	if n == 0 {
+		return Errorf(MalformedPacket, "bad remaining length")
+	}
+	body := frame[1+n:]
+	if int(remaining) != len(body) {
+		return Errorf(MalformedPacket, "remaining length %d, but %d bytes follow", remaining, len(body))
+	}
+	if version != Version31 && version != Version311 && version != Version5 {
+		return Errorf(ProtocolError, "unknown protocol version %d", version)
+	}
+	return decodePublishInto(p, version, frame[0]&0x0F, body)
+}
+
+func decodePublishInto(p *Publish, version, flags byte, body []byte) error {
+	*p = Publish{
 		Dup:    flags&0x08 != 0,
 		QoS:    flags >> 1 & 0x03,
 		Retain: flags&0x01 != 0,
 	}
 	if p.QoS == 3 {
-		return nil, Errorf(MalformedPacket, "PUBLISH with QoS 3") // [MQTT-3.3.1-4]
+		return Errorf(MalformedPacket, "PUBLISH with QoS 3") // [MQTT-3.3.1-4]
 	}
 	if p.Dup && p.QoS == 0 {
-		return nil, Errorf(MalformedPacket, "PUBLISH with QoS 0 and DUP set") // [MQTT-3.3.1-2]
+		return Errorf(MalformedPacket, "PUBLISH with QoS 0 and DUP set") // [MQTT-3.3.1-2]
 	}
 	r := ownedReader(body)
 	var err error
 	if p.Topic, err = r.string(); err != nil {
-		return nil, err
+		return err
 	}
 	if hasWildcard(p.Topic) {
 		// [MQTT-3.3.2-2] no reason code is named; Topic Name invalid is
 		// the one that says what is wrong.
-		return nil, Errorf(TopicNameInvalid, "PUBLISH topic %q contains a wildcard", p.Topic)
+		return Errorf(TopicNameInvalid, "PUBLISH topic %q contains a wildcard", p.Topic)
 	}
 	if p.QoS > 0 {
 		if p.PacketID, err = r.packetID(PUBLISH); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if version == Version5 {
 		if err := r.decodeProps(ctxPublish, &p.Props); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if p.Topic == "" {
 		// [MQTT-4.7.3-1] topic names are at least one character; in v5 an
 		// empty name is allowed only with a Topic Alias (3.3.2.1).
 		if version != Version5 {
-			return nil, Errorf(MalformedPacket, "PUBLISH with an empty topic")
+			return Errorf(MalformedPacket, "PUBLISH with an empty topic")
 		}
 		if p.Props.TopicAlias == 0 {
-			return nil, Errorf(ProtocolError, "PUBLISH with an empty topic and no topic alias")
+			return Errorf(ProtocolError, "PUBLISH with an empty topic and no topic alias")
 		}
 	}
 	if r.left() > 0 {
 		p.Payload = r.b[r.off:len(r.b):len(r.b)]
 	}
-	return p, nil
+	return nil
 }
 
 // Valid v5 reason codes per packet (section 2.4 and each packet's table).

@@ -252,3 +252,32 @@ func TestDecodedPacketDoesNotAliasFrame(t *testing.T) {
 		})
 	}
 }
+
+// DecodePublish into one reused struct gives what Decode gives, for every
+// PUBLISH fixture in turn, and nothing of an earlier packet survives in it.
+func TestDecodePublishIntoReusedStructMatchesDecode(t *testing.T) {
+	var p Publish
+	n := 0
+	for _, f := range validFixtures {
+		want, ok := f.packet.(*Publish)
+		if !ok {
+			continue
+		}
+		n++
+		if err := DecodePublish(f.version, f.wire, &p); err != nil {
+			t.Fatalf("%s: %v", f.name, err)
+		}
+		if !reflect.DeepEqual(&p, want) {
+			t.Errorf("%s: DecodePublish gave %+v, want %+v", f.name, p, *want)
+		}
+	}
+	if n < 2 {
+		t.Fatalf("only %d PUBLISH fixtures", n)
+	}
+	if err := DecodePublish(Version311, []byte{0x30 | 0x06, 0}, &p); err == nil {
+		t.Error("QoS 3 accepted")
+	}
+	if err := DecodePublish(Version311, []byte{0xC0, 0}, &p); err == nil {
+		t.Error("a PINGREQ accepted as a PUBLISH")
+	}
+}
