@@ -40,6 +40,8 @@ type rigOptions struct {
 	store store.Store // default: memory
 	ready func() error
 	mod   func(*broker.Options) // applied last
+
+	listenerRefusals func() map[string]uint64
 }
 
 func startRig(t *testing.T, ro rigOptions) *rig {
@@ -56,7 +58,7 @@ func startRig(t *testing.T, ro rigOptions) *rig {
 	}
 	srv := broker.New(opts)
 	mb := mqtttest.Serve(t, srv, "tcp-test")
-	h := NewHandler(Options{Server: srv, Store: st, Routed: rc, AdminToken: ro.token, Ready: ro.ready})
+	h := NewHandler(Options{Server: srv, Store: st, Routed: rc, AdminToken: ro.token, Ready: ro.ready, ListenerRefusals: ro.listenerRefusals})
 	h.gauges.ttl = 0 // every scrape sees the state of the moment
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close) // before the broker's shutdown

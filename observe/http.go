@@ -33,6 +33,10 @@ type Options struct {
 	// answers only loopback requests addressed to a loopback host (see
 	// authorized).
 	AdminToken string
+	// ListenerRefusals, if set, returns the connections each listener
+	// refused at its max_connections, by listener name; it adds
+	// herald_listener_connections_refused_total.
+	ListenerRefusals func() map[string]uint64
 	// Ready, if set, is one more readiness check for /readyz (listeners
 	// up, cluster joined): a non-nil error means not ready.
 	Ready func() error
@@ -72,7 +76,9 @@ func NewHandler(o Options) *Handler {
 		h.log = slog.New(slog.DiscardHandler)
 	}
 	h.gauges = &gaugeCache{srv: o.Server, ttl: gaugeTTL}
-	reg := newRegistry(newCollector(o.Server, o.Store, o.Routed, h.gauges))
+	col := newCollector(o.Server, o.Store, o.Routed, h.gauges)
+	col.listenerRefusals = o.ListenerRefusals
+	reg := newRegistry(col)
 	h.mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{
 		ErrorLog:      slog.NewLogLogger(h.log.Handler(), slog.LevelError),
 		ErrorHandling: promhttp.ContinueOnError,

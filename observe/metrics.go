@@ -105,6 +105,7 @@ var (
 	descMessagesOutQoS   = desc("messages_sent_by_qos_total", "PUBLISH packets sent to clients, by the QoS they were sent at.", "qos")
 	descConnectsRefused  = desc("connects_refused_total", "CONNECTs refused, by the v5 reason code of the CONNACK (3.1.1 clients get the mapped return code).", "reason")
 	descDisconnects      = desc("disconnects_total", "Connections of connected clients that ended, by who ended them: client (sent DISCONNECT), broker (with the v5 reason code in reason; 3.1.1 clients are closed for the same reasons without a DISCONNECT), lost (closed with no DISCONNECT either way).", "by", "reason")
+	descListenerRefused  = desc("listener_connections_refused_total", "Network connections a listener refused because it was at its max_connections, by listener.", "listener")
 	descStoreCommit      = desc("store_commit_duration_seconds", "Time spent committing write batches to the store (count and sum; mean = rate(sum)/rate(count)).")
 	descStoreSyncCommits = desc("store_sync_commits_total", "Store commits that waited for durability (fsync).")
 	descStoreWALSync     = desc("store_wal_sync_duration_seconds", "Time spent in fsyncs of the store's write-ahead log (count and sum); sync_commits / count is the group-commit factor.")
@@ -117,6 +118,8 @@ type Collector struct {
 	store  storeStats    // nil when the store keeps no stats
 	routed *RouteCounter // nil when not registered
 	gauges *gaugeCache
+
+	listenerRefusals func() map[string]uint64 // nil when not wired
 }
 
 // NewCollector returns a Collector for srv. st and routed may be nil.
@@ -137,7 +140,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		descBuildInfo, descStartTime, descConnected, descAccepted, descListenerClients,
 		descSessions, descMessagesIn, descMessagesOut, descBytesIn, descBytesOut,
-		descMessagesOutQoS, descConnectsRefused, descDisconnects,
+		descMessagesOutQoS, descConnectsRefused, descDisconnects, descListenerRefused,
 		descDropped, descQueued, descQueuedBytes, descQueuedMax, descInflight,
 		descIncomingQoS2, descSubscriptions, descRetained,
 		descLimitRefusals, descPaused, descBudgetUsed, descBudget,
@@ -190,6 +193,11 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for code := range st.DisconnectsByBroker {
 		if n := st.DisconnectsByBroker[code].Load(); n > 0 {
 			counter(descDisconnects, n, "broker", reasonName(packet.ReasonCode(code)))
+		}
+	}
+	if c.listenerRefusals != nil {
+		for l, n := range c.listenerRefusals() {
+			counter(descListenerRefused, int64(n), l)
 		}
 	}
 	counter(descPaused, st.PausedPublishers.Load())

@@ -219,3 +219,17 @@ func TestMetricsCountDisconnectsByCause(t *testing.T) {
 		t.Error("no herald_messages_sent_by_qos_total{qos=\"0\"}")
 	}
 }
+
+// A listener's max_connections refusals are exported by listener.
+func TestMetricsListenerRefusals(t *testing.T) {
+	r := startRig(t, rigOptions{listenerRefusals: func() map[string]uint64 {
+		return map[string]uint64{"ws://127.0.0.1:8083": 7}
+	}})
+	s, help := r.scrape(t)
+	if help["herald_listener_connections_refused_total"] == "" {
+		t.Fatal("no herald_listener_connections_refused_total family")
+	}
+	if got := s[series("herald_listener_connections_refused_total", "listener", "ws://127.0.0.1:8083")]; got != 7 {
+		t.Fatalf("refused = %v, want 7", got)
+	}
+}

@@ -73,5 +73,11 @@ func (n *node) connLimit(lc config.Listener) *transport.ConnLimit {
 		n.log.Warn("connection refused: listener at max_connections",
 			"listener", lc.Name, "max_connections", lc.MaxConnections, "refused_total", total)
 	}
+	n.limitsMu.Lock()
+	if n.limits == nil {
+		n.limits = make(map[string]*transport.ConnLimit)
+	}
+	n.limits[lc.Name] = limit
+	n.limitsMu.Unlock()
 	return limit
 }

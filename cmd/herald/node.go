@@ -28,6 +28,20 @@ type node struct {
 	wg      sync.WaitGroup
 	log     *slog.Logger
 	auth    *auth.Service // reloaded on SIGHUP
+
+	limitsMu sync.Mutex
+	limits   map[string]*transport.ConnLimit // listeners with a max_connections
+}
+
+// listenerRefusals reports what each listener's max_connections refused.
+func (n *node) listenerRefusals() map[string]uint64 {
+	n.limitsMu.Lock()
+	defer n.limitsMu.Unlock()
+	out := make(map[string]uint64, len(n.limits))
+	for name, l := range n.limits {
+		out[name] = l.Refused()
+	}
+	return out
 }
 
 // startNode opens the store, recovers state and starts every listener.
@@ -65,7 +79,8 @@ func startNode(cfg *config.Config, log *slog.Logger) (*node, error) {
 	}
 	if cfg.HTTP.Listen != "" {
 		// Started after the listeners, so /readyz answering means they are up.
-		hs, err := observe.Listen(cfg.HTTP.Listen, observe.Options{Server: srv, Store: st, Routed: routed, AdminToken: cfg.HTTP.AdminToken, Logger: log})
+		hs, err := observe.Listen(cfg.HTTP.Listen, observe.Options{Server: srv, Store: st, Routed: routed, AdminToken: cfg.HTTP.AdminToken, Logger: log,
+			ListenerRefusals: n.listenerRefusals})
 		if err != nil {
 			n.shutdown(context.Background())
 			return nil, err
