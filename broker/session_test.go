@@ -1,0 +1,218 @@
+package broker
+
+import (
+	"net"
+	"sync"
+	"testing"
+
+	"github.com/herald-mqtt/herald/packet"
+)
+
+// captureConn is a transport.Conn that keeps what the broker writes, cut
+// into packets, so the session state machine can be driven and observed
+// without a network.
+type captureConn struct {
+	mu      sync.Mutex
+	version byte
+	buf     []byte
+	closed  bool
+	held    []packet.Packet // read by fakeClient past its CONNACK, returned by the next take
+}
+
+func (c *captureConn) Write(b []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.buf = append(c.buf, b...)
+	return 0, nil
+}
+func (c *captureConn) Close() error         { c.mu.Lock(); c.closed = true; c.mu.Unlock(); return nil }
+func (c *captureConn) RemoteAddr() net.Addr { return &net.TCPAddr{} }
+func (c *captureConn) LocalAddr() net.Addr  { return &net.TCPAddr{} }
+
+// take returns the packets written since the last call.
+func (c *captureConn) take(t *testing.T) []packet.Packet {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := c.held
+	c.held = nil
+	for len(c.buf) > 0 {
+		n, err := packet.SplitFrame(c.buf, 0)
+		if err != nil || n == 0 {
+			t.Fatalf("broker wrote a broken frame: %v (%d bytes left)", err, len(c.buf))
+		}
+		p, err := packet.Decode(c.version, c.buf[:n])
+		if err != nil {
+			t.Fatalf("broker wrote an undecodable packet: %v", err)
+		}
+		out = append(out, p)
+		c.buf = c.buf[n:]
+	}
+	return out
+}
+
+// fakeClient is a connected client on a captureConn, CONNECT and SUBSCRIBE
+// done through the real read path.
+func fakeClient(t *testing.T, srv *Server, p *packet.Connect, filter string, qos byte) (*client, *captureConn) {
+	t.Helper()
+	cc := &captureConn{version: p.ProtocolVersion}
+	c := newClient(srv, cc, "unit")
+	feed(t, c, p.ProtocolVersion, p)
+	got := cc.take(t)
+	if ack, ok := got[0].(*packet.Connack); !ok || ack.ReasonCode != packet.Success {
+		t.Fatalf("CONNACK %+v", got[0])
+	}
+	cc.held = got[1:] // resent on resume, for the test to see
+	if filter != "" {
+		feed(t, c, p.ProtocolVersion, &packet.Subscribe{PacketID: 1, Subscriptions: []packet.Subscription{{Filter: filter, QoS: qos}}})
+		cc.take(t)
+	}
+	return c, cc
+}
+
+// feed hands packets to the client's read side as the transport would.
+func feed(t *testing.T, c *client, version byte, ps ...packet.Packet) {
+	t.Helper()
+	var b []byte
+	for _, p := range ps {
+		var err error
+		if b, err = packet.Encode(b, version, p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Data(b); err != nil {
+		t.Fatalf("Data: %v", err)
+	}
+}
+
+func publishes(t *testing.T, ps []packet.Packet) []*packet.Publish {
+	t.Helper()
+	var out []*packet.Publish
+	for _, p := range ps {
+		if pub, ok := p.(*packet.Publish); ok {
+			out = append(out, pub)
+		}
+	}
+	return out
+}
+
+// The outbound window: no more than the client's Receive Maximum in
+// flight [MQTT-3.3.4-9]; each PUBACK lets exactly one queued message out,
+// in order; packet ids of messages in flight are distinct [MQTT-2.2.1-3].
+func TestOutboundWindowQueuesAndReleasesInOrder(t *testing.T) {
+	srv := New(benchOptions())
+	defer srv.cancel()
+	p := &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "sub", CleanStart: true,
+		Props: packet.Properties{ReceiveMaximum: 2}}
+	c, cc := fakeClient(t, srv, p, "w/t", 1)
+	for i := range 5 {
+		srv.Publish(&Message{Topic: "w/t", QoS: 1, Payload: []byte{byte('a' + i)}})
+	}
+	sent := publishes(t, cc.take(t))
+	if len(sent) != 2 || string(sent[0].Payload) != "a" || string(sent[1].Payload) != "b" {
+		t.Fatalf("sent %d publishes before any ack, want a and b", len(sent))
+	}
+	if sent[0].PacketID == sent[1].PacketID {
+		t.Fatalf("two messages in flight share packet id %d", sent[0].PacketID)
+	}
+	if got := len(c.sess.out.queue); got != 3 {
+		t.Fatalf("queue holds %d, want 3", got)
+	}
+	feed(t, c, packet.Version5, &packet.Ack{Kind: packet.PUBACK, PacketID: sent[0].PacketID})
+	next := publishes(t, cc.take(t))
+	if len(next) != 1 || string(next[0].Payload) != "c" {
+		t.Fatalf("after one PUBACK sent %v, want c alone", next)
+	}
+	// A duplicate or unknown PUBACK changes nothing.
+	feed(t, c, packet.Version5, &packet.Ack{Kind: packet.PUBACK, PacketID: sent[0].PacketID})
+	if extra := publishes(t, cc.take(t)); len(extra) != 0 {
+		t.Fatalf("a duplicate PUBACK released %d more", len(extra))
+	}
+}
+
+// QoS 2 outbound: PUBREC is answered with PUBREL [MQTT-4.3.3-4], the id
+// stays in flight until PUBCOMP, and a PUBREC with a failure code ends the
+// flow without PUBREL.
+func TestOutboundQoS2Flow(t *testing.T) {
+	srv := New(benchOptions())
+	defer srv.cancel()
+	p := &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "q2", CleanStart: true}
+	c, cc := fakeClient(t, srv, p, "q/t", 2)
+	srv.Publish(&Message{Topic: "q/t", QoS: 2, Payload: []byte("x")})
+	srv.Publish(&Message{Topic: "q/t", QoS: 2, Payload: []byte("y")})
+	sent := publishes(t, cc.take(t))
+	if len(sent) != 2 {
+		t.Fatalf("%d publishes, want 2", len(sent))
+	}
+	feed(t, c, packet.Version5, &packet.Ack{Kind: packet.PUBREC, PacketID: sent[0].PacketID})
+	got := cc.take(t)
+	if len(got) != 1 || got[0].Type() != packet.PUBREL || got[0].(*packet.Ack).PacketID != sent[0].PacketID {
+		t.Fatalf("after PUBREC: %v, want PUBREL %d", got, sent[0].PacketID)
+	}
+	if len(c.sess.out.inflight) != 2 {
+		t.Fatalf("%d in flight after PUBREC, want 2 (released until PUBCOMP)", len(c.sess.out.inflight))
+	}
+	feed(t, c, packet.Version5, &packet.Ack{Kind: packet.PUBCOMP, PacketID: sent[0].PacketID})
+	feed(t, c, packet.Version5, &packet.Ack{Kind: packet.PUBREC, PacketID: sent[1].PacketID, ReasonCode: packet.UnspecifiedError})
+	if got := cc.take(t); len(got) != 0 {
+		t.Fatalf("PUBREC 0x80 answered with %v, want nothing", got)
+	}
+	if len(c.sess.out.inflight) != 0 {
+		t.Fatalf("%d still in flight, want 0", len(c.sess.out.inflight))
+	}
+}
+
+// Inbound QoS 2: a PUBLISH retransmitted before PUBREL is acknowledged
+// again but not delivered again [MQTT-4.3.3-10]; PUBREL frees the id.
+func TestInboundQoS2ExactlyOnce(t *testing.T) {
+	srv := New(benchOptions())
+	defer srv.cancel()
+	_, subConn := fakeClient(t, srv, &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "s", CleanStart: true}, "in/t", 2)
+	pub, pubConn := fakeClient(t, srv, &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "p", CleanStart: true}, "", 0)
+	msg := &packet.Publish{Topic: "in/t", QoS: 2, PacketID: 9, Payload: []byte("once")}
+	feed(t, pub, packet.Version311, msg)
+	dup := *msg
+	dup.Dup = true
+	feed(t, pub, packet.Version311, &dup)
+	acks := pubConn.take(t)
+	if len(acks) != 2 || acks[0].Type() != packet.PUBREC || acks[1].Type() != packet.PUBREC {
+		t.Fatalf("publisher got %v, want two PUBRECs", acks)
+	}
+	if n := len(publishes(t, subConn.take(t))); n != 1 {
+		t.Fatalf("subscriber got the message %d times, want once", n)
+	}
+	feed(t, pub, packet.Version311, &packet.Ack{Kind: packet.PUBREL, PacketID: 9})
+	if got := pubConn.take(t); len(got) != 1 || got[0].Type() != packet.PUBCOMP {
+		t.Fatalf("PUBREL answered with %v, want PUBCOMP", got)
+	}
+	if pub.sess.hasIncoming(9) {
+		t.Fatal("packet id 9 still held after PUBREL")
+	}
+}
+
+// Reconnecting to a session resends what was in flight with DUP and the
+// same packet ids, PUBREL for released ones, in order [MQTT-4.4.0-1].
+func TestResumeResendsInflightWithDup(t *testing.T) {
+	srv := New(benchOptions())
+	defer srv.cancel()
+	p := &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "r", CleanStart: false}
+	c, cc := fakeClient(t, srv, p, "r/t", 2)
+	srv.Publish(&Message{Topic: "r/t", QoS: 2, Payload: []byte("1")})
+	srv.Publish(&Message{Topic: "r/t", QoS: 2, Payload: []byte("2")})
+	sent := publishes(t, cc.take(t))
+	feed(t, c, packet.Version311, &packet.Ack{Kind: packet.PUBREC, PacketID: sent[0].PacketID})
+	cc.take(t)
+	c.Closed(nil)
+
+	_, cc2 := fakeClient(t, srv, p, "", 0)
+	got := cc2.take(t)
+	if len(got) != 2 {
+		t.Fatalf("on resume got %v, want PUBREL then PUBLISH", got)
+	}
+	if rel, ok := got[0].(*packet.Ack); !ok || rel.Kind != packet.PUBREL || rel.PacketID != sent[0].PacketID {
+		t.Fatalf("first resent %v, want PUBREL %d", got[0], sent[0].PacketID)
+	}
+	if pub, ok := got[1].(*packet.Publish); !ok || !pub.Dup || pub.PacketID != sent[1].PacketID || string(pub.Payload) != "2" {
+		t.Fatalf("second resent %+v, want PUBLISH %d with DUP", got[1], sent[1].PacketID)
+	}
+}
