@@ -270,7 +270,7 @@ func (c *client) completeConnect(p *packet.Connect) error {
 	c.send(ack)
 	c.srv.log.Debug("client connected", "client", c.info.ClientID, "version", c.version, "present", present)
 	// [MQTT-4.4.0-1] resend unacknowledged PUBLISH and PUBREL, then the queue.
-	sess.resume()
+	sess.resume(c)
 	return nil
 }
 

@@ -360,10 +360,15 @@ func (sess *session) fill() {
 
 // resume runs after CONNACK: it resends what was in flight (PUBLISH with
 // DUP, or PUBREL) in its original order [MQTT-4.4.0-1] and fills the window.
-func (sess *session) resume() {
+func (sess *session) resume(c *client) {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	o := &sess.out
+	if o.c != c {
+		// Taken over (or gone) between attach and now: the session's
+		// current connection resends, not this one.
+		return
+	}
 	old := o.inflight
 	o.inflight = make([]*delivery, 0, len(old))
 	for _, d := range old {
