@@ -69,7 +69,7 @@ func stressRound(addr string, rng *rand.Rand) {
 	defer conn.Close()
 	conn.SetDeadline(time.Now().Add(500 * time.Millisecond))
 	version := []byte{packet.Version311, packet.Version5}[rng.IntN(2)]
-	cp := &packet.Connect{ProtocolVersion: version, ClientID: fmt.Sprintf("fight-%d", rng.IntN(5)),
+	cp := &packet.Connect{ProtocolVersion: version, ClientID: fmt.Sprintf("fight-%d", rng.IntN(5)), UsernameFlag: true, Username: "u", PasswordFlag: true, Password: []byte("good"),
 		CleanStart: rng.IntN(2) == 0, KeepAlive: 30,
 		WillFlag: rng.IntN(3) == 0, WillTopic: "stress/will", WillPayload: []byte("gone"), WillQoS: byte(rng.IntN(3))}
 	if version == packet.Version5 {
