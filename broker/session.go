@@ -207,7 +207,7 @@ func (c *client) publishWill() {
 }
 
 // setWillExpiry starts the will's Message Expiry Interval at its
-// publication time [MQTT-3.1.3-...]; it runs before the will is routed.
+// publication time (v5 §3.1.3.2.4); it runs before the will is routed.
 func (c *client) setWillExpiry(published time.Time) {
 	if c.is(fWillExpires) {
 		c.will.ExpiresAt = published.Add(time.Duration(c.willExpiry) * time.Second)

@@ -19,7 +19,7 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 	if len(p.Props.SubscriptionIDs) > 0 {
 		subID = p.Props.SubscriptionIDs[0]
 		if !o.SubIDs {
-			// [MQTT-3.2.2-...] identifiers refused when not available.
+			// (v5 §3.2.2.3) identifiers refused when not available.
 			return c.protocolFailure(packet.Errorf(packet.SubscriptionIDsNotSupported, "subscription identifiers not supported"))
 		}
 	}
@@ -42,7 +42,7 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 			continue
 		}
 		// [MQTT-3.3.1-9..11] retain handling: 0 always, 1 only if new, 2 never;
-		// shared subscriptions never get retained messages [MQTT-4.8.2-...].
+		// shared subscriptions never get retained messages (v5 §4.8.2).
 		// The retained messages are those present when the subscription is
 		// made: taken now, before the SUBACK, so that a message published
 		// after the client sees its SUBACK arrives as a live message

@@ -19,7 +19,7 @@ func withDenyACL(o *broker.Options) {
 	}}
 }
 
-// [MQTT-3.4.2-...] [MQTT-3.3.5-...] an ACL-denied publish is not delivered;
+// (v5 §3.4.2.1) (v5 §3.3.5) an ACL-denied publish is not delivered;
 // v5 PUBACK / PUBREC carry 0x87 Not authorized; 3.1.1, which has no
 // negative acknowledgement, gets a plain PUBACK. %u rules let a user reach
 // its own subtree.
@@ -56,7 +56,7 @@ func TestACLDeniedPublish0x87(t *testing.T) {
 	}
 }
 
-// [MQTT-3.9.3-...] an ACL-denied subscription is refused per filter: v5
+// (v5 §3.9.3) an ACL-denied subscription is refused per filter: v5
 // SUBACK 0x87, 3.1.1 SUBACK 0x80; allowed filters in the same SUBSCRIBE
 // are granted. A will on a denied topic refuses the CONNECT with 0x87.
 func TestACLDeniedSubscribe0x87And0x80(t *testing.T) {

@@ -312,7 +312,7 @@ func TestConnectTimeoutClosesSilentConnection(t *testing.T) {
 	}
 }
 
-// [MQTT-3.2.2-...] CONNACK states the server's limits and capabilities:
+// (v5 §3.2.2.3) CONNACK states the server's limits and capabilities:
 // Receive Maximum, Maximum Packet Size, Topic Alias Maximum always; Maximum
 // QoS, Retain / Wildcard / Subscription Identifier / Shared Subscription
 // Available only when not the default (absent means supported).
@@ -350,7 +350,7 @@ func TestConnackCapabilityProperties(t *testing.T) {
 			p.MaximumPacketSize != 4096 {
 			t.Fatalf("CONNACK properties %+v", p)
 		}
-		// The broker acts as it announced: [MQTT-3.8.4-...] wildcard and
+		// The broker acts as it announced: (v5 §3.8.4) wildcard and
 		// shared filters refused per filter, QoS downgraded to the maximum.
 		codes := r.Subscribe(1, packet.Properties{},
 			packet.Subscription{Filter: "a/+", QoS: 0},
@@ -377,7 +377,7 @@ func TestConnackCapabilityProperties(t *testing.T) {
 	})
 }
 
-// [MQTT-3.14.2-...] a Session Expiry Interval in DISCONNECT replaces the
+// (v5 §3.14.2.2.2) a Session Expiry Interval in DISCONNECT replaces the
 // one from CONNECT: 0 ends the session when the connection closes.
 func TestDisconnectSessionExpiryZeroEndsSession(t *testing.T) {
 	t.Parallel()

@@ -153,7 +153,7 @@ func TestUnsubscribe_MQTT_3_10_4(t *testing.T) {
 	s.ExpectNothing()
 }
 
-// [MQTT-4.8.2-2] [MQTT-4.8.2-...] each message on a shared subscription
+// [MQTT-4.8.2-2] (v5 §4.8.2) each message on a shared subscription
 // goes to exactly one member of each group; the broker distributes them
 // across members; non-shared subscribers still get every message; shared
 // subscriptions receive no retained messages at subscribe time.
@@ -255,7 +255,7 @@ func TestSharedSubscriptionLeavingMemberReleasesQueue(t *testing.T) {
 	}
 }
 
-// [MQTT-4.8.2-...] the in-flight (sent, unacknowledged) QoS 1 message of a
+// (v5 §4.8.2) the in-flight (sent, unacknowledged) QoS 1 message of a
 // shared-subscription member whose session ends SHOULD go to another
 // member (v5 section 4.8.2).
 func TestSharedSubscriptionInflightOfEndedMemberRedelivered(t *testing.T) {
@@ -274,7 +274,7 @@ func TestSharedSubscriptionInflightOfEndedMemberRedelivered(t *testing.T) {
 	}
 }
 
-// [MQTT-4.8.2-...] with a v5 MaximumQoS of 2 and SharedSubs disabled the
+// (v5 §4.8.2) with a v5 MaximumQoS of 2 and SharedSubs disabled the
 // broker refuses $share filters with 0x9E; with wildcard subscriptions
 // disabled, 0xA2 (see TestConnackCapabilityProperties). Here: an invalid
 // shared filter is refused per filter with 0x8F.

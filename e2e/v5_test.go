@@ -328,7 +328,7 @@ func TestPropertiesPassedThrough_MQTT_3_3_2_15_to_20(t *testing.T) {
 	}
 }
 
-// [MQTT-3.2.2-...] [MQTT-4.13.1-1] a packet larger than the broker's
+// (v5 §3.2.2.3) [MQTT-4.13.1-1] a packet larger than the broker's
 // Maximum Packet Size closes the connection: v5 with DISCONNECT 0x95,
 // 3.1.1 without a DISCONNECT.
 func TestMaximumPacketSizeInbound0x95(t *testing.T) {
@@ -410,7 +410,7 @@ func TestTopicAliasNotConsumedByDiscardedOversizeMessage(t *testing.T) {
 	}
 }
 
-// [MQTT-3.3.4-3] [MQTT-3.8.2-...] retained messages sent at subscribe time
+// [MQTT-3.3.4-3] (v5 §3.8.2) retained messages sent at subscribe time
 // carry the subscription's identifier.
 func TestRetainedCarrySubscriptionIdentifier(t *testing.T) {
 	t.Parallel()

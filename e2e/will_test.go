@@ -40,7 +40,7 @@ func watcher(t *testing.T, addr, id, filter string) *mqtttest.Client {
 
 // [MQTT-3.1.2-8] [MQTT-3.1.3-10] the will is published when the network
 // connection closes without DISCONNECT, with its will properties
-// [MQTT-3.1.3-...] passed to subscribers.
+// (v5 §3.1.3.2.4) passed to subscribers.
 func TestWillPublishedOnAbnormalClose_MQTT_3_1_2_8(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
@@ -89,7 +89,7 @@ func TestNoWillOnNormalDisconnect_MQTT_3_14_4_3(t *testing.T) {
 	w.ExpectNothing()
 }
 
-// [MQTT-3.14.2-...] DISCONNECT with 0x04 (Disconnect with Will Message)
+// (v5 §3.14.2.2.2) DISCONNECT with 0x04 (Disconnect with Will Message)
 // closes normally but publishes the will.
 func TestWillOnDisconnectWithWill0x04(t *testing.T) {
 	t.Parallel()
@@ -238,7 +238,7 @@ func TestShutdownDisconnects0x8BAndPublishesWill(t *testing.T) {
 	b.hooks.waitTopic(t, "will/sd3", time.Second)
 }
 
-// [MQTT-3.1.3-...] the will's Message Expiry Interval is its lifetime from
+// (v5 §3.1.3.2.4) the will's Message Expiry Interval is its lifetime from
 // when it is published, not from CONNECT: a client connected longer than
 // that interval still has its will delivered, with the interval forwarded.
 func TestWillMessageExpiryCountsFromPublication(t *testing.T) {
