@@ -59,7 +59,7 @@ func TestPahoV5_QoSAndPropertiesRoundTrip(t *testing.T) {
 
 // paho.golang request/response: the responder answers on the Response
 // Topic with the Correlation Data, and the requester matches it
-// [MQTT-4.10.0-...].
+// (v5 §4.10).
 func TestPahoV5_RequestResponse(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)

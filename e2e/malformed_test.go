@@ -83,7 +83,7 @@ func TestMalformedPacketsCloseWithReasonCode_MQTT_4_13_1_1(t *testing.T) {
 		{"CONNACK from a client", "MQTT-3.2", frame(0x20, []byte{0, 0}, noProps), packet.ProtocolError, false},
 		{"SUBACK from a client", "MQTT-3.9", frame(0x90, []byte{0, 1}, noProps, []byte{0}), packet.ProtocolError, false},
 		{"AUTH without an authentication method", "MQTT-4.12.0-1", frame(0xF0, []byte{0x18}, noProps), packet.ProtocolError, false},
-		{"header announcing more than Maximum Packet Size", "MQTT-3.2.2-...", []byte{0x30, 0x80, 0x80, 0x80, 0x01}, packet.PacketTooLarge, true},
+		{"header announcing more than Maximum Packet Size", "v5 §3.2.2.3.6", []byte{0x30, 0x80, 0x80, 0x80, 0x01}, packet.PacketTooLarge, true},
 	}
 	// Where the spec names no code, another one is as right.
 	alt := map[string]packet.ReasonCode{"SUBSCRIBE packet id 0": packet.ProtocolError}
@@ -208,7 +208,7 @@ func TestNoLocalOnSharedSubscription_MQTT_3_8_3_4(t *testing.T) {
 	}
 }
 
-// [MQTT-4.7.3-...] invalid topic filters are refused per filter: v5 SUBACK
+// (v5 §4.7.3) invalid topic filters are refused per filter: v5 SUBACK
 // 0x8F, 3.1.1 SUBACK 0x80, and the valid filters of the same SUBSCRIBE are
 // granted.
 func TestInvalidTopicFilterRefused_MQTT_4_7_1_1(t *testing.T) {

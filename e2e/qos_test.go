@@ -45,7 +45,7 @@ func TestQoSFlowsBothDirections_MQTT_4_3(t *testing.T) {
 	}
 }
 
-// [MQTT-3.3.4-9] [MQTT-4.9.0-...] the broker never has more unacknowledged
+// [MQTT-3.3.4-9] (v5 §4.9) the broker never has more unacknowledged
 // QoS 1/2 PUBLISH packets in flight to a client than its Receive Maximum;
 // the rest wait and flow as acknowledgements come back, in order.
 func TestReceiveMaximumRespectedTowardsClient_MQTT_3_3_4_9(t *testing.T) {
@@ -90,7 +90,7 @@ func TestReceiveMaximumRespectedTowardsClient_MQTT_3_3_4_9(t *testing.T) {
 			t.Fatalf("stalled after %d messages with nothing in flight", next)
 		}
 		// Complete the oldest; for QoS 2 the slot is freed only by PUBCOMP
-		// [MQTT-4.9.0-...], so check the window holds across PUBREC too.
+		// (v5 §4.9), so check the window holds across PUBREC too.
 		first := inflight[0]
 		inflight = inflight[1:]
 		if first.QoS == 2 {
