@@ -170,11 +170,15 @@ func loadTLS(c config.TLS) (*tls.Config, error) {
 
 // shutdown stops accepting, closes every client and flushes the store.
 func (n *node) shutdown(ctx context.Context) error {
+	// The broker first, while the transports still run: it refuses new
+	// connections, tells every v5 client 0x8B Server shutting down, lets
+	// the transports flush and close them, and publishes wills. Only then
+	// are the listeners (and any connection left) closed.
+	err := n.srv.Shutdown(ctx)
 	n.cancel()
 	for _, c := range n.closers {
 		c()
 	}
-	err := n.srv.Shutdown(ctx)
 	n.wg.Wait()
 	return err
 }
