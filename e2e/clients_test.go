@@ -212,6 +212,20 @@ func TestPahoV3_31And311_QoSRetainedPersistentSession(t *testing.T) {
 					t.Fatalf("QoS %d: got QoS %d %q retained=%v", qos, m.Qos(), m.Payload(), m.Retained())
 				}
 			}
+			// The QoS 2 flow of q2 (PUBREC, PUBREL, PUBCOMP) must finish
+			// first: a message still in flight is rightly resent on the next
+			// connection, which a fresh paho client would deliver again.
+			deadline := time.Now().Add(waitFor)
+			for {
+				snap, ok := b.Server.Client("v3sub")
+				if ok && snap.Inflight == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("QoS 2 flow not finished: %+v", snap)
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
 			sub.Disconnect(50)
 			b.waitConnected(t, 1)
 			waitToken(t, pub.Publish("v3/t", 1, false, "while-away"))
