@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/golang-jwt/jwt/v5"
@@ -93,7 +94,7 @@ func dialV5(t *testing.T, addr, clientID, username, password string) (*v5Client,
 	c := &v5Client{msgs: make(chan *paho.Publish, 10), disconnects: make(chan *paho.Disconnect, 1), closed: make(chan struct{})}
 	c.Client = paho.NewClient(paho.ClientConfig{
 		ClientID: clientID,
-		Conn:     conn,
+		Conn:     packets.NewThreadSafeConn(conn), // paho writes a packet in several Writes, from more than one goroutine
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			c.msgs <- pr.Packet
 			return true, nil

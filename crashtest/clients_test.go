@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/eclipse/paho.golang/paho/session"
 	"github.com/eclipse/paho.golang/paho/session/state"
@@ -165,7 +166,7 @@ func connectPaho5Session(t *testing.T, addr, id string, cleanStart bool, rec *re
 	}
 	c := paho.NewClient(paho.ClientConfig{
 		ClientID: id,
-		Conn:     conn,
+		Conn:     packets.NewThreadSafeConn(conn), // paho writes a packet in several Writes, from more than one goroutine
 		Session:  sm,
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			rec.add(pr.Packet.Topic, pr.Packet.Payload, pr.Packet.QoS)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/herald-mqtt/herald/broker"
@@ -150,7 +151,7 @@ func dialPaho(t testing.TB, addr string, cp *paho.Connect) (*pahoClient, error) 
 	pc := &pahoClient{msgs: make(chan *paho.Publish, 100), disconnects: make(chan *paho.Disconnect, 1)}
 	pc.Client = paho.NewClient(paho.ClientConfig{
 		ClientID: cp.ClientID,
-		Conn:     conn,
+		Conn:     packets.NewThreadSafeConn(conn), // paho writes a packet in several Writes, from more than one goroutine
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			pc.msgs <- pr.Packet
 			return true, nil

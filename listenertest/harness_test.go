@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/gorilla/websocket"
@@ -129,7 +130,7 @@ func connectV5(t testing.TB, conn net.Conn, cp *paho.Connect) (*v5Client, error)
 	c := &v5Client{msgs: make(chan *paho.Publish, 16)}
 	c.Client = paho.NewClient(paho.ClientConfig{
 		ClientID: cp.ClientID,
-		Conn:     conn,
+		Conn:     packets.NewThreadSafeConn(conn), // paho writes a packet in several Writes, from more than one goroutine
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			c.msgs <- pr.Packet
 			return true, nil

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/eclipse/paho.golang/packets"
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/herald-mqtt/herald/broker"
@@ -157,7 +158,7 @@ func connectPaho(t *testing.T, addr, id string) *pahoClient {
 	pc := &pahoClient{msgs: make(chan *paho.Publish, 100)}
 	pc.Client = paho.NewClient(paho.ClientConfig{
 		ClientID: id,
-		Conn:     conn,
+		Conn:     packets.NewThreadSafeConn(conn), // paho writes a packet in several Writes, from more than one goroutine
 		OnPublishReceived: []func(paho.PublishReceived) (bool, error){func(pr paho.PublishReceived) (bool, error) {
 			pc.msgs <- pr.Packet
 			return true, nil
