@@ -24,7 +24,7 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 		}
 	}
 	for _, req := range p.Subscriptions {
-		if req.NoLocal && strings.HasPrefix(req.Filter, "$share/") {
+		if req.NoLocal && strings.HasPrefix(req.Filter, sharePrefix) {
 			// [MQTT-3.8.3-4] a Protocol Error; SUBACK has no code for it.
 			return c.protocolFailure(packet.Errorf(packet.ProtocolError, "No Local on shared subscription %q", req.Filter))
 		}
@@ -82,11 +82,6 @@ func (c *client) subscribeOne(req packet.Subscription, subID uint32) (packet.Rea
 	}
 	if shared && !o.SharedSubs {
 		return packet.SharedSubNotSupported, nil, false
-	}
-	if shared && req.NoLocal {
-		// [MQTT-3.8.3-4] No Local on a shared subscription is a protocol
-		// error; refusing the filter is the gentler answer we give.
-		return packet.ProtocolError, nil, false
 	}
 	if !o.WildcardSubs && strings.ContainsAny(filter, "+#") {
 		return packet.WildcardSubNotSupported, nil, false
