@@ -134,7 +134,7 @@ func (s *Server) Client(id string) (SessionSnapshot, bool) {
 	snap := SessionSnapshot{ClientSnapshot: sess.snapshot()}
 	sess.mu.Lock()
 	snap.Filters = make([]SubscriptionSnapshot, 0, sess.subs.len())
-	for _, sub := range sess.subs.list {
+	for _, sub := range sess.subs.all() {
 		snap.Filters = append(snap.Filters, SubscriptionSnapshot{
 			Filter:            sub.full,
 			QoS:               sub.qos,
@@ -177,7 +177,7 @@ func (sess *session) snapshot() ClientSnapshot {
 		}
 		// connectedAt is written after attach but before connected is set.
 		if c.is(fConnected) {
-			snap.ConnectedAt = time.Unix(0, c.connectedAt)
+			snap.ConnectedAt = c.srv.started.Add(time.Duration(c.connectedAt) * time.Second)
 		}
 	}
 	return snap

@@ -2,7 +2,6 @@ package broker
 
 import (
 	"sync"
-	"time"
 )
 
 // The global memory budget bounds the payload bytes queued for sessions
@@ -74,7 +73,7 @@ func (s *Server) resumePublishers() {
 	paused := s.budget.paused
 	s.budget.paused = nil
 	s.budget.mu.Unlock()
-	now := time.Now().UnixNano()
+	now := s.millis()
 	for c := range paused {
 		c.lastPacket.Store(now) // the keepalive clock restarts
 		c.unset(fReadPaused)

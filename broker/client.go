@@ -22,21 +22,14 @@ type client struct {
 
 	// Read side: touched only from Data/Closed and an authentication
 	// worker, serialized by readMu.
-	readMu  sync.Mutex
-	partial []byte            // bytes of an incomplete frame carried between reads
-	aliasIn map[uint16]string // client-to-server topic aliases [MQTT-3.3.2-10]
-	pubRate *publishBuckets   // per-client publish limits, nil until needed
+	readMu sync.Mutex
+	extra  *clientExtra // nil until needed: most connections never need it
 
-	will      *Message // nil when none or after a clean DISCONNECT
-	willDelay uint32
-	// willExpiry is the will's Message Expiry Interval, which runs from
-	// when the will is published, not from CONNECT; -1 when it has none.
-	willExpiry uint32 // seconds, when fWillExpires is set
-
-	// lastPacket is the unix nanos of the last packet received, or of the
-	// accept until CONNECT arrives (the CONNECT timeout counts from it).
-	lastPacket  atomic.Int64
-	connectedAt int64 // unix nanos
+	// lastPacket is when the last packet was received, or the accept until
+	// CONNECT arrives (the CONNECT timeout counts from it), in
+	// milliseconds of the server's clock (Server.millis).
+	lastPacket  atomic.Uint32
+	connectedAt uint32 // seconds of the server's clock (Server.seconds)
 
 	// Negotiated at CONNECT, read-only afterwards. Fields are ordered to
 	// pack: this struct exists once per connection.
@@ -49,15 +42,50 @@ type client struct {
 	version       byte
 	problemInfo   bool // Request Problem Information
 
-	endCause atomic.Uint32 // causeClient or causeBroker once known
-	flags    atomic.Uint32 // f* bits below
+	flags atomic.Uint32 // f* bits below
+}
+
+// clientExtra is the part of a client that few connections need, kept
+// apart (and allocated on first use) so that an idle connection without a
+// will does not carry it. Read side only, like the fields above readMu.
+type clientExtra struct {
+	partial []byte            // bytes of an incomplete frame carried between reads
+	aliasIn map[uint16]string // client-to-server topic aliases [MQTT-3.3.2-10]
+	pubRate *publishBuckets   // per-client publish limits, nil until needed
+
+	// aliasOut are the server-to-client topic aliases; unlike the rest
+	// they are guarded by the session lock. The struct is allocated at
+	// CONNECT when the client allows aliases, before any delivery.
+	aliasOut outAliases
+
+	will      *Message // nil when none
+	willDelay uint32
+	// willExpiry is the will's Message Expiry Interval, which runs from
+	// when the will is published, not from CONNECT.
+	willExpiry uint32 // seconds, when fWillExpires is set
+}
+
+// ext returns c.extra, allocating it. Read side only.
+func (c *client) ext() *clientExtra {
+	if c.extra == nil {
+		c.extra = &clientExtra{}
+	}
+	return c.extra
+}
+
+// will is the connection's will message, nil if it has none.
+func (c *client) will() *Message {
+	if c.extra == nil {
+		return nil
+	}
+	return c.extra.will
 }
 
 func newClient(s *Server, c transport.Conn, listener string) *client {
 	cl := &client{srv: s, conn: c, maxPacketIn: s.opts.MaxPacketSize}
 	cl.info.Listener = listener
 	cl.info.CertCN = peerCertificateCN(c)
-	cl.lastPacket.Store(time.Now().UnixNano())
+	cl.lastPacket.Store(s.millis())
 	return cl
 }
 
@@ -72,6 +100,8 @@ const (
 	fReadPaused                        // the broker stopped reading it: keepalive is suspended
 	fAuthPending                       // CONNECT waiting for the Authenticator
 	fWillExpires                       // the will has a Message Expiry Interval (willExpiry)
+	fEndedByClient                     // the client sent DISCONNECT
+	fEndedByBroker                     // the broker closed it with a reason code
 )
 
 func (c *client) is(f uint32) bool { return c.flags.Load()&f != 0 }
@@ -81,9 +111,21 @@ func (c *client) unset(f uint32)   { c.flags.And(^f) }
 // setOnce sets f and reports whether it was not set before.
 func (c *client) setOnce(f uint32) bool { return c.flags.Or(f)&f == 0 }
 
-// inboundPool recycles the Publish structs inbound PUBLISH packets are
-// decoded into.
-var inboundPool = sync.Pool{New: func() any { return new(packet.Publish) }}
+// inboundPool, connectPool and subscribePool recycle the structs inbound
+// PUBLISH, CONNECT and SUBSCRIBE packets are decoded into: a Connect with
+// its two property sets is most of a kilobyte, garbage on every
+// connection otherwise.
+var (
+	inboundPool   = sync.Pool{New: func() any { return new(packet.Publish) }}
+	connectPool   = sync.Pool{New: func() any { return new(packet.Connect) }}
+	subscribePool = sync.Pool{New: func() any { return new(packet.Subscribe) }}
+)
+
+// releaseConnect returns p to connectPool, dropping what it points to.
+func releaseConnect(p *packet.Connect) {
+	*p = packet.Connect{}
+	connectPool.Put(p)
+}
 
 // errClosed ends a connection after the broker already answered.
 var errClosed = errors.New("connection closed by broker")
@@ -99,9 +141,10 @@ func (c *client) Data(p []byte) error {
 // data is Data with the read-side lock held. While a CONNECT is being
 // authenticated the bytes after it are kept for later.
 func (c *client) data(p []byte) error {
-	if len(c.partial) > 0 {
-		c.partial = append(c.partial, p...)
-		p = c.partial
+	x := c.extra
+	if x != nil && len(x.partial) > 0 {
+		x.partial = append(x.partial, p...)
+		p = x.partial
 	}
 	for len(p) > 0 {
 		n, err := packet.SplitFrame(p, int(c.maxPacketIn))
@@ -120,38 +163,62 @@ func (c *client) data(p []byte) error {
 		}
 	}
 	if len(p) == 0 {
-		if cap(c.partial) > 4096 {
-			c.partial = nil // don't let one large packet pin memory on an idle client
-		} else {
-			c.partial = c.partial[:0]
+		if x != nil {
+			if cap(x.partial) > 4096 {
+				x.partial = nil // don't let one large packet pin memory on an idle client
+			} else {
+				x.partial = x.partial[:0]
+			}
 		}
 		return nil
 	}
-	// Keep the incomplete frame. p may alias c.partial: copy is memmove-safe.
-	if cap(c.partial) < len(p) {
-		c.partial = append(make([]byte, 0, len(p)*2), p...)
+	// Keep the incomplete frame. p may alias x.partial: copy is memmove-safe.
+	x = c.ext()
+	if cap(x.partial) < len(p) {
+		x.partial = append(make([]byte, 0, len(p)*2), p...)
 	} else {
-		n := copy(c.partial[:cap(c.partial)], p)
-		c.partial = c.partial[:n]
+		n := copy(x.partial[:cap(x.partial)], p)
+		x.partial = x.partial[:n]
 	}
 	return nil
 }
 
 // handleFrame decodes one complete frame and dispatches it.
 func (c *client) handleFrame(frame []byte) error {
-	c.lastPacket.Store(time.Now().UnixNano())
+	c.lastPacket.Store(c.srv.millis())
 	if !c.is(fConnected) {
 		// [MQTT-3.1.0-1] the first packet from the client must be CONNECT.
 		if packet.Type(frame[0]>>4) != packet.CONNECT {
 			return fmt.Errorf("first packet is %d, not CONNECT: %w", frame[0]>>4, errClosed)
 		}
-		pk, err := packet.Decode(0, frame)
+		p := connectPool.Get().(*packet.Connect)
+		err := packet.DecodeConnect(frame, p)
 		if err != nil {
-			return c.refuseConnect(frame, err)
+			err = c.refuseConnect(frame, err)
+		} else {
+			err = c.handleConnect(p)
 		}
-		return c.handleConnect(pk.(*packet.Connect))
+		// An authentication worker that took p releases it when it is
+		// done; it cannot have finished yet, since it takes readMu, which
+		// our caller holds.
+		if !c.is(fAuthPending) {
+			releaseConnect(p)
+		}
+		return err
 	}
-	if packet.Type(frame[0]>>4) == packet.PUBLISH {
+	switch packet.Type(frame[0] >> 4) {
+	case packet.SUBSCRIBE:
+		p := subscribePool.Get().(*packet.Subscribe)
+		err := packet.DecodeSubscribe(c.version, frame, p)
+		if err != nil {
+			err = c.protocolFailure(err)
+		} else {
+			err = c.handleSubscribe(p)
+		}
+		*p = packet.Subscribe{}
+		subscribePool.Put(p)
+		return err
+	case packet.PUBLISH:
 		// The hot path: decode into a pooled struct. The message built from
 		// it keeps the decoded body (topic, payload, properties), not the
 		// struct.
@@ -210,14 +277,24 @@ func (c *client) protocolFailure(err error) error {
 
 // send encodes p and queues it on the connection.
 func (c *client) send(p packet.Packet) {
-	var arr [256]byte
-	buf, err := packet.Encode(arr[:0], c.version, p)
+	bp := sendBuffers.Get().(*[]byte)
+	buf, err := packet.Encode((*bp)[:0], c.version, p)
 	if err != nil {
-		c.srv.log.Error("encode", "type", p.Type(), "err", err)
-		return
+		// The error names the packet type; p itself is not logged so
+		// that it does not escape (callers build it on the stack).
+		c.srv.log.Error("encode", "err", err)
+	} else {
+		c.write(buf) // the transport copies buf
 	}
-	c.write(buf)
+	if cap(buf) <= 4096 {
+		*bp = buf[:0]
+		sendBuffers.Put(bp)
+	}
 }
+
+// sendBuffers are the encode buffers of send: control packets are
+// encoded, copied into the connection's outbound queue and forgotten.
+var sendBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
 // write queues raw bytes on the connection.
 func (c *client) write(b []byte) int {
@@ -256,16 +333,25 @@ func (c *client) disconnect(code packet.ReasonCode, reason string) {
 
 // closedBy records, once, that the broker ended the connection for code.
 func (c *client) closedBy(code packet.ReasonCode) {
-	if c.is(fConnected) && c.endCause.CompareAndSwap(0, causeBroker) {
+	if c.is(fConnected) && c.claimEnd(fEndedByBroker) {
 		c.srv.stats.DisconnectsByBroker[code].Add(1)
 	}
 }
 
-// Who ended a connection, for the disconnect counters.
-const (
-	causeClient uint32 = 1 + iota // the client sent DISCONNECT
-	causeBroker                   // the broker closed it with a reason code
-)
+// claimEnd records who ended the connection (fEndedByClient or
+// fEndedByBroker), for the disconnect counters: it reports whether f is
+// the first to claim it.
+func (c *client) claimEnd(f uint32) bool {
+	for {
+		old := c.flags.Load()
+		if old&(fEndedByClient|fEndedByBroker) != 0 {
+			return false
+		}
+		if c.flags.CompareAndSwap(old, old|f) {
+			return true
+		}
+	}
+}
 
 // Closed implements transport.Handler.
 func (c *client) Closed(err error) {
@@ -278,7 +364,7 @@ func (c *client) Closed(err error) {
 			c.sess.detach(c)
 		}
 		if c.is(fConnected) {
-			if c.endCause.Load() == 0 {
+			if !c.is(fEndedByClient | fEndedByBroker) {
 				c.srv.stats.ConnectionsLost.Add(1)
 			}
 			c.srv.stats.Connected.Add(-1)
@@ -289,10 +375,11 @@ func (c *client) Closed(err error) {
 
 // checkTimeouts closes connections that sent no CONNECT in time or whose
 // keepalive lapsed: [MQTT-3.1.2-24] one and a half times the keep alive.
-func (c *client) checkTimeouts(now time.Time) {
-	last := time.Unix(0, c.lastPacket.Load())
+func (c *client) checkTimeouts(now time.Time, nowMillis uint32) {
+	// Unsigned subtraction: right across the clock's wrap (49 days).
+	silent := time.Duration(nowMillis-c.lastPacket.Load()) * time.Millisecond
 	if !c.is(fConnected) {
-		if now.Sub(last) > c.srv.opts.ConnectTimeout {
+		if silent > c.srv.opts.ConnectTimeout {
 			c.srv.log.Debug("connect timeout", "remote", c.conn.RemoteAddr())
 			c.conn.Close()
 		}
@@ -305,7 +392,7 @@ func (c *client) checkTimeouts(now time.Time) {
 	}
 	// A connection the broker is not reading cannot show it is alive: its
 	// PINGREQs wait unread, so the keepalive clock stops [MQTT-3.1.2-24].
-	if ka := time.Duration(c.keepAlive) * time.Second; ka > 0 && !c.is(fReadPaused) && now.Sub(last) > ka*3/2 {
+	if ka := time.Duration(c.keepAlive) * time.Second; ka > 0 && !c.is(fReadPaused) && silent > ka*3/2 {
 		c.srv.log.Debug("keepalive timeout", "client", c.info.ClientID)
 		c.disconnect(packet.KeepAliveTimeout, "keep alive timeout")
 	}

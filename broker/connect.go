@@ -90,6 +90,9 @@ func (c *client) handleConnect(p *packet.Connect) error {
 		c.receiveMaxOut = 65535
 	}
 	c.aliasMaxOut = p.Props.TopicAliasMaximum
+	if c.aliasMaxOut > 0 {
+		c.ext() // holds the outbound aliases; allocated before any delivery reads it
+	}
 
 	if p.Props.AuthMethod != "" {
 		// Enhanced authentication is not offered [MQTT-4.12.0-1].
@@ -156,6 +159,7 @@ var authSlots = make(chan struct{}, 256)
 // completes the CONNECT and the packets that arrived behind it, holding
 // the read-side lock as Data would, and resumes reading.
 func (c *client) authenticate(p *packet.Connect, pz pauser) {
+	defer releaseConnect(p)
 	authSlots <- struct{}{}
 	code := c.srv.opts.Auth.Authenticate(&c.info, p.Password)
 	<-authSlots
@@ -177,7 +181,7 @@ func (c *client) authenticate(p *packet.Connect, pz pauser) {
 		return
 	}
 	c.unset(fReadPaused)
-	c.lastPacket.Store(time.Now().UnixNano())
+	c.lastPacket.Store(c.srv.millis())
 	if !c.is(fAuthPending) {
 		pz.ResumeRead()
 	}
@@ -239,12 +243,13 @@ func (c *client) completeConnect(p *packet.Connect) error {
 			UserProps:       p.WillProps.User,
 			Created:         now,
 		}
+		x := c.ext()
 		if p.WillProps.HasMessageExpiry {
-			c.willExpiry = p.WillProps.MessageExpiry
+			x.willExpiry = p.WillProps.MessageExpiry
 			c.set(fWillExpires)
 		}
-		c.will = w
-		c.willDelay = p.WillProps.WillDelay
+		x.will = w
+		x.willDelay = p.WillProps.WillDelay
 	}
 
 	sess, present, err := c.srv.attach(c, p.CleanStart, expiry)
@@ -252,7 +257,7 @@ func (c *client) completeConnect(p *packet.Connect) error {
 		return c.refuse(packet.ServerUnavailable, err.Error())
 	}
 	c.sess = sess
-	c.connectedAt = time.Now().UnixNano()
+	c.connectedAt = c.srv.seconds()
 
 	ack := &packet.Connack{SessionPresent: present}
 	if c.version == packet.Version5 {
@@ -319,7 +324,7 @@ func (c *client) handleDisconnect(p *packet.Disconnect) error {
 	if p.ReasonCode != packet.DisconnectWithWill {
 		c.set(fCleanExit)
 	}
-	if c.endCause.CompareAndSwap(0, causeClient) {
+	if c.claimEnd(fEndedByClient) {
 		c.srv.stats.DisconnectsByClient.Add(1)
 	}
 	c.conn.Close()

@@ -157,14 +157,15 @@ func (c *client) publishAllowed(size int, now time.Time) bool {
 	if l.PublishRate <= 0 && l.PublishBandwidth <= 0 {
 		return true
 	}
-	if c.pubRate == nil {
-		c.pubRate = &publishBuckets{
+	x := c.ext()
+	if x.pubRate == nil {
+		x.pubRate = &publishBuckets{
 			msgs: newBucket(l.PublishRate, int(l.PublishRate)),
 			// One packet as large as allowed must fit in the bucket.
 			bytes: newBucket(float64(l.PublishBandwidth), max(int(l.PublishBandwidth), int(c.maxPacketIn))),
 		}
 	}
-	if !c.pubRate.msgs.take(now, 1) || !c.pubRate.bytes.take(now, float64(size)) {
+	if !x.pubRate.msgs.take(now, 1) || !x.pubRate.bytes.take(now, float64(size)) {
 		c.srv.limitStats.PublishRate.Add(1)
 		c.srv.logLimit("publish rate exceeded", c.info.ClientID)
 		return false

@@ -31,24 +31,20 @@ type delivery struct {
 }
 
 // outbound is a session's sending side: the inflight window, the queue
-// behind it, packet ids and topic aliases. Guarded by session.mu.
+// behind it and packet ids. Guarded by session.mu. (Server-to-client topic
+// aliases belong to a connection [MQTT-3.3.2-7], so the client holds them.)
 type outbound struct {
 	c           *client
 	inflight    []*delivery // in send order
 	queue       []*delivery // FIFO waiting for the window
 	queuedBytes int
 	seq         uint64
-	aliases     map[string]uint16 // server-to-client topic aliases of this connection
 	nextID      uint16
-	aliasNext   uint16
 }
 
-// resetConnection points the outbound side at a new connection (or none);
-// topic aliases belong to a connection [MQTT-3.3.2-7].
+// resetConnection points the outbound side at a new connection (or none).
 func (o *outbound) resetConnection(c *client) {
 	o.c = c
-	o.aliases = nil
-	o.aliasNext = 0
 }
 
 // window is how many QoS 1/2 messages may be in flight now: the smaller of
@@ -253,7 +249,7 @@ func (sess *session) encodeOwn(m *Message, qos byte, retain bool, subIDs []uint3
 	p.PacketID, p.Dup = pid, dup
 	assigned := false
 	if c.version == packet.Version5 && c.aliasMaxOut > 0 {
-		assigned = sess.out.applyAlias(p, c.aliasMaxOut)
+		assigned = c.extra.aliasOut.apply(p, c.aliasMaxOut)
 	}
 	b, err := packet.Encode((*buf)[:0], c.version, p)
 	if err != nil {
@@ -263,37 +259,44 @@ func (sess *session) encodeOwn(m *Message, qos byte, retain bool, subIDs []uint3
 	if assigned && c.maxPacketOut > 0 && uint32(len(b)) > c.maxPacketOut {
 		// The caller discards this packet [MQTT-3.1.2-25], so the client
 		// never learns the alias: it must not be used for later messages.
-		sess.out.unassignAlias(p.Topic)
+		c.extra.aliasOut.unassign(p.Topic)
 	}
 	*buf = b
 	return b
 }
 
-// applyAlias uses or assigns a server-to-client topic alias while the
+// outAliases are the server-to-client topic aliases of one connection,
+// guarded by the lock of the session it is attached to.
+type outAliases struct {
+	byTopic map[string]uint16
+	next    uint16 // the last alias assigned
+}
+
+// apply uses or assigns a server-to-client topic alias while the
 // client allows more [MQTT-3.3.2-8]; once all are taken, topics go in full.
 // It reports whether it assigned a new alias.
-func (o *outbound) applyAlias(p *packet.Publish, maxAlias uint16) bool {
-	if a, ok := o.aliases[p.Topic]; ok {
-		p.Props.TopicAlias = a
+func (a *outAliases) apply(p *packet.Publish, maxAlias uint16) bool {
+	if n, ok := a.byTopic[p.Topic]; ok {
+		p.Props.TopicAlias = n
 		p.Topic = ""
 		return false
 	}
-	if o.aliasNext >= maxAlias {
+	if a.next >= maxAlias {
 		return false
 	}
-	if o.aliases == nil {
-		o.aliases = make(map[string]uint16)
+	if a.byTopic == nil {
+		a.byTopic = make(map[string]uint16)
 	}
-	o.aliasNext++
-	o.aliases[p.Topic] = o.aliasNext
-	p.Props.TopicAlias = o.aliasNext
+	a.next++
+	a.byTopic[p.Topic] = a.next
+	p.Props.TopicAlias = a.next
 	return true
 }
 
-// unassignAlias takes back the alias applyAlias just assigned to topic.
-func (o *outbound) unassignAlias(topic string) {
-	delete(o.aliases, topic)
-	o.aliasNext--
+// unassign takes back the alias apply just assigned to topic.
+func (a *outAliases) unassign(topic string) {
+	delete(a.byTopic, topic)
+	a.next--
 }
 
 // allocID returns a packet id not in use by an inflight message

@@ -101,7 +101,7 @@ func (sess *session) persistState() {
 		rec.Will = storeMessage(w, 0, nil)
 		rec.WillDelay = sess.offline.pendingWillDelay
 	}
-	for _, sub := range sess.subs.list {
+	for _, sub := range sess.subs.all() {
 		rec.Subscriptions = append(rec.Subscriptions, store.Subscription{
 			Filter: sub.full, QoS: sub.qos, NoLocal: sub.noLocal,
 			RetainAsPublished: sub.retainAsPublished, RetainHandling: sub.retainHandling, ID: sub.id,

@@ -121,13 +121,18 @@ func (c *client) resolveAlias(p *packet.Publish) error {
 		return c.protocolFailure(packet.Errorf(packet.TopicAliasInvalid, "topic alias %d out of range", a))
 	}
 	if p.Topic != "" {
-		if c.aliasIn == nil {
-			c.aliasIn = make(map[uint16]string)
+		x := c.ext()
+		if x.aliasIn == nil {
+			x.aliasIn = make(map[uint16]string)
 		}
-		c.aliasIn[a] = strings.Clone(p.Topic) // decoded strings share the packet's memory
+		x.aliasIn[a] = strings.Clone(p.Topic) // decoded strings share the packet's memory
 		return nil
 	}
-	t, ok := c.aliasIn[a]
+	var t string
+	ok := false
+	if c.extra != nil {
+		t, ok = c.extra.aliasIn[a]
+	}
 	if !ok {
 		return c.protocolFailure(packet.Errorf(packet.ProtocolError, "unknown topic alias %d", a))
 	}

@@ -209,6 +209,15 @@ func (s *Server) removeClient(c *client) {
 
 // sweep runs the once-a-second housekeeping: keepalive and CONNECT
 // timeouts. One pass over the clients replaces a timer per connection.
+// millis is the server's clock for per-connection timestamps: milliseconds
+// since it started (monotonic), in 32 bits to keep the client struct small.
+// It wraps after 49 days; compare two readings by unsigned subtraction.
+func (s *Server) millis() uint32 { return uint32(time.Since(s.started).Milliseconds()) }
+
+// seconds is the server's clock in seconds since it started, for
+// timestamps that must not wrap (136 years).
+func (s *Server) seconds() uint32 { return uint32(time.Since(s.started) / time.Second) }
+
 func (s *Server) sweep() {
 	defer s.wg.Done()
 	t := time.NewTicker(time.Second)
@@ -225,8 +234,9 @@ func (s *Server) sweep() {
 				batch = append(batch, c)
 			}
 			s.mu.Unlock()
+			ms := s.millis()
 			for _, c := range batch {
-				c.checkTimeouts(now)
+				c.checkTimeouts(now, ms)
 			}
 			clear(batch)
 		}

@@ -160,7 +160,7 @@ func (sess *session) detach(c *client) {
 		// takeover (Clean Start) ended its session [MQTT-3.1.3-9].
 		ended := sess.ended
 		sess.mu.Unlock()
-		if c.will != nil && !c.is(fCleanExit) && (c.willDelay == 0 || ended) {
+		if w := c.will(); w != nil && !c.is(fCleanExit) && (c.extra.willDelay == 0 || ended) {
 			c.publishWill()
 		}
 		return
@@ -168,15 +168,16 @@ func (sess *session) detach(c *client) {
 	sess.online.Store(false)
 	sess.out.resetConnection(nil)
 	expiry := sess.expiry
-	willDue := c.will != nil && !c.is(fCleanExit)
-	if willDue && c.willDelay > 0 && expiry > 0 {
+	will := c.will()
+	willDue := will != nil && !c.is(fCleanExit)
+	if willDue && c.extra.willDelay > 0 && expiry > 0 {
 		// [MQTT-3.1.3-9] delayed until the will delay or the session ends.
-		delay := min(c.willDelay, expiry)
+		delay := min(c.extra.willDelay, expiry)
 		c.setWillExpiry(time.Now().Add(time.Duration(delay) * time.Second))
 		off := sess.off()
-		off.pendingWill = c.will
+		off.pendingWill = will
 		off.pendingWillDelay = delay
-		off.willTimer = time.AfterFunc(time.Duration(delay)*time.Second, func() { sess.fireWill(c.will) })
+		off.willTimer = time.AfterFunc(time.Duration(delay)*time.Second, func() { sess.fireWill(will) })
 		willDue = false
 	}
 	if expiry > 0 && expiry != neverExpire {
@@ -196,21 +197,22 @@ func (sess *session) detach(c *client) {
 
 // publishWill routes the connection's will message once.
 func (c *client) publishWill() {
-	if c.will == nil || !c.setOnce(fWillSent) {
+	w := c.will()
+	if w == nil || !c.setOnce(fWillSent) {
 		return
 	}
-	if c.srv.opts.ACL != nil && !c.srv.opts.ACL.CanPublish(&c.info, c.will.Topic) {
+	if c.srv.opts.ACL != nil && !c.srv.opts.ACL.CanPublish(&c.info, w.Topic) {
 		return
 	}
 	c.setWillExpiry(time.Now())
-	c.srv.route(c.will, &c.info)
+	c.srv.route(w, &c.info)
 }
 
 // setWillExpiry starts the will's Message Expiry Interval at its
 // publication time (v5 §3.1.3.2.4); it runs before the will is routed.
 func (c *client) setWillExpiry(published time.Time) {
 	if c.is(fWillExpires) {
-		c.will.ExpiresAt = published.Add(time.Duration(c.willExpiry) * time.Second)
+		c.extra.will.ExpiresAt = published.Add(time.Duration(c.extra.willExpiry) * time.Second)
 	}
 }
 
@@ -271,7 +273,7 @@ func (s *Server) endSessionLocked(sess *session) {
 	sess.stopTimers()
 	will := sess.pendingWill()
 	sess.offline = nil
-	subs := sess.subs.list
+	subs := sess.subs.all()
 	sess.subs = subSet{}
 	dropped := sess.out.queuedBytes
 	orphans := sess.out.drainShared()

@@ -12,8 +12,8 @@ func TestIdleStructSizes(t *testing.T) {
 		name      string
 		size, max uintptr
 	}{
-		{"client", unsafe.Sizeof(client{}), 256},
-		{"session", unsafe.Sizeof(session{}), 192},
+		{"client", unsafe.Sizeof(client{}), 192},
+		{"session", unsafe.Sizeof(session{}), 160},
 		{"subscription", unsafe.Sizeof(subscription{}), 32},
 	} {
 		t.Logf("%s: %d bytes", s.name, s.size)

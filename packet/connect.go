@@ -21,14 +21,22 @@ func protocolName(level byte) string {
 }
 
 func decodeConnect(body []byte) (Packet, error) {
-	r := ownedReader(body)
 	p := &Connect{}
-	var err error
-	if p.ProtocolName, err = r.string(); err != nil {
+	if err := decodeConnectInto(p, body); err != nil {
 		return nil, err
 	}
+	return p, nil
+}
+
+func decodeConnectInto(p *Connect, body []byte) error {
+	r := ownedReader(body)
+	*p = Connect{}
+	var err error
+	if p.ProtocolName, err = r.string(); err != nil {
+		return err
+	}
 	if p.ProtocolVersion, err = r.byte(); err != nil {
-		return nil, err
+		return err
 	}
 	// [MQTT-3.1.2-1] [MQTT-3.1.2-2] an unknown protocol name or level is
 	// answered with Unsupported Protocol Version (return code 1 in 3.1.1).
@@ -37,15 +45,15 @@ func decodeConnect(body []byte) (Packet, error) {
 	case p.ProtocolName == "MQTT" && (p.ProtocolVersion == Version311 || p.ProtocolVersion == Version5):
 	case p.ProtocolName == "MQIsdp" && p.ProtocolVersion == Version31:
 	default:
-		return nil, Errorf(UnsupportedProtocolVersion, "unsupported protocol %q level %d", p.ProtocolName, p.ProtocolVersion)
+		return Errorf(UnsupportedProtocolVersion, "unsupported protocol %q level %d", p.ProtocolName, p.ProtocolVersion)
 	}
 	v5 := p.ProtocolVersion == Version5
 	flags, err := r.byte()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if flags&connFlagReserved != 0 {
-		return nil, Errorf(MalformedPacket, "CONNECT reserved flag set") // [MQTT-3.1.2-3]
+		return Errorf(MalformedPacket, "CONNECT reserved flag set") // [MQTT-3.1.2-3]
 	}
 	p.CleanStart = flags&connFlagCleanStart != 0
 	p.WillFlag = flags&connFlagWill != 0
@@ -56,59 +64,59 @@ func decodeConnect(body []byte) (Packet, error) {
 	if !p.WillFlag && (p.WillQoS != 0 || p.WillRetain) {
 		// 3.1.1 [MQTT-3.1.2-11] [MQTT-3.1.2-13] [MQTT-3.1.2-15];
 		// 5.0 [MQTT-3.1.2-11] [MQTT-3.1.2-13].
-		return nil, Errorf(MalformedPacket, "CONNECT will QoS or retain set without will flag")
+		return Errorf(MalformedPacket, "CONNECT will QoS or retain set without will flag")
 	}
 	if p.WillQoS == 3 {
 		// 3.1.1 [MQTT-3.1.2-14]; 5.0 [MQTT-3.1.2-12].
-		return nil, Errorf(MalformedPacket, "CONNECT will QoS 3")
+		return Errorf(MalformedPacket, "CONNECT will QoS 3")
 	}
 	if !v5 && p.PasswordFlag && !p.UsernameFlag {
 		// [MQTT-3.1.2-22]; MQTT 5 allows a password alone (3.1.2.9).
-		return nil, Errorf(MalformedPacket, "CONNECT password flag without username flag")
+		return Errorf(MalformedPacket, "CONNECT password flag without username flag")
 	}
 	if p.KeepAlive, err = r.uint16(); err != nil {
-		return nil, err
+		return err
 	}
 	if v5 {
 		if err := r.decodeProps(ctxConnect, &p.Props); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	// [MQTT-3.1.3-1] payload order: client id, will properties, will
 	// topic, will payload, user name, password.
 	if p.ClientID, err = r.string(); err != nil {
-		return nil, err
+		return err
 	}
 	if p.WillFlag {
 		if v5 {
 			if err := r.decodeProps(ctxWill, &p.WillProps); err != nil {
-				return nil, err
+				return err
 			}
 		}
 		if p.WillTopic, err = r.string(); err != nil {
-			return nil, err
+			return err
 		}
 		if p.WillTopic == "" {
-			return nil, Errorf(MalformedPacket, "CONNECT with an empty will topic") // [MQTT-4.7.3-1]
+			return Errorf(MalformedPacket, "CONNECT with an empty will topic") // [MQTT-4.7.3-1]
 		}
 		if hasWildcard(p.WillTopic) {
-			return nil, Errorf(TopicNameInvalid, "CONNECT will topic %q contains a wildcard", p.WillTopic) // [MQTT-3.3.2-2]
+			return Errorf(TopicNameInvalid, "CONNECT will topic %q contains a wildcard", p.WillTopic) // [MQTT-3.3.2-2]
 		}
 		if p.WillPayload, err = r.optBinary(); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if p.UsernameFlag {
 		if p.Username, err = r.string(); err != nil { // [MQTT-3.1.2-19]
-			return nil, err
+			return err
 		}
 	}
 	if p.PasswordFlag {
 		if p.Password, err = r.optBinary(); err != nil { // [MQTT-3.1.2-21]
-			return nil, err
+			return err
 		}
 	}
-	return finish(p, &r, CONNECT)
+	return r.end(CONNECT)
 }
 
 func decodeConnack(version byte, body []byte) (Packet, error) {

@@ -25,29 +25,9 @@ import (
 // time, such as a topic name in a topic alias table, should clone it with
 // strings.Clone so the rest can be freed.
 func Decode(version byte, frame []byte) (Packet, error) {
-	if len(frame) < 2 {
-		return nil, Errorf(MalformedPacket, "packet shorter than 2 bytes")
-	}
-	t, flags := Type(frame[0]>>4), frame[0]&0x0F
-	remaining, n := readVarint(frame[1:])
-	if n == 0 {
-		return nil, Errorf(MalformedPacket, "bad remaining length")
-	}
-	body := frame[1+n:]
-	if int(remaining) != len(body) {
-		return nil, Errorf(MalformedPacket, "remaining length %d, but %d bytes follow", remaining, len(body))
-	}
-	// [MQTT-2.2.2-1] [MQTT-2.2.2-2] reserved flag bits must hold the values
-	// of table 2.2; PUBLISH flags are checked by decodePublish.
-	want := byte(0)
-	switch t {
-	case PUBREL, SUBSCRIBE, UNSUBSCRIBE:
-		want = 0x02 // [MQTT-3.6.1-1] [MQTT-3.8.1-1] [MQTT-3.10.1-1]
-	case PUBLISH:
-		want = flags
-	}
-	if flags != want {
-		return nil, Errorf(MalformedPacket, "%v: reserved flag bits are %04b", t, flags)
+	t, flags, body, err := parseFixedHeader(frame)
+	if err != nil {
+		return nil, err
 	}
 	if t == CONNECT {
 		return decodeConnect(body)
@@ -88,6 +68,68 @@ func Decode(version byte, frame []byte) (Packet, error) {
 	}
 	// Type 0 is reserved in every version, and 15 before MQTT 5.
 	return nil, Errorf(MalformedPacket, "reserved packet type %d", t)
+}
+
+// parseFixedHeader checks a frame's fixed header and returns its type, flag bits
+// and body.
+func parseFixedHeader(frame []byte) (Type, byte, []byte, error) {
+	if len(frame) < 2 {
+		return 0, 0, nil, Errorf(MalformedPacket, "packet shorter than 2 bytes")
+	}
+	t, flags := Type(frame[0]>>4), frame[0]&0x0F
+	remaining, n := readVarint(frame[1:])
+	if n == 0 {
+		return 0, 0, nil, Errorf(MalformedPacket, "bad remaining length")
+	}
+	body := frame[1+n:]
+	if int(remaining) != len(body) {
+		return 0, 0, nil, Errorf(MalformedPacket, "remaining length %d, but %d bytes follow", remaining, len(body))
+	}
+	// [MQTT-2.2.2-1] [MQTT-2.2.2-2] reserved flag bits must hold the values
+	// of table 2.2; PUBLISH flags are checked by decodePublish.
+	want := byte(0)
+	switch t {
+	case PUBREL, SUBSCRIBE, UNSUBSCRIBE:
+		want = 0x02 // [MQTT-3.6.1-1] [MQTT-3.8.1-1] [MQTT-3.10.1-1]
+	case PUBLISH:
+		want = flags
+	}
+	if flags != want {
+		return 0, 0, nil, Errorf(MalformedPacket, "%v: reserved flag bits are %04b", t, flags)
+	}
+	return t, flags, body, nil
+}
+
+// DecodeConnect is Decode for a frame known to be a CONNECT, decoding into
+// p (which it first resets) so that a server can reuse one struct: a
+// Connect with its two property sets is most of a kilobyte, garbage on
+// every connection otherwise. Strings and slices point into one copy of
+// the body, as with Decode.
+func DecodeConnect(frame []byte, p *Connect) error {
+	t, _, body, err := parseFixedHeader(frame)
+	if err != nil {
+		return err
+	}
+	if t != CONNECT {
+		return Errorf(MalformedPacket, "%v is not a CONNECT", t)
+	}
+	return decodeConnectInto(p, body)
+}
+
+// DecodeSubscribe is Decode for a frame known to be a SUBSCRIBE, decoding
+// into p (which it first resets), as DecodeConnect does.
+func DecodeSubscribe(version byte, frame []byte, p *Subscribe) error {
+	t, _, body, err := parseFixedHeader(frame)
+	if err != nil {
+		return err
+	}
+	if t != SUBSCRIBE {
+		return Errorf(MalformedPacket, "%v is not a SUBSCRIBE", t)
+	}
+	if version != Version31 && version != Version311 && version != Version5 {
+		return Errorf(ProtocolError, "unknown protocol version %d", version)
+	}
+	return decodeSubscribeInto(p, version, body)
 }
 
 var typeNames = [...]string{"RESERVED", "CONNECT", "CONNACK", "PUBLISH", "PUBACK", "PUBREC", "PUBREL",

@@ -1,6 +1,9 @@
 package packet
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"reflect"
+)
 
 // Encode appends the wire form of p for a connection speaking version to
 // dst and returns the extended buffer. It does not allocate when dst has
@@ -82,7 +85,7 @@ func Encode(dst []byte, version byte, p Packet) ([]byte, error) {
 	case *Auth:
 		return appendReasonAndProps(dst, byte(AUTH)<<4, p.ReasonCode, &p.Props, &s), nil
 	}
-	return dst, Errorf(ImplementationSpecific, "cannot encode %T", p)
+	return dst, Errorf(ImplementationSpecific, "cannot encode %s", reflect.TypeOf(p))
 }
 
 // Size returns the exact number of bytes Encode writes for p, or -1 if
@@ -129,6 +132,38 @@ func FitProps(version byte, p Packet, maxSize int) bool {
 		size = Size(version, p)
 	}
 	return size >= 0 && size <= maxSize
+}
+
+// typeOf is p.Type() without the interface call, so that Encode, Size and
+// measure do not make every packet passed to them escape to the heap.
+func typeOf(p Packet) Type {
+	switch p := p.(type) {
+	case *Connect:
+		return CONNECT
+	case *Connack:
+		return CONNACK
+	case *Publish:
+		return PUBLISH
+	case *Ack:
+		return p.Kind
+	case *Subscribe:
+		return SUBSCRIBE
+	case *Suback:
+		return SUBACK
+	case *Unsubscribe:
+		return UNSUBSCRIBE
+	case *Unsuback:
+		return UNSUBACK
+	case *Pingreq:
+		return PINGREQ
+	case *Pingresp:
+		return PINGRESP
+	case *Disconnect:
+		return DISCONNECT
+	case *Auth:
+		return AUTH
+	}
+	return 0
 }
 
 // propsOf returns the properties of p, or nil if it has none.
@@ -311,10 +346,10 @@ func measure(s *sizes, version byte, p Packet) error {
 			return err
 		}
 	default:
-		return Errorf(ImplementationSpecific, "cannot encode %T", p)
+		return Errorf(ImplementationSpecific, "cannot encode %s", reflect.TypeOf(p))
 	}
 	if n > MaxRemainingLength {
-		return Errorf(PacketTooLarge, "%v remaining length %d exceeds the protocol maximum", p.Type(), n)
+		return Errorf(PacketTooLarge, "%v remaining length %d exceeds the protocol maximum", typeOf(p), n)
 	}
 	s.body = n
 	return nil

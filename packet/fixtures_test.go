@@ -253,6 +253,27 @@ func TestDecodedPacketDoesNotAliasFrame(t *testing.T) {
 	}
 }
 
+// DecodeConnect and DecodeSubscribe into a reused struct give what Decode
+// gives, errors included, for every fixture of their type.
+func TestDecodeConnectSubscribeIntoMatchDecode(t *testing.T) {
+	for _, f := range validFixtures {
+		p, err := Decode(f.version, f.wire)
+		checkDecodeInto(t, f.version, f.wire, p, err)
+	}
+	for _, f := range malformedFixtures {
+		p, err := Decode(f.version, f.wire)
+		checkDecodeInto(t, f.version, f.wire, p, err)
+	}
+	var c Connect
+	if err := DecodeConnect([]byte{0xC0, 0}, &c); err == nil {
+		t.Error("a PINGREQ accepted as a CONNECT")
+	}
+	var s Subscribe
+	if err := DecodeSubscribe(Version311, []byte{0xC0, 0}, &s); err == nil {
+		t.Error("a PINGREQ accepted as a SUBSCRIBE")
+	}
+}
+
 // DecodePublish into one reused struct gives what Decode gives, for every
 // PUBLISH fixture in turn, and nothing of an earlier packet survives in it.
 func TestDecodePublishIntoReusedStructMatchesDecode(t *testing.T) {

@@ -60,6 +60,7 @@ func FuzzDecode(f *testing.F) {
 	f.Fuzz(func(t *testing.T, version byte, data []byte) {
 		version = Version31 + version%3
 		p, err := Decode(version, data)
+		checkDecodeInto(t, version, data, p, err)
 		if err != nil {
 			if _, ok := err.(*Error); !ok || p != nil {
 				t.Fatalf("Decode = %v, %v (%T)", p, err, err)
@@ -90,4 +91,38 @@ func FuzzDecode(f *testing.F) {
 			t.Fatalf("unstable round trip:\nfirst  %#v\nsecond %#v", p, again)
 		}
 	})
+}
+
+// checkDecodeInto checks that DecodeConnect and DecodeSubscribe, into a
+// struct still holding an earlier packet, agree with Decode (p, err) on
+// data.
+func checkDecodeInto(t *testing.T, version byte, data []byte, p Packet, err error) {
+	t.Helper()
+	if len(data) == 0 {
+		return
+	}
+	var got Packet
+	var gotErr error
+	switch Type(data[0] >> 4) {
+	case CONNECT:
+		c := &Connect{ClientID: "stale", Password: []byte("stale"), WillFlag: true, Props: Properties{ReasonString: "stale"}}
+		got, gotErr = c, DecodeConnect(data, c)
+	case SUBSCRIBE:
+		s := &Subscribe{PacketID: 9, Subscriptions: []Subscription{{Filter: "stale"}}, Props: Properties{SubscriptionIDs: []uint32{7}}}
+		got, gotErr = s, DecodeSubscribe(version, data, s)
+	default:
+		return
+	}
+	if (err == nil) != (gotErr == nil) {
+		t.Fatalf("% X: Decode error %v, decoding into a struct %v", data, err, gotErr)
+	}
+	if err != nil {
+		if err.Error() != gotErr.Error() {
+			t.Fatalf("% X: Decode error %q, decoding into a struct %q", data, err, gotErr)
+		}
+		return
+	}
+	if !reflect.DeepEqual(p, got) {
+		t.Fatalf("% X: decoding into a reused struct gave\n%#v\nwant\n%#v", data, got, p)
+	}
 }

@@ -29,43 +29,51 @@ func decodeOptions(version, o byte, s *Subscription) error {
 
 func decodeSubscribe(version byte, body []byte) (Packet, error) {
 	p := &Subscribe{}
+	if err := decodeSubscribeInto(p, version, body); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func decodeSubscribeInto(p *Subscribe, version byte, body []byte) error {
+	*p = Subscribe{}
 	r := ownedReader(body)
 	var err error
 	if p.PacketID, err = r.packetID(SUBSCRIBE); err != nil {
-		return nil, err
+		return err
 	}
 	if version == Version5 {
 		if err := r.decodeProps(ctxSubscribe, &p.Props); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	// Count the pairs first so the slice is allocated once.
 	count := 0
 	for off := r.off; off < len(r.b); count++ {
 		if len(r.b)-off < 2 {
-			return nil, Errorf(MalformedPacket, "SUBSCRIBE truncated")
+			return Errorf(MalformedPacket, "SUBSCRIBE truncated")
 		}
 		off += 3 + int(binary.BigEndian.Uint16(r.b[off:]))
 	}
 	if count == 0 {
 		// [MQTT-3.8.3-3] (3.1.1), [MQTT-3.8.3-2] (5.0): at least one filter.
-		return nil, Errorf(ProtocolError, "SUBSCRIBE with no topic filters")
+		return Errorf(ProtocolError, "SUBSCRIBE with no topic filters")
 	}
 	p.Subscriptions = make([]Subscription, count)
 	for i := range p.Subscriptions {
 		s := &p.Subscriptions[i]
 		if s.Filter, err = r.string(); err != nil {
-			return nil, err
+			return err
 		}
 		o, err := r.byte()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if err := decodeOptions(version, o, s); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return finish(p, &r, SUBSCRIBE)
+	return r.end(SUBSCRIBE)
 }
 
 func decodeUnsubscribe(version byte, body []byte) (Packet, error) {
