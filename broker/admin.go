@@ -98,10 +98,10 @@ func (s *Server) MemoryBudget() int64 { return s.opts.Limits.MemoryBudget }
 func (s *Server) sessionList(keep func(id string) bool) (list []*session, total int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	total = len(s.sessions)
+	total = s.sessions.len()
 	list = make([]*session, 0, total)
-	for id, sess := range s.sessions {
-		if keep == nil || keep(id) {
+	for sess := range s.sessions.all() {
+		if keep == nil || keep(sess.id) {
 			list = append(list, sess)
 		}
 	}
@@ -126,7 +126,7 @@ func (s *Server) Clients(after string, limit int) (page []ClientSnapshot, total 
 // Client returns the session of a client id with its subscriptions.
 func (s *Server) Client(id string) (SessionSnapshot, bool) {
 	s.mu.Lock()
-	sess := s.sessions[id]
+	sess := s.sessions.get(id)
 	s.mu.Unlock()
 	if sess == nil {
 		return SessionSnapshot{}, false
@@ -189,7 +189,7 @@ func (sess *session) snapshot() ClientSnapshot {
 // for its expiry interval. Kick reports whether a connection was closed.
 func (s *Server) Kick(id string) bool {
 	s.mu.Lock()
-	sess := s.sessions[id]
+	sess := s.sessions.get(id)
 	s.mu.Unlock()
 	if sess == nil {
 		return false

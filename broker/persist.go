@@ -117,8 +117,8 @@ func (sess *session) persistState() {
 // shutdown so expiry continues from there after a restart.
 func (s *Server) flushSessions() {
 	s.mu.Lock()
-	all := make([]*session, 0, len(s.sessions))
-	for _, sess := range s.sessions {
+	all := make([]*session, 0, s.sessions.len())
+	for sess := range s.sessions.all() {
 		all = append(all, sess)
 	}
 	s.mu.Unlock()
@@ -170,13 +170,13 @@ func (s *Server) recoverSession(rec *store.Session, now time.Time) error {
 	}
 	sess := &session{srv: s, id: rec.ClientID, expiry: rec.ExpiryInterval, persist: true}
 	for _, sr := range rec.Subscriptions {
-		group, filter, _, err := topic.ParseShared(sr.Filter)
+		group, _, _, err := topic.ParseShared(sr.Filter)
 		if err != nil {
 			return fmt.Errorf("subscription %q: %w", sr.Filter, err)
 		}
 		sub := newSubscription(sr.Filter, group, sr.QoS, sr.NoLocal, sr.RetainAsPublished, sr.RetainHandling, sr.ID)
 		sess.subs.put(sub)
-		s.subs.Subscribe(filter, group, sess, sub)
+		s.subs.Subscribe(sub.filter(), sub.group(), sess, sub) // substrings of our copy, not of the record
 	}
 	sess.subCount.Store(int32(sess.subs.len()))
 	msgs, err := st.LoadMessages(rec.ClientID)
@@ -228,7 +228,7 @@ func (s *Server) recoverSession(rec *store.Session, now time.Time) error {
 		sess.off().expiryTimer = time.AfterFunc(max(left, 0), sess.expire)
 	}
 	s.mu.Lock()
-	s.sessions[rec.ClientID] = sess
+	s.sessions.put(sess)
 	s.mu.Unlock()
 	return nil
 }

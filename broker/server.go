@@ -30,7 +30,7 @@ type Server struct {
 	retained *topic.Retained[*Message]
 
 	mu       sync.Mutex
-	sessions map[string]*session // by client id
+	sessions sessionTable // by client id
 	clients  map[*client]struct{}
 	closing  bool
 
@@ -92,7 +92,7 @@ func New(opts Options) *Server {
 		log:      opts.Logger,
 		subs:     topic.NewTrie[*session, *subscription](),
 		retained: topic.NewRetained[*Message](),
-		sessions: make(map[string]*session),
+		sessions: newSessionTable(),
 		clients:  make(map[*client]struct{}),
 		started:  time.Now(),
 		ctx:      ctx,

@@ -108,7 +108,7 @@ func (s *subscription) filter() string {
 func (s *Server) attach(c *client, cleanStart bool, expiry uint32) (*session, bool, error) {
 	s.mu.Lock()
 	id := c.info.ClientID
-	old := s.sessions[id]
+	old := s.sessions.get(id)
 	var oldClient *client
 	if old != nil {
 		old.mu.Lock()
@@ -126,7 +126,7 @@ func (s *Server) attach(c *client, cleanStart bool, expiry uint32) (*session, bo
 	sess := old
 	if sess == nil {
 		sess = &session{srv: s, id: id}
-		s.sessions[id] = sess
+		s.sessions.put(sess)
 	}
 	sess.mu.Lock()
 	sess.expiry = expiry
@@ -281,9 +281,7 @@ func (s *Server) endSessionLocked(sess *session) {
 	sess.mu.Unlock()
 	s.queued(-dropped)
 
-	if s.sessions[sess.id] == sess {
-		delete(s.sessions, sess.id)
-	}
+	s.sessions.remove(sess)
 	for _, sub := range subs {
 		s.subs.Unsubscribe(sub.filter(), sub.group(), sess)
 	}

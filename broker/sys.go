@@ -27,7 +27,7 @@ func (s *Server) publishSys() {
 func (s *Server) publishSysOnce() {
 	st := &s.stats
 	s.mu.Lock()
-	sessions := len(s.sessions)
+	sessions := s.sessions.len()
 	s.mu.Unlock()
 	values := []struct {
 		topic string

@@ -118,6 +118,11 @@ func (t *Trie[K, V]) Len() int {
 // as ParseShared returns it. filter must be valid (ValidateFilter).
 // Subscribe reports whether it replaced an existing subscription
 // [MQTT-3.8.4-3].
+//
+// The trie's node labels are substrings of the filters subscribed (not
+// copies: a copy per subscription is memory a broker holding a million
+// filters does not need), so filter should not share memory with a larger
+// buffer, such as a decoded packet, that the trie would then keep alive.
 func (t *Trie[K, V]) Subscribe(filter, group string, client K, v V) (replaced bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -167,16 +172,16 @@ func (n *node[K, V]) child(rest string) (c *node[K, V], tail string, more bool) 
 	var end int // bytes of rest that c stands for
 	if c = e.children.get(level); c == nil {
 		// A new branch takes every literal level up to the next wildcard.
-		// The label is a copy, so the trie never pins the caller's buffer.
+		// The label is a substring of filter (see Subscribe).
 		end = literalLevels(rest)
-		c = &node[K, V]{label: strings.Clone(rest[:end])}
+		c = &node[K, V]{label: rest[:end]}
 		e.children.add(c)
 	} else if end = sharedLevels(c.label, rest); end < len(c.label) {
 		// The filter leaves c's label part way: split c into the shared
 		// levels and, below them, the rest of its label.
-		mid := &node[K, V]{label: strings.Clone(c.label[:end])}
+		mid := &node[K, V]{label: c.label[:end]}
 		e.children.remove(c)
-		c.label = strings.Clone(c.label[end+1:])
+		c.label = c.label[end+1:]
 		mid.extend().children.add(c)
 		e.children.add(mid)
 		c = mid

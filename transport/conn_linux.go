@@ -18,14 +18,30 @@ import (
 // deadline or cause (the loop keeps those, in maps, for the few connections
 // that are closing or awaiting a PROXY header).
 type econn struct {
-	mu      sync.Mutex
-	state   uint8          // conn* bits; guarded by mu
-	lstate  uint8          // l* bits; loop goroutine only
-	fd      int32          // loop goroutine only
-	out     outQueue       // guarded by mu
-	loop    *loop          // immutable
-	handler Handler        // set by the loop before any Data; loop goroutine only
-	remote  netip.AddrPort // immutable once the Accepter sees the conn
+	mu     sync.Mutex
+	state  uint8    // conn* bits; guarded by mu
+	lstate uint8    // l* bits; loop goroutine only
+	rport  uint16   // remote port; with rip, immutable once the Accepter sees the conn
+	fd     int32    // loop goroutine only
+	out    outQueue // guarded by mu
+	loop   *loop    // immutable
+	// handler is set by the loop before any Data; loop goroutine only.
+	handler Handler
+	// rip is the remote address, IPv4 as IPv4-mapped IPv6. Not a
+	// netip.AddrPort, which is twice the size: an econn exists per
+	// connection. (An IPv6 zone is not kept.)
+	rip [16]byte
+}
+
+// setRemote records the peer address.
+func (c *econn) setRemote(ap netip.AddrPort) {
+	c.rip = ap.Addr().As16()
+	c.rport = ap.Port()
+}
+
+// remote is the peer address.
+func (c *econn) remote() netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom16(c.rip).Unmap(), c.rport)
 }
 
 // state bits, guarded by econn.mu.
@@ -134,7 +150,7 @@ func (c *econn) events() uint32 {
 }
 
 // RemoteAddr implements Conn.
-func (c *econn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.remote) }
+func (c *econn) RemoteAddr() net.Addr { return net.TCPAddrFromAddrPort(c.remote()) }
 
 // LocalAddr implements Conn.
 func (c *econn) LocalAddr() net.Addr { return c.loop.srv.addr }

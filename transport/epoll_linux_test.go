@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -43,8 +44,24 @@ func startEpoll(t testing.TB, opts EpollOptions, accept Accepter) *EpollServer {
 func TestEpollConnIsSmall(t *testing.T) {
 	size := unsafe.Sizeof(econn{})
 	t.Logf("unsafe.Sizeof(econn{}) = %d bytes", size)
-	if size > 96 {
+	if size > 80 {
 		t.Errorf("econn grew to %d bytes; every idle connection pays for it", size)
+	}
+}
+
+// The compact remote address gives back what it was given, IPv4 as IPv4.
+func TestEpollConnRemoteRoundTrip(t *testing.T) {
+	for _, s := range []string{"127.0.0.1:1883", "10.1.2.3:65535", "[::1]:1883", "[2001:db8::7]:0", "[::ffff:10.0.0.1]:8883"} {
+		ap := netip.MustParseAddrPort(s)
+		var c econn
+		c.setRemote(ap)
+		want := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+		if got := c.remote(); got != want {
+			t.Errorf("%s: remote() = %s, want %s", s, got, want)
+		}
+		if got := c.RemoteAddr().String(); got != want.String() {
+			t.Errorf("%s: RemoteAddr() = %s", s, got)
+		}
 	}
 }
 

@@ -266,7 +266,9 @@ func (l *loop) acceptConns() {
 		l.stats.accepted.Add(1)
 		target := s.loops[l.nextLoop]
 		l.nextLoop = (l.nextLoop + 1) % len(s.loops)
-		target.handoff(&econn{fd: int32(fd), loop: target, remote: addrPort(sa)})
+		c := &econn{fd: int32(fd), loop: target}
+		c.setRemote(addrPort(sa))
+		target.handoff(c)
 	}
 }
 
@@ -397,7 +399,7 @@ func (l *loop) handshake(c *econn, p []byte) {
 		return
 	}
 	if src.IsValid() {
-		c.remote = src
+		c.setRemote(src)
 	}
 	if !l.admit(c) {
 		return

@@ -1,0 +1,72 @@
+package broker
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// sessionTable against a map through random puts, replacements and
+// removes that grow and shrink it several times over.
+func TestSessionTableMatchesMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	tab := newSessionTable()
+	ref := map[string]*session{}
+	check := func(step int) {
+		t.Helper()
+		if tab.len() != len(ref) {
+			t.Fatalf("step %d: len %d, want %d", step, tab.len(), len(ref))
+		}
+		for id, want := range ref {
+			if got := tab.get(id); got != want {
+				t.Fatalf("step %d: get(%s) = %p, want %p", step, id, got, want)
+			}
+		}
+		seen := 0
+		for s := range tab.all() {
+			if ref[s.id] != s {
+				t.Fatalf("step %d: all() yields %s, not in the map", step, s.id)
+			}
+			seen++
+		}
+		if seen != len(ref) {
+			t.Fatalf("step %d: all() yields %d, want %d", step, seen, len(ref))
+		}
+		if tab.get("absent") != nil {
+			t.Fatalf("step %d: get(absent) found", step)
+		}
+	}
+	for step := range 40000 {
+		// Phases of mostly adding and mostly removing, so the table
+		// doubles and halves repeatedly.
+		addBias := 4
+		if (step/5000)%2 == 1 {
+			addBias = 0 // drain: only removals, so the table halves down to its minimum
+		}
+		id := fmt.Sprintf("c%d", rng.IntN(3000))
+		switch op := rng.IntN(addBias + 2); {
+		case op < addBias:
+			s := &session{id: id}
+			tab.put(s)
+			ref[id] = s
+		case op == addBias:
+			// Removing a stale pointer under a live id must not remove it.
+			if tab.remove(&session{id: id}) {
+				t.Fatalf("step %d: removed a session not in the table", step)
+			}
+		default:
+			s, had := ref[id]
+			if !had {
+				s = &session{id: id}
+			}
+			if got := tab.remove(s); got != had {
+				t.Fatalf("step %d: remove(%s) = %v, want %v", step, id, got, had)
+			}
+			delete(ref, id)
+		}
+		if step%97 == 0 {
+			check(step)
+		}
+	}
+	check(-1)
+}
