@@ -33,6 +33,7 @@ type EpollServer struct {
 	addr   *net.TCPAddr
 	lfd    int // listening socket; owned by loops[0], -1 once closed
 	loops  []*loop
+	fds    fdTable   // the loops' conns by descriptor
 	start  time.Time // epoch of the loops' monotonic deadlines
 
 	closing   atomic.Bool

@@ -63,7 +63,7 @@ type loop struct {
 	dead     bool       // the loop has exited; hand-offs close the socket
 
 	// The rest belongs to the loop goroutine.
-	conns      map[int32]*econn
+	nconns     int                  // conns of this loop in srv.fds
 	lingering  map[*econn]linger    // closing, flushing their last bytes
 	handshakes map[*econn]handshake // waiting for a PROXY header
 	buf        []byte               // the one read buffer
@@ -106,7 +106,6 @@ func newLoop(s *EpollServer, id int) (*loop, error) {
 	}
 	l := &loop{
 		srv: s, id: id, epfd: epfd, efd: efd,
-		conns:      make(map[int32]*econn),
 		lingering:  make(map[*econn]linger),
 		handshakes: make(map[*econn]handshake),
 		buf:        make([]byte, s.opts.ReadBufferSize),
@@ -194,9 +193,7 @@ func (l *loop) run() {
 		l.polling.Store(false)
 		if err != nil && err != unix.EINTR {
 			// Only a bug (a bad epfd) gets here; drop everything.
-			for _, c := range l.conns {
-				l.finish(c, os.NewSyscallError("epoll_wait", err))
-			}
+			l.eachConn(func(c *econn) { l.finish(c, os.NewSyscallError("epoll_wait", err)) })
 			return
 		}
 		for _, ev := range l.events[:max(n, 0)] {
@@ -208,7 +205,7 @@ func (l *loop) run() {
 		if l.srv.closing.Load() && !l.stopping {
 			l.stop()
 		}
-		if l.stopping && len(l.conns) == 0 {
+		if l.stopping && l.nconns == 0 {
 			return
 		}
 	}
@@ -224,8 +221,8 @@ func (l *loop) dispatch(ev unix.EpollEvent) {
 		l.acceptConns()
 		return
 	}
-	c := l.conns[ev.Fd]
-	if c == nil {
+	c := l.srv.fds.get(ev.Fd)
+	if c == nil || c.loop != l {
 		return // closed earlier in this batch
 	}
 	switch {
@@ -292,11 +289,17 @@ func (l *loop) admitIncoming() {
 			unix.Close(int(c.fd))
 			continue
 		}
+		if !l.srv.fds.set(c.fd, c) {
+			unix.Close(int(c.fd)) // beyond fdTableMax descriptors
+			l.stats.refused.Add(1)
+			continue
+		}
 		if err := l.watch(int(c.fd), unix.EPOLLIN, unix.EPOLL_CTL_ADD); err != nil {
+			l.srv.fds.clear(c.fd)
 			unix.Close(int(c.fd))
 			continue
 		}
-		l.conns[c.fd] = c
+		l.nconns++
 		l.stats.open.Add(1)
 		if l.srv.opts.ProxyProtocol {
 			c.lstate |= lProxyWait
@@ -556,7 +559,10 @@ func (l *loop) finish(c *econn, err error) {
 	c.state |= connClosing
 	c.out.release()
 	c.mu.Unlock()
-	delete(l.conns, c.fd)
+	// The slot is cleared before the descriptor is closed: once closed, its
+	// number may come back from accept for another loop's conn.
+	l.srv.fds.clear(c.fd)
+	l.nconns--
 	unix.Close(int(c.fd)) // also removes it from the epoll set
 	l.stats.open.Add(-1)
 	if c.handler != nil {
@@ -599,9 +605,16 @@ func (l *loop) stop() {
 		l.srv.lfd = -1
 		l.pausedTill = 0
 	}
-	for _, c := range l.conns {
-		l.closeConn(c, ErrServerClosed)
-	}
+	l.eachConn(func(c *econn) { l.closeConn(c, ErrServerClosed) })
+}
+
+// eachConn calls f for every conn of this loop; f may close them.
+func (l *loop) eachConn(f func(*econn)) {
+	l.srv.fds.each(func(c *econn) {
+		if c.loop == l {
+			f(c)
+		}
+	})
 }
 
 func (l *loop) exit() {
