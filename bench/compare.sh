@@ -15,7 +15,10 @@
 #   QUICK=1 bench/compare.sh         tiny sizes (under 2 minutes)
 #
 # Environment (defaults are the full sizes of issue 5):
-#   BROKERS="herald mosquitto nats"   which brokers, in this order
+#   BROKERS="herald mosquitto nats"   which brokers, in this order; add
+#                                     mosquitto-defaults for Mosquitto with
+#                                     its packaged configuration (reported
+#                                     in a table of its own)
 #   SCENARIOS="idle storm fanout fanin unicast"
 #   HERALD_STORE=memory|pebble        Herald's store (default memory)
 #   BUILD_FROM=head|tree              build Herald from HEAD (a clean `git
@@ -145,6 +148,19 @@ start_broker() {
 			max_inflight_messages $INFLIGHT
 			max_queued_messages $QUEUED
 			max_connections -1
+			log_dest stderr
+			log_type error
+			log_type warning
+		EOF
+		"$MOSQUITTO" -c "$dir/mosquitto.conf" >"$dir/broker.log" 2>&1 &
+		;;
+	mosquitto-defaults)
+		# Mosquitto as packaged: a listener and anonymous access, nothing
+		# else. Its defaults include max_queued_messages 1000 and
+		# max_inflight_messages 20, so under load it drops what it queued.
+		cat >"$dir/mosquitto.conf" <<-EOF
+			listener $port 127.0.0.1
+			allow_anonymous true
 			log_dest stderr
 			log_type error
 			log_type warning
@@ -470,11 +486,25 @@ has() { [[ " $BROKERS " == *" $1 "* ]]; }
 		echo "| $label | $better | ${h:--} | ${q:--} | ${n:--} | $(ratio "$h" "$q") | $(ratio "$h" "$n") |"
 	done
 	echo
+	if has mosquitto-defaults; then
+		echo "Against Mosquitto with its packaged defaults (mosquitto-defaults: max_queued_messages 1000, max_inflight_messages 20):"
+		echo
+		echo "| measure | better | Herald | Mosquitto (defaults) | H/M |"
+		echo "|---|---|---|---|---|"
+		for row in "${rows[@]}"; do
+			IFS='|' read -r m label better <<<"$row"
+			h=$(metric herald "$m")
+			q=$(metric mosquitto-defaults "$m")
+			[[ -z $q ]] && continue
+			echo "| $label | $better | ${h:--} | $q | $(ratio "$h" "$q") |"
+		done
+		echo
+	fi
 	for c in "fanout $FANOUT_RATES" "fanin $FANIN_RATES"; do
 		read -r name rates <<<"$c"
 		echo "Steps of $name (--rate: deliveries/s, delivered/expected, delivery p99 ms, broker CPU ns per delivery):"
 		for b in $BROKERS; do
-			printf '  %-9s' "$b"
+			printf '  %-18s' "$b"
 			for r in $rates; do
 				e=$(field "$name-$r" "$b" expected)
 				[[ -z $e ]] && continue
