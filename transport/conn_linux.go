@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/netip"
 	"sync"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -168,28 +167,4 @@ func appendIovecs(dst []unix.Iovec, q *outQueue, limit int) ([]unix.Iovec, int) 
 		total += len(p)
 	}
 	return dst, total
-}
-
-// writev writes iov to fd in one system call; x/sys has no variant that
-// takes reusable iovecs.
-func writev(fd int32, iov []unix.Iovec) (int, error) {
-	for {
-		n, _, e := unix.Syscall(unix.SYS_WRITEV, uintptr(fd), uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return 0, e
-		}
-		return int(n), nil
-	}
-}
-
-func read(fd int32, p []byte) (int, error) {
-	for {
-		n, err := unix.Read(int(fd), p)
-		if err != unix.EINTR {
-			return n, err
-		}
-	}
 }

@@ -157,7 +157,7 @@ func (l *loop) closeFDs() {
 
 func (l *loop) watch(fd int, events uint32, op int) error {
 	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
-	return os.NewSyscallError("epoll_ctl", unix.EpollCtl(l.epfd, op, fd, &ev))
+	return os.NewSyscallError("epoll_ctl", epollCtl(l.epfd, op, fd, &ev))
 }
 
 func (l *loop) now() time.Duration { return time.Since(l.srv.start) }
@@ -172,7 +172,7 @@ func (l *loop) wake() {
 	}
 	l.wakeMu.RLock()
 	if l.efd >= 0 {
-		unix.Write(l.efd, eventfdOne)
+		writeFD(l.efd, eventfdOne)
 		l.stats.wakeups.Add(1)
 	}
 	l.wakeMu.RUnlock()
@@ -244,7 +244,7 @@ func (l *loop) run() {
 // blocking the thread: see the comment at the top of this file.
 func (l *loop) wait(timeout int) (int, error) {
 	if timeout == 0 {
-		return unix.EpollWait(l.epfd, l.events, 0)
+		return epollPoll(l.epfd, l.events)
 	}
 	if timeout > 0 {
 		l.deadline = time.Now().Add(time.Duration(timeout) * time.Millisecond)
@@ -256,7 +256,7 @@ func (l *loop) wait(timeout int) (int, error) {
 	var n int
 	var werr error
 	err := l.epRaw.Read(func(uintptr) bool {
-		n, werr = unix.EpollWait(l.epfd, l.events, 0)
+		n, werr = epollPoll(l.epfd, l.events)
 		return n != 0 || werr != nil // else park until the set is readable
 	})
 	if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -301,7 +301,7 @@ func (l *loop) dispatch(ev unix.EpollEvent) {
 func (l *loop) acceptConns() {
 	s := l.srv
 	for range acceptBatch {
-		fd, sa, err := unix.Accept4(s.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		fd, remote, err := accept4(s.lfd)
 		switch err {
 		case nil:
 		case unix.EINTR, unix.ECONNABORTED:
@@ -321,7 +321,7 @@ func (l *loop) acceptConns() {
 		target := s.loops[l.nextLoop]
 		l.nextLoop = (l.nextLoop + 1) % len(s.loops)
 		c := &econn{fd: int32(fd), loop: target}
-		c.setRemote(addrPort(sa))
+		c.setRemote(remote)
 		target.handoff(c)
 	}
 }
@@ -620,7 +620,7 @@ func (l *loop) finish(c *econn, err error) {
 	// number may come back from accept for another loop's conn.
 	l.srv.fds.clear(c.fd)
 	l.nconns--
-	unix.Close(int(c.fd)) // also removes it from the epoll set
+	closeFD(int(c.fd)) // also removes it from the epoll set
 	l.stats.open.Add(-1)
 	if c.handler != nil {
 		c.handler.Closed(err)
