@@ -355,20 +355,86 @@ func (c *Client) Subscribe(subs []packet.Subscription) error {
 func (c *Client) Publish(ctx context.Context, topic string, qos byte, payload []byte) error {
 	p := packet.Publish{QoS: qos, Topic: topic, Payload: payload}
 	if qos > 0 {
-		c.mu.Lock()
-		if c.window == nil {
-			c.window = make(chan struct{}, c.inflight)
-		}
-		w := c.window
-		c.mu.Unlock()
 		select {
-		case w <- struct{}{}:
+		case c.windowChan() <- struct{}{}:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 		p.PacketID = c.track(time.Now().UnixNano())
 	}
 	return c.write(&p)
+}
+
+// windowChan is the inflight window: one token per outgoing QoS 1/2
+// publish not yet acknowledged.
+func (c *Client) windowChan() chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.window == nil {
+		c.window = make(chan struct{}, c.inflight)
+	}
+	return c.window
+}
+
+// Batch collects PUBLISH packets for one write, so that a publisher with
+// several messages due at once sends them in one system call, as a client
+// library under load does. One per publisher; not safe for concurrent use.
+type Batch struct {
+	c   *Client
+	buf []byte
+	n   int
+}
+
+// NewBatch returns an empty batch for c.
+func (c *Client) NewBatch() *Batch { return &Batch{c: c} }
+
+// Add encodes one PUBLISH into the batch. For QoS 1 and 2 it first takes
+// room in the inflight window; when there is none it writes what the batch
+// holds (whose acknowledgements make room) and then waits, or fails when
+// ctx ends.
+func (b *Batch) Add(ctx context.Context, topic string, qos byte, payload []byte) error {
+	c := b.c
+	p := packet.Publish{QoS: qos, Topic: topic, Payload: payload}
+	if qos > 0 {
+		w := c.windowChan()
+		select {
+		case w <- struct{}{}:
+		default:
+			if err := b.Flush(); err != nil {
+				return err
+			}
+			select {
+			case w <- struct{}{}:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		p.PacketID = c.track(time.Now().UnixNano())
+	}
+	buf, err := packet.Encode(b.buf, c.version, &p)
+	if err != nil {
+		return fmt.Errorf("encode PUBLISH: %w", err)
+	}
+	b.buf = buf
+	b.n++
+	return nil
+}
+
+// Len is the number of packets waiting in the batch.
+func (b *Batch) Len() int { return b.n }
+
+// Flush writes the batch, if it holds anything, in one write.
+func (b *Batch) Flush() error {
+	if b.n == 0 {
+		return nil
+	}
+	c := b.c
+	c.wmu.Lock()
+	_, err := c.conn.Write(b.buf)
+	c.wmu.Unlock()
+	c.lastWrite.Store(time.Now().UnixNano())
+	b.buf, b.n = b.buf[:0], 0
+	return err
 }
 
 // Ping sends PINGREQ if nothing was written for half the keepalive.

@@ -125,6 +125,60 @@ func TestPublishSubscribeEachQoSBothVersions(t *testing.T) {
 	}
 }
 
+// A batch larger than the inflight window writes what it holds when the
+// window is full and waits for acknowledgements: every message arrives, in
+// order, and is acknowledged.
+func TestBatchThroughASmallWindow(t *testing.T) {
+	target, err := ParseTarget(mosquitto.Start(t), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cfg := func(id string) *Config {
+		return &Config{Target: target, Version: packet.Version311, ClientID: id, CleanStart: true, KeepAlive: 30,
+			Timeout: 5 * time.Second, Inflight: 4}
+	}
+	const n = 50
+	sub, _, err := Connect(ctx, cfg("batch-sub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Disconnect()
+	rs := &recorder{msgs: make(chan *packet.Publish, n), acks: make(chan packet.Type, n)}
+	go sub.Serve(rs)
+	if err := sub.Subscribe([]packet.Subscription{{Filter: "batch/t", QoS: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	within(t, rs.acks)
+	pub, _, err := Connect(ctx, cfg("batch-pub"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pub.Disconnect()
+	rp := &recorder{msgs: make(chan *packet.Publish, n), acks: make(chan packet.Type, n)}
+	go pub.Serve(rp)
+	b := pub.NewBatch()
+	for i := range n {
+		if err := b.Add(ctx, "batch/t", 1, []byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if b.Len() > 4 {
+		t.Errorf("batch holds %d with a window of 4", b.Len())
+	}
+	if err := b.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if m := within(t, rs.msgs); len(m.Payload) != 1 || m.Payload[0] != byte(i) {
+			t.Fatalf("message %d: %+v", i, m)
+		}
+		if k := within(t, rp.acks); k != packet.PUBACK {
+			t.Fatalf("publisher got %v, want PUBACK", k)
+		}
+	}
+}
+
 // within receives from ch or fails the test after five seconds.
 func within[T any](t *testing.T, ch chan T) T {
 	t.Helper()
