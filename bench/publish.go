@@ -86,6 +86,21 @@ func (m *member) publish(ctx context.Context, begin time.Time) {
 			mt.fail("publish: " + client.Cause(err))
 		}
 	}
+	// Messages count as published once written: published and expected
+	// hold those in the batch.
+	var published, expected int64
+	flush := func() bool {
+		if err := batch.Flush(); err != nil {
+			fail(err)
+			return false
+		}
+		m.pub.Published += published
+		m.pub.Expected += expected
+		mt.add(&mt.live.Published, published)
+		mt.add(&mt.live.Expected, expected)
+		published, expected = 0, 0
+		return true
+	}
 	for i := 0; o.Count == 0 || i < o.Count; {
 		if d := time.Until(first.Add(time.Duration(i) * interval)); d > 0 {
 			timer.Reset(d)
@@ -98,12 +113,18 @@ func (m *member) publish(ctx context.Context, begin time.Time) {
 			return
 		}
 		horizon := time.Now().Add(batchAhead)
-		var published, expected int64
 		for batch.Len() == 0 || (batch.Len() < maxBatch && (o.Count == 0 || i < o.Count) &&
 			!first.Add(time.Duration(i)*interval).After(horizon)) {
 			r := route(i)
 			putHeader(payload, r.kind, m.pub.ID, r.seq, time.Now().UnixNano())
-			if err := batch.Add(ctx, r.topic, o.QoS, payload); err != nil {
+			err := batch.Add(ctx, r.topic, o.QoS, payload)
+			if err == client.ErrWindowFull {
+				if !flush() {
+					return
+				}
+				continue // message i again, into the empty batch
+			}
+			if err != nil {
 				fail(err)
 				return
 			}
@@ -111,14 +132,9 @@ func (m *member) publish(ctx context.Context, begin time.Time) {
 			expected += r.fan
 			i++
 		}
-		if err := batch.Flush(); err != nil {
-			fail(err)
+		if !flush() {
 			return
 		}
-		m.pub.Published += published
-		m.pub.Expected += expected
-		mt.add(&mt.live.Published, published)
-		mt.add(&mt.live.Expected, expected)
 	}
 }
 

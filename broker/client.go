@@ -376,8 +376,11 @@ func (c *client) Closed(err error) {
 // checkTimeouts closes connections that sent no CONNECT in time or whose
 // keepalive lapsed: [MQTT-3.1.2-24] one and a half times the keep alive.
 func (c *client) checkTimeouts(now time.Time, nowMillis uint32) {
-	// Unsigned subtraction: right across the clock's wrap (49 days).
-	silent := time.Duration(nowMillis-c.lastPacket.Load()) * time.Millisecond
+	// A packet may have arrived after the sweep read the clock: its
+	// timestamp is then ahead of nowMillis. A signed difference keeps that
+	// at zero silence (and stays right across the clock's 49-day wrap for
+	// silences up to 24 days, beyond any keep alive's 1.5 x 65535 s).
+	silent := time.Duration(max(int32(nowMillis-c.lastPacket.Load()), 0)) * time.Millisecond
 	if !c.is(fConnected) {
 		if silent > c.srv.opts.ConnectTimeout {
 			c.srv.log.Debug("connect timeout", "remote", c.conn.RemoteAddr())

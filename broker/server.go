@@ -30,9 +30,13 @@ type Server struct {
 	retained *topic.Retained[*Message]
 
 	mu       sync.Mutex
-	sessions sessionTable // by client id
-	clients  map[*client]struct{}
-	closing  bool
+	sessions sessionTable // by client id; a connected client is its session's out.c
+	// unattached are the clients not reachable through a session: before
+	// their CONNECT completes (or refused, closing). Few at any time; a
+	// set of every client would cost each idle connection 20-30 bytes.
+	unattached map[*client]struct{}
+	live       atomic.Int64 // clients whose Closed has not run
+	closing    bool
 
 	commit *committer
 
@@ -88,15 +92,15 @@ func New(opts Options) *Server {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		opts:     opts,
-		log:      opts.Logger,
-		subs:     topic.NewTrie[*session, *subscription](),
-		retained: topic.NewRetained[*Message](),
-		sessions: newSessionTable(),
-		clients:  make(map[*client]struct{}),
-		started:  time.Now(),
-		ctx:      ctx,
-		cancel:   cancel,
+		opts:       opts,
+		log:        opts.Logger,
+		subs:       topic.NewTrie[*session, *subscription](),
+		retained:   topic.NewRetained[*Message](),
+		sessions:   newSessionTable(),
+		unattached: make(map[*client]struct{}),
+		started:    time.Now(),
+		ctx:        ctx,
+		cancel:     cancel,
 	}
 	s.admission.connect = newBucket(opts.Limits.ConnectRate, opts.Limits.ConnectBurst)
 	s.commit = newCommitter(s)
@@ -149,7 +153,8 @@ func (s *Server) AcceptWith(listener string, lo ListenerOptions) transport.Accep
 		}
 		cl := newClient(s, c, listener)
 		cl.maxPacketIn = maxIn
-		s.clients[cl] = struct{}{}
+		s.unattached[cl] = struct{}{}
+		s.live.Add(1)
 		s.stats.Connections.Add(1)
 		return cl
 	}
@@ -165,12 +170,20 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return errors.New("broker: already shut down")
 	}
 	s.closing = true
-	clients := make([]*client, 0, len(s.clients))
-	for c := range s.clients {
+	clients := make([]*client, 0, len(s.unattached))
+	for c := range s.unattached {
 		clients = append(clients, c)
 	}
+	sessions := make([]*session, 0, s.sessions.len())
+	for sess := range s.sessions.all() {
+		sessions = append(sessions, sess)
+	}
 	s.mu.Unlock()
-
+	for _, sess := range sessions {
+		if c := sess.client(); c != nil {
+			clients = append(clients, c)
+		}
+	}
 	for _, c := range clients {
 		c.disconnect(packet.ServerShuttingDown, "server shutting down")
 	}
@@ -179,10 +192,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	go func() {
 		s.wg.Wait()
 		for {
-			s.mu.Lock()
-			n := len(s.clients)
-			s.mu.Unlock()
-			if n == 0 || ctx.Err() != nil {
+			if s.live.Load() == 0 || ctx.Err() != nil {
 				break
 			}
 			time.Sleep(10 * time.Millisecond)
@@ -203,12 +213,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // removeClient forgets a closed connection.
 func (s *Server) removeClient(c *client) {
 	s.mu.Lock()
-	delete(s.clients, c)
+	delete(s.unattached, c)
 	s.mu.Unlock()
+	s.live.Add(-1)
 }
 
-// sweep runs the once-a-second housekeeping: keepalive and CONNECT
-// timeouts. One pass over the clients replaces a timer per connection.
 // millis is the server's clock for per-connection timestamps: milliseconds
 // since it started (monotonic), in 32 bits to keep the client struct small.
 // It wraps after 49 days; compare two readings by unsigned subtraction.
@@ -218,27 +227,52 @@ func (s *Server) millis() uint32 { return uint32(time.Since(s.started).Milliseco
 // timestamps that must not wrap (136 years).
 func (s *Server) seconds() uint32 { return uint32(time.Since(s.started) / time.Second) }
 
+// sweep runs the once-a-second housekeeping: keepalive, CONNECT and
+// credential timeouts. One pass over the clients replaces a timer per
+// connection.
 func (s *Server) sweep() {
 	defer s.wg.Done()
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	var batch []*client
+	var clients []*client
+	var sessions []*session
 	for {
 		select {
 		case <-s.ctx.Done():
 			return
 		case now := <-t.C:
-			batch = batch[:0]
+			ms := s.millis()
 			s.mu.Lock()
-			for c := range s.clients {
-				batch = append(batch, c)
+			for c := range s.unattached {
+				clients = append(clients, c)
 			}
 			s.mu.Unlock()
-			ms := s.millis()
-			for _, c := range batch {
+			for _, c := range clients {
 				c.checkTimeouts(now, ms)
 			}
-			clear(batch)
+			clear(clients)
+			clients = clients[:0]
+			// Connected clients through their sessions, a chunk at a time
+			// so that the server lock is held briefly and no slice of
+			// every client is kept. A session the table moves during a
+			// resize may be skipped or seen twice this round.
+			for next := 0; ; {
+				s.mu.Lock()
+				sessions, next = s.sessions.chunk(sessions[:0], next, sweepChunk)
+				s.mu.Unlock()
+				for _, sess := range sessions {
+					if c := sess.client(); c != nil {
+						c.checkTimeouts(now, ms)
+					}
+				}
+				clear(sessions)
+				if next < 0 {
+					break
+				}
+			}
 		}
 	}
 }
+
+// sweepChunk is how many sessions the sweep takes per hold of Server.mu.
+const sweepChunk = 1024

@@ -128,6 +128,7 @@ func (s *Server) attach(c *client, cleanStart bool, expiry uint32) (*session, bo
 		sess = &session{srv: s, id: id}
 		s.sessions.put(sess)
 	}
+	delete(s.unattached, c) // reachable through sess.out.c from now on
 	sess.mu.Lock()
 	sess.expiry = expiry
 	sess.offline = nil // [MQTT-3.1.3-9] a reconnect before the will delay cancels it (timers stopped above)
@@ -313,4 +314,14 @@ func (sess *session) setExpiry(e uint32) {
 	sess.mu.Lock()
 	sess.expiry = e
 	sess.mu.Unlock()
+}
+
+// client is the connection attached to the session, nil while offline.
+func (sess *session) client() *client {
+	if !sess.online.Load() {
+		return nil
+	}
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.out.c
 }

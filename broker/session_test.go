@@ -4,6 +4,7 @@ import (
 	"net"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/herald-mqtt/herald/packet"
 )
@@ -214,5 +215,32 @@ func TestResumeResendsInflightWithDup(t *testing.T) {
 	}
 	if pub, ok := got[1].(*packet.Publish); !ok || !pub.Dup || pub.PacketID != sent[1].PacketID || string(pub.Payload) != "2" {
 		t.Fatalf("second resent %+v, want PUBLISH %d with DUP", got[1], sent[1].PacketID)
+	}
+}
+
+// The keepalive sweep reads the clock once and then checks every client: a
+// packet that arrives in between carries a timestamp after the sweep's.
+// That is no silence at all, not (by unsigned wrap-around) 49 days of it
+// [MQTT-3.1.2-24]. A client silent for longer than 1.5 x its keep alive
+// is still closed.
+func TestKeepaliveSweepAfterAFreshPacket(t *testing.T) {
+	srv := New(benchOptions())
+	defer srv.cancel()
+	c, cc := fakeClient(t, srv, &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "ka", CleanStart: true, KeepAlive: 10}, "", 0)
+	now := srv.millis()
+	c.lastPacket.Store(now + 5) // a packet just after the sweep's clock reading
+	c.checkTimeouts(time.Now(), now)
+	if cc.closed {
+		t.Fatal("closed for a packet newer than the sweep")
+	}
+	c.lastPacket.Store(now - 14_000) // 14 s of silence: under 15 s
+	c.checkTimeouts(time.Now(), now)
+	if cc.closed {
+		t.Fatal("closed after 14 s of silence with keep alive 10 s")
+	}
+	c.lastPacket.Store(now - 16_000)
+	c.checkTimeouts(time.Now(), now)
+	if !cc.closed {
+		t.Fatal("still open after 16 s of silence with keep alive 10 s")
 	}
 }

@@ -115,6 +115,23 @@ func (t *sessionTable) resize(size int) {
 	}
 }
 
+// chunk appends to dst the sessions in the slots from index start, up to
+// max of them, and returns dst and the index to continue from, -1 at the
+// end. A caller may release the lock between chunks; sessions the table
+// moves meanwhile (a resize) may be missed or returned twice.
+func (t *sessionTable) chunk(dst []*session, start, max int) ([]*session, int) {
+	i := start
+	for ; i < len(t.slots) && len(dst) < max; i++ {
+		if s := t.slots[i]; s != nil {
+			dst = append(dst, s)
+		}
+	}
+	if i >= len(t.slots) {
+		return dst, -1
+	}
+	return dst, i
+}
+
 // all yields every session, in no particular order. The table must not
 // change during the iteration.
 func (t *sessionTable) all() iter.Seq[*session] {

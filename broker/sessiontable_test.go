@@ -70,3 +70,33 @@ func TestSessionTableMatchesMap(t *testing.T) {
 	}
 	check(-1)
 }
+
+// Walking the table a chunk at a time visits every session once when the
+// table does not change in between.
+func TestSessionTableChunks(t *testing.T) {
+	tab := newSessionTable()
+	for i := range 5000 {
+		tab.put(&session{id: fmt.Sprintf("c%d", i)})
+	}
+	for _, size := range []int{1, 7, 1024, 100000} {
+		seen := map[string]int{}
+		var buf []*session
+		for next := 0; next >= 0; {
+			buf, next = tab.chunk(buf[:0], next, size)
+			if len(buf) > size {
+				t.Fatalf("chunk of %d returned %d", size, len(buf))
+			}
+			for _, s := range buf {
+				seen[s.id]++
+			}
+		}
+		if len(seen) != 5000 {
+			t.Fatalf("chunks of %d visited %d sessions, want 5000", size, len(seen))
+		}
+		for id, n := range seen {
+			if n != 1 {
+				t.Fatalf("chunks of %d visited %s %d times", size, id, n)
+			}
+		}
+	}
+}

@@ -388,10 +388,16 @@ type Batch struct {
 // NewBatch returns an empty batch for c.
 func (c *Client) NewBatch() *Batch { return &Batch{c: c} }
 
+// ErrWindowFull is Batch.Add's answer when the inflight window is full
+// and the batch holds packets: write them (their acknowledgements make
+// room), then add again.
+var ErrWindowFull = errors.New("inflight window full")
+
 // Add encodes one PUBLISH into the batch. For QoS 1 and 2 it first takes
-// room in the inflight window; when there is none it writes what the batch
-// holds (whose acknowledgements make room) and then waits, or fails when
-// ctx ends.
+// room in the inflight window. When there is none, a batch that holds
+// packets returns ErrWindowFull at once; an empty one waits for room, or
+// fails when ctx ends. Nothing is written but by Flush, so a caller knows
+// exactly which messages went out.
 func (b *Batch) Add(ctx context.Context, topic string, qos byte, payload []byte) error {
 	c := b.c
 	p := packet.Publish{QoS: qos, Topic: topic, Payload: payload}
@@ -400,8 +406,8 @@ func (b *Batch) Add(ctx context.Context, topic string, qos byte, payload []byte)
 		select {
 		case w <- struct{}{}:
 		default:
-			if err := b.Flush(); err != nil {
-				return err
+			if b.n > 0 {
+				return ErrWindowFull
 			}
 			select {
 			case w <- struct{}{}:
