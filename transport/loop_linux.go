@@ -39,7 +39,14 @@ import (
 // hangup is finished at once: its unread input stays unread (see Pauser).
 
 const (
-	eventsPerWait = 256
+	// eventsPerWait bounds the events handled between two flushes of the
+	// loop's pending writes. Small, so that a write made ready by an
+	// event (a QoS 1 delivery released by the subscriber's PUBACKs) is not
+	// held back behind hundreds of other sockets' reads: with 256, the
+	// inflight window of a fan-in subscriber waited so long for its
+	// PUBACK round trips that p99 went from 70 ms to 650 ms at 80k
+	// messages/s. An epoll_wait that finds events ready costs little.
+	eventsPerWait = 32
 	acceptBatch   = 256                    // accepts per listener event, so one loop is not hogged
 	acceptPause   = 100 * time.Millisecond // after EMFILE and the like
 	timerTick     = 100 * time.Millisecond // resolution of close and PROXY deadlines
