@@ -44,6 +44,12 @@
 #                                     step (a publisher whose window fills
 #                                     slows down, so an overloaded broker
 #                                     can deliver less at a higher step)
+#   SCALE_SUBS="1000 2000 5000 10000 15000" SCALE_DELIVERIES=100000
+#   SCALE_DURATION=6s                 the scale scenario (not in the default
+#                                     SCENARIOS): QoS 0 fan-out at the same
+#                                     deliveries/s to a growing audience;
+#                                     reports CPU per delivery, RSS per
+#                                     subscriber and SUBACK latency per size
 #   RUN_TIMEOUT=180                   seconds, hard bound on one bench run
 set -uo pipefail
 
@@ -73,6 +79,7 @@ if [[ ${QUICK:-0} == 1 ]]; then
 	: "${FANOUT_SUBS:=300}" "${FANOUT_RATES:=20 80}" "${FANOUT_DURATION:=3s}"
 	: "${FANIN_PUBS:=50}" "${FANIN_RATES:=100}" "${FANIN_DURATION:=2s}" "${FANIN_DRAIN:=10s}"
 	: "${UNICAST_SUBS:=200}" "${UNICAST_PUBS:=5}" "${UNICAST_RATES:=1000}" "${UNICAST_DURATION:=2s}"
+	: "${SCALE_SUBS:=100 300}" "${SCALE_DELIVERIES:=6000}" "${SCALE_DURATION:=2s}"
 fi
 : "${SCENARIOS:=idle storm fanout fanin unicast}"
 : "${HERALD_STORE:=memory}" "${BUILD_FROM:=head}" "${INFLIGHT:=128}" "${QUEUED:=1000000}"
@@ -82,6 +89,7 @@ fi
 : "${SAT_MIN_RATIO:=0.99}" "${SAT_MAX_P99_MS:=500}"
 : "${FANIN_PUBS:=1000}" "${FANIN_RATES:=20 40 50 60 70 80 90 100}" "${FANIN_DURATION:=8s}" "${FANIN_DRAIN:=15s}"
 : "${UNICAST_SUBS:=5000}" "${UNICAST_PUBS:=20}" "${UNICAST_RATES:=2500 5000 8500}" "${UNICAST_DURATION:=10s}"
+: "${SCALE_SUBS:=1000 2000 5000 10000 15000}" "${SCALE_DELIVERIES:=100000}" "${SCALE_DURATION:=6s}"
 : "${RUN_TIMEOUT:=180}"
 
 OUT=${OUT:-$(mktemp -d /tmp/herald-compare.XXXXXX)}
@@ -317,6 +325,8 @@ analyse() {
 		    "connack_p99_ms=\(.latency.connack.p99_ms // 0)",
 		    "deliver_p50_ms=\(.latency.deliver.p50_ms // 0)",
 		    "deliver_p99_ms=\(.latency.deliver.p99_ms // 0)",
+		    "suback_mean_ms=\(.latency.suback.mean_ms // 0)",
+		    "suback_p99_ms=\(.latency.suback.p99_ms // 0)",
 		    "timed_out=\(.timed_out // false)",
 		    "failed=\([.checks[]? | select(.pass | not) | .name] | join(",") | gsub("[\t ]"; "_"))",
 		    "errors=\(.errors // {} | to_entries | map("\(.key):\(.value)") | join(",") | gsub("[\t ]"; "_"))"
@@ -382,6 +392,18 @@ run_fanout() {
 run_fanin() {
 	climb fanin "$FANIN_RATES" --subscribers 1 --publishers "$FANIN_PUBS" --qos 1 --size 64 \
 		--duration "$FANIN_DURATION" --connect-rate 2000 "${common[@]}" --drain "$FANIN_DRAIN"
+}
+
+run_scale() {
+	local n rate
+	for b in $BROKERS; do
+		for n in $SCALE_SUBS; do
+			rate=$(awk -v d="$SCALE_DELIVERIES" -v n="$n" 'BEGIN { printf "%g", d / n }')
+			echo "scale: $b, $n subscribers at --rate $rate" >&2
+			run_one "scale-$n" "$b" fanout --subscribers "$n" --publishers 1 --qos 0 --size 64 --rate "$rate" \
+				--duration "$SCALE_DURATION" --connect-rate 5000 "${common[@]}" --drain 4s
+		done
+	done
 }
 
 run_unicast() {
@@ -530,6 +552,7 @@ has() { [[ " $BROKERS " == *" $1 "* ]]; }
 	fi
 	for c in "fanout $FANOUT_RATES" "fanin $FANIN_RATES" "unicast $UNICAST_RATES"; do
 		read -r name rates <<<"$c"
+		[[ " $SCENARIOS " == *" $name "* ]] || continue
 		echo "Steps of $name (--rate: deliveries/s, delivered/expected, delivery p99 ms, broker CPU ns per delivery):"
 		for b in $BROKERS; do
 			printf '  %-18s' "$b"
@@ -544,6 +567,22 @@ has() { [[ " $BROKERS " == *" $1 "* ]]; }
 		done
 		echo
 	done
+	if [[ " $SCENARIOS " == *" scale "* ]]; then
+		echo "Scale of cost (QoS 0 fan-out at about $SCALE_DELIVERIES deliveries/s to N subscribers: deliveries/s, broker CPU ns per delivery, broker RSS bytes per subscriber at the end, SUBACK mean / p99 ms while the N subscribed):"
+		for b in $BROKERS; do
+			printf '  %-18s' "$b"
+			for n in $SCALE_SUBS; do
+				e=$(field "scale-$n" "$b" expected)
+				[[ -z $e ]] && continue
+				awk -v n="$n" -v s="$(field "scale-$n" "$b" rate)" -v d="$(field "scale-$n" "$b" delivered)" \
+					-v c="$(field "scale-$n" "$b" cpu_s)" -v r="$(field "scale-$n" "$b" rss_kb)" -v z="$(field "scale-$n" "$b" rss_base_kb)" \
+					-v sm="$(field "scale-$n" "$b" suback_mean_ms)" -v sp="$(field "scale-$n" "$b" suback_p99_ms)" \
+					'BEGIN { printf "  %d: %d/s %.0fns %.0fB %.2f/%.2fms;", n, s, (d > 0 ? c * 1e9 / d : 0), (r - z) * 1024 / n, sm, sp }'
+			done
+			echo
+		done
+		echo
+	fi
 	echo "Runs that did not pass their own checks, or lost connections:"
 	awk -F'\t' '{ bad = 0; line = $1 " " $2 ":"
 		for (i = 3; i <= NF; i++) {

@@ -120,3 +120,47 @@ func BenchmarkIdleClientMemory(b *testing.B) {
 		srv.cancel()
 	}
 }
+
+// BenchmarkSubscribeAtScale is the cost of one SUBSCRIBE and one
+// UNSUBSCRIBE packet through a client's read path (decode, session, trie,
+// SUBACK and UNSUBACK encoded and written) with n other clients already
+// subscribed, each to its own topic (unicast) or all to the one being
+// subscribed to (sametopic). Issue 5 asks that it not grow with n.
+func BenchmarkSubscribeAtScale(b *testing.B) {
+	for _, shape := range []string{"unicast", "sametopic"} {
+		for _, n := range []int{1000, 10000, 100000} {
+			b.Run(fmt.Sprintf("%s/existing=%d", shape, n), func(b *testing.B) {
+				srv := New(benchOptions())
+				defer srv.cancel()
+				for i := range n {
+					filter := "feed/live"
+					if shape == "unicast" {
+						filter = fmt.Sprintf("user/%08d/inbox", i)
+					}
+					connectFake(b, srv, fmt.Sprintf("c%d", i), packet.Version311, filter, 1)
+				}
+				c := connectFake(b, srv, "subscriber", packet.Version311, "own/topic", 1)
+				const batch = 1024
+				frames := make([][]byte, batch)
+				for i := range frames {
+					filter := "feed/live"
+					if shape == "unicast" {
+						filter = fmt.Sprintf("user/new%04d/inbox", i)
+					}
+					sub, _ := packet.Encode(nil, packet.Version311, &packet.Subscribe{PacketID: 1,
+						Subscriptions: []packet.Subscription{{Filter: filter, QoS: 1}}})
+					unsub, _ := packet.Encode(nil, packet.Version311, &packet.Unsubscribe{PacketID: 2, Filters: []string{filter}})
+					frames[i] = append(sub, unsub...)
+				}
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					if err := c.Data(frames[i%batch]); err != nil {
+						b.Fatal(err)
+					}
+					i++
+				}
+			})
+		}
+	}
+}

@@ -59,8 +59,9 @@ type EpollStats struct {
 	Open int64
 	// Accepted counts connections taken from the listen queue.
 	Accepted uint64
-	// Refused counts connections the Accepter refused or whose PROXY
-	// header was malformed or late.
+	// Refused counts connections the Accepter refused, whose PROXY
+	// header was malformed or late, or whose descriptor was beyond the
+	// table of connections (fdTableMax).
 	Refused uint64
 	// BytesIn and BytesOut count payload bytes read and written.
 	BytesIn, BytesOut uint64
