@@ -370,6 +370,7 @@ func (c *client) Closed(err error) {
 			c.srv.stats.Connected.Add(-1)
 			c.srv.log.Debug("client disconnected", "client", c.info.ClientID, "err", err)
 		}
+		c.srv.live.Add(-1) // last: the will and the session are dealt with
 	}
 }
 
@@ -380,6 +381,9 @@ func (c *client) checkTimeouts(now time.Time, nowMillis uint32) {
 	// timestamp is then ahead of nowMillis. A signed difference keeps that
 	// at zero silence (and stays right across the clock's 49-day wrap for
 	// silences up to 24 days, beyond any keep alive's 1.5 x 65535 s).
+	// The flags are read before the clock: whoever clears fReadPaused
+	// stores a fresh lastPacket first.
+	paused := c.is(fReadPaused)
 	silent := time.Duration(max(int32(nowMillis-c.lastPacket.Load()), 0)) * time.Millisecond
 	if !c.is(fConnected) {
 		if silent > c.srv.opts.ConnectTimeout {
@@ -395,7 +399,7 @@ func (c *client) checkTimeouts(now time.Time, nowMillis uint32) {
 	}
 	// A connection the broker is not reading cannot show it is alive: its
 	// PINGREQs wait unread, so the keepalive clock stops [MQTT-3.1.2-24].
-	if ka := time.Duration(c.keepAlive) * time.Second; ka > 0 && !c.is(fReadPaused) && silent > ka*3/2 {
+	if ka := time.Duration(c.keepAlive) * time.Second; ka > 0 && !paused && silent > ka*3/2 {
 		c.srv.log.Debug("keepalive timeout", "client", c.info.ClientID)
 		c.disconnect(packet.KeepAliveTimeout, "keep alive timeout")
 	}

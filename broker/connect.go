@@ -180,8 +180,11 @@ func (c *client) authenticate(p *packet.Connect, pz pauser) {
 		c.conn.Close()
 		return
 	}
-	c.unset(fReadPaused)
+	// The keepalive clock restarts before reading resumes: a sweep that
+	// sees the client unpaused must not see the authentication's duration
+	// as silence.
 	c.lastPacket.Store(c.srv.millis())
+	c.unset(fReadPaused)
 	if !c.is(fAuthPending) {
 		pz.ResumeRead()
 	}

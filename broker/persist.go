@@ -176,7 +176,7 @@ func (s *Server) recoverSession(rec *store.Session, now time.Time) error {
 		}
 		sub := newSubscription(sr.Filter, group, sr.QoS, sr.NoLocal, sr.RetainAsPublished, sr.RetainHandling, sr.ID)
 		sess.subs.put(sub)
-		s.subs.Subscribe(sub.filter(), sub.group(), sess, sub) // substrings of our copy, not of the record
+		s.subs.Subscribe(sub.filter(), sub.group(), sess, sub) // the store's decoder copies each string
 	}
 	sess.subCount.Store(int32(sess.subs.len()))
 	msgs, err := st.LoadMessages(rec.ClientID)

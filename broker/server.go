@@ -210,12 +210,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// removeClient forgets a closed connection.
+// removeClient forgets a closed connection. Closed counts it out of
+// Server.live only when it is done, so that Shutdown does not close the
+// store under its detach.
 func (s *Server) removeClient(c *client) {
 	s.mu.Lock()
 	delete(s.unattached, c)
 	s.mu.Unlock()
-	s.live.Add(-1)
 }
 
 // millis is the server's clock for per-connection timestamps: milliseconds

@@ -50,6 +50,7 @@ const (
 	acceptBatch   = 256                    // accepts per listener event, so one loop is not hogged
 	acceptPause   = 100 * time.Millisecond // after EMFILE and the like
 	timerTick     = 100 * time.Millisecond // resolution of close and PROXY deadlines
+	parkLimit     = time.Second            // longest a loop parks without looking (see wait)
 )
 
 var (
@@ -253,11 +254,18 @@ func (l *loop) wait(timeout int) (int, error) {
 	if timeout == 0 {
 		return epollPoll(l.epfd, l.events)
 	}
-	if timeout > 0 {
-		l.deadline = time.Now().Add(time.Duration(timeout) * time.Millisecond)
+	// Even with nothing to time, the loop never parks for longer than
+	// parkLimit: should the kernel ever drop the nested epoll set's
+	// wake-up (there have been such bugs), the loop looks again rather
+	// than sleep forever. The deadline is moved only when it comes near,
+	// not on every park.
+	now := time.Now()
+	switch {
+	case timeout > 0:
+		l.deadline = now.Add(time.Duration(timeout) * time.Millisecond)
 		l.epFile.SetReadDeadline(l.deadline)
-	} else if !l.deadline.IsZero() {
-		l.deadline = time.Time{}
+	case l.deadline.Sub(now) < parkLimit/2:
+		l.deadline = now.Add(parkLimit)
 		l.epFile.SetReadDeadline(l.deadline)
 	}
 	var n int
