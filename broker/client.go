@@ -185,7 +185,8 @@ func (c *client) data(p []byte) error {
 
 // handleFrame decodes one complete frame and dispatches it.
 func (c *client) handleFrame(frame []byte) error {
-	c.lastPacket.Store(c.srv.millis())
+	now := time.Now() // one clock reading per frame, shared with handlePublish
+	c.lastPacket.Store(c.srv.millisAt(now))
 	if !c.is(fConnected) {
 		// [MQTT-3.1.0-1] the first packet from the client must be CONNECT.
 		if packet.Type(frame[0]>>4) != packet.CONNECT {
@@ -227,19 +228,16 @@ func (c *client) handleFrame(frame []byte) error {
 		if err := packet.DecodePublish(c.version, frame, p); err != nil {
 			return c.protocolFailure(err)
 		}
-		return c.handlePublish(p, len(frame))
+		return c.handlePublish(p, len(frame), now)
 	}
 	pk, err := packet.Decode(c.version, frame)
 	if err != nil {
 		return c.protocolFailure(err)
 	}
+	// PUBLISH and SUBSCRIBE were decoded into pooled structs above.
 	switch p := pk.(type) {
-	case *packet.Publish:
-		return c.handlePublish(p, len(frame))
 	case *packet.Ack:
 		return c.handleAck(p)
-	case *packet.Subscribe:
-		return c.handleSubscribe(p)
 	case *packet.Unsubscribe:
 		return c.handleUnsubscribe(p)
 	case *packet.Pingreq:

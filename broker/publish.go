@@ -11,10 +11,11 @@ import (
 
 // handlePublish processes a PUBLISH from the client: topic alias, checks,
 // routing, and the QoS 1/2 acknowledgement.
-func (c *client) handlePublish(p *packet.Publish, size int) error {
+// now is when its frame was read.
+func (c *client) handlePublish(p *packet.Publish, size int, now time.Time) error {
 	o := &c.srv.opts
 	c.srv.stats.MessagesIn.Add(1)
-	if !c.publishAllowed(len(p.Payload), time.Now()) {
+	if !c.publishAllowed(len(p.Payload), now) {
 		return c.protocolFailure(packet.Errorf(packet.MessageRateTooHigh, "publish rate or bandwidth limit exceeded"))
 	}
 	if p.QoS > o.MaximumQoS {
@@ -60,7 +61,7 @@ func (c *client) handlePublish(p *packet.Publish, size int) error {
 		c.srv.stats.DroppedACL.Add(1)
 		reason = packet.NotAuthorized // [MQTT-3.3.5-2] acknowledged, not delivered
 	} else {
-		m := messageFromPublish(p, time.Now())
+		m := messageFromPublish(p, now)
 		m.from = c.sess
 		d := c.srv.dispatch(m, &c.info)
 		pending, retained = d.pending, d.retained

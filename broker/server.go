@@ -222,7 +222,10 @@ func (s *Server) removeClient(c *client) {
 // millis is the server's clock for per-connection timestamps: milliseconds
 // since it started (monotonic), in 32 bits to keep the client struct small.
 // It wraps after 49 days; compare two readings by unsigned subtraction.
-func (s *Server) millis() uint32 { return uint32(time.Since(s.started).Milliseconds()) }
+func (s *Server) millis() uint32 { return s.millisAt(time.Now()) }
+
+// millisAt is t on the server's clock (see millis).
+func (s *Server) millisAt(t time.Time) uint32 { return uint32(t.Sub(s.started).Milliseconds()) }
 
 // seconds is the server's clock in seconds since it started, for
 // timestamps that must not wrap (136 years).
