@@ -56,23 +56,29 @@ type Scenario struct {
 // Options is how to run a scenario: where, with which protocol, how fast
 // and for how long, and the pass/fail thresholds.
 type Options struct {
-	Targets     []string      `json:"targets"`              // round-robin, see client.ParseTarget
-	TLS         bool          `json:"tls,omitempty"`        // plain host:port targets use TLS
-	Insecure    bool          `json:"insecure,omitempty"`   // skip TLS certificate verification
-	MQTT        int           `json:"mqtt"`                 // 3 (3.1.1) or 5
-	QoS         byte          `json:"qos"`                  // for publishes and subscriptions
-	Size        int           `json:"size"`                 // payload bytes (at least the 24-byte header)
-	Rate        float64       `json:"rate"`                 // messages per second per publisher
-	Count       int           `json:"count,omitempty"`      // messages per publisher; 0 = until Duration
-	Duration    time.Duration `json:"duration,omitempty"`   // publish (or hold) phase; 0 with Count = until Count
-	ConnectRate float64       `json:"connect_rate"`         // new connections per second, all workers together
-	KeepAlive   int           `json:"keepalive"`            // seconds
-	Username    string        `json:"username,omitempty"`   //
-	Password    string        `json:"password,omitempty"`   //
-	ClientIDs   string        `json:"client_prefix"`        // client id prefix
-	Topics      string        `json:"topic_prefix"`         // topic prefix
-	Inflight    int           `json:"inflight"`             // QoS 1/2 publishes in flight per publisher
-	SourceIPs   []string      `json:"source_ips,omitempty"` // bind client sockets round-robin over these
+	Targets     []string      `json:"targets"`            // round-robin, see client.ParseTarget
+	TLS         bool          `json:"tls,omitempty"`      // plain host:port targets use TLS
+	Insecure    bool          `json:"insecure,omitempty"` // skip TLS certificate verification
+	MQTT        int           `json:"mqtt"`               // 3 (3.1.1) or 5
+	QoS         byte          `json:"qos"`                // for publishes and subscriptions
+	Size        int           `json:"size"`               // payload bytes (at least the 24-byte header)
+	Rate        float64       `json:"rate"`               // messages per second per publisher
+	Count       int           `json:"count,omitempty"`    // messages per publisher; 0 = until Duration
+	Duration    time.Duration `json:"duration,omitempty"` // publish (or hold) phase; 0 with Count = until Count
+	ConnectRate float64       `json:"connect_rate"`       // new connections per second, all workers together
+	// ConnectWindow bounds the connection attempts between dial and
+	// CONNACK at once, all workers together (0 = no bound). A storm at an
+	// unbounded rate otherwise queues thousands of handshakes inside the
+	// client itself, and CONNACK latency then measures the client's
+	// backlog (Little's law), not the broker.
+	ConnectWindow int      `json:"connect_window,omitempty"`
+	KeepAlive     int      `json:"keepalive"`            // seconds
+	Username      string   `json:"username,omitempty"`   //
+	Password      string   `json:"password,omitempty"`   //
+	ClientIDs     string   `json:"client_prefix"`        // client id prefix
+	Topics        string   `json:"topic_prefix"`         // topic prefix
+	Inflight      int      `json:"inflight"`             // QoS 1/2 publishes in flight per publisher
+	SourceIPs     []string `json:"source_ips,omitempty"` // bind client sockets round-robin over these
 
 	Procs   int      `json:"procs,omitempty"`   // local worker processes (1 = in this process)
 	Workers []string `json:"workers,omitempty"` // remote workers host:port
@@ -229,6 +235,9 @@ func validate(s Scenario, o *Options) error {
 	}
 	if o.ConnectRate <= 0 {
 		bad("--connect-rate must be positive")
+	}
+	if o.ConnectWindow < 0 {
+		bad("--connect-window must not be negative (0 = no bound)")
 	}
 	if o.Count < 0 || o.Duration < 0 || o.KeepAlive < 0 || o.KeepAlive > 65535 {
 		bad("--count, --duration and --keepalive must not be negative (keepalive at most 65535)")

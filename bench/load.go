@@ -32,6 +32,7 @@ type load struct {
 	running   sync.WaitGroup // member read loops
 	shared    *tracker       // fan-in shared group's tracker
 	connected atomic.Int64   // lasting clients connected
+	window    chan struct{}  // connection attempts in progress, when bounded
 
 	stopCtx context.Context // ends every client activity
 	stop    context.CancelFunc
@@ -117,9 +118,12 @@ func (l *load) connect(ctx context.Context) ready {
 		l.subsWant += int64(len(m.subs))
 	}
 	l.settled.Add(len(l.members))
+	if w := l.o.ConnectWindow; w > 0 {
+		l.window = make(chan struct{}, (w+l.shards-1)/l.shards)
+	}
 	for i, m := range l.members {
 		due := phase.Add(time.Duration(float64(m.slot.global) / l.o.ConnectRate * float64(time.Second)))
-		if !sleepUntil(ctx, due) {
+		if !sleepUntil(ctx, due) || !l.enterWindow(ctx) {
 			for _, never := range l.members[i:] {
 				never.done()
 			}
@@ -138,6 +142,28 @@ func (l *load) connect(ctx context.Context) ready {
 	case <-ctx.Done():
 	}
 	return ready{Clients: l.planned, Connected: l.connected.Load(), Subscriptions: l.subsWant}
+}
+
+// enterWindow takes a place among the connection attempts in progress
+// (released by member.run once its attempt ends), waiting for one when
+// --connect-window is full; false if ctx ended first.
+func (l *load) enterWindow(ctx context.Context) bool {
+	if l.window == nil {
+		return true
+	}
+	select {
+	case l.window <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// leaveWindow gives back the place enterWindow took.
+func (l *load) leaveWindow() {
+	if l.window != nil {
+		<-l.window
+	}
 }
 
 // sleepUntil waits until t or ctx's end, reporting whether t came.
@@ -243,6 +269,7 @@ func (m *member) run(ctx context.Context) {
 	mt.add(&mt.live.ConnectAttempts, 1)
 	begin := time.Now()
 	c, _, err := client.Connect(ctx, cfg)
+	l.leaveWindow()
 	if err != nil {
 		mt.add(&mt.live.ConnectErrors, 1)
 		mt.fail("connect: " + client.Cause(err))

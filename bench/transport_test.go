@@ -2,9 +2,13 @@ package bench
 
 import (
 	"context"
-	"github.com/herald-mqtt/herald/bench/internal/mosquitto"
 	"net"
+	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/herald-mqtt/herald/bench/internal/herald"
+	"github.com/herald-mqtt/herald/bench/internal/mosquitto"
 )
 
 func TestTransportsTLSAndWebSocketAgainstMosquitto(t *testing.T) {
@@ -133,5 +137,45 @@ func TestParseSourceIPs(t *testing.T) {
 		if _, err := parseSourceIPs([]string{bad}); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// TestConnectWindowBoundsAttemptsInProgress: with --connect-window 3 no
+// more than three connections are ever between dial and CONNACK, though
+// the connect rate would start all twelve at once; the relay in front of
+// the broker holds every new connection for 30 ms before relaying it.
+func TestConnectWindowBoundsAttemptsInProgress(t *testing.T) {
+	target := herald.Start(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var holding, most atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				n := holding.Add(1)
+				for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+				}
+				time.Sleep(30 * time.Millisecond)
+				holding.Add(-1)
+				relay(c, target)
+			}()
+		}
+	}()
+	o := quick(ln.Addr().String())
+	o.ConnectRate = 1e6
+	o.ConnectWindow = 3
+	r := runScenario(t, Scenario{Name: Conn, Clients: 12}, o)
+	if !r.Pass || r.Counters.Connected != 12 {
+		t.Fatalf("verdict pass=%v, %d of 12 connected", r.Pass, r.Counters.Connected)
+	}
+	if m := most.Load(); m > 3 || m < 2 {
+		t.Errorf("at most %d connections were held at once; want the window, 3 (and more than one)", m)
 	}
 }

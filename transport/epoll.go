@@ -16,8 +16,8 @@ type EpollOptions struct {
 	// ReadBufferSize is the size of each loop's one read buffer, shared by
 	// all its connections. Default 64 KiB.
 	ReadBufferSize int
-	// Backlog is the listen(2) backlog. Default 4096 (the kernel caps it at
-	// net.core.somaxconn).
+	// Backlog is the listen(2) backlog. Default 65535: the kernel caps it at
+	// net.core.somaxconn, so raising that sysctl is all a storm needs.
 	Backlog int
 	// CloseTimeout bounds how long a closing connection may take to flush
 	// what is buffered. Default 2s.
@@ -40,7 +40,7 @@ func (o EpollOptions) withDefaults(gomaxprocs int) EpollOptions {
 		o.ReadBufferSize = 64 << 10
 	}
 	if o.Backlog <= 0 {
-		o.Backlog = 4096
+		o.Backlog = 65535
 	}
 	if o.CloseTimeout <= 0 {
 		o.CloseTimeout = closeTimeout
