@@ -368,3 +368,73 @@ type nopHandler struct{}
 
 func (nopHandler) Data([]byte) error { return nil }
 func (nopHandler) Closed(error)      {}
+
+// A Write from outside the loops must wake a parked loop at once, every
+// time: a lost wake-up would leave the bytes queued until the loop's
+// safety deadline (half a second to a second). Writers on several
+// goroutines target conns on both loops at irregular intervals, so that
+// wake-ups land before, during and after the loops park.
+func TestEpollOutsideWritesWakeParkedLoops(t *testing.T) {
+	conns := make(chan Conn, 4)
+	s := startEpoll(t, EpollOptions{Loops: 2}, func(c Conn) Handler { conns <- c; return &idleHandler{} })
+	var wg sync.WaitGroup
+	for w := range 4 {
+		client, err := net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer client.Close()
+		server := <-conns
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			buf := make([]byte, 1)
+			for i := range 150 {
+				time.Sleep(time.Duration((i*7+w*3)%4) * time.Millisecond)
+				began := time.Now()
+				if _, err := server.Write([]byte{byte(i)}); err != nil {
+					t.Error(err)
+					return
+				}
+				client.SetReadDeadline(began.Add(400 * time.Millisecond))
+				if _, err := io.ReadFull(client, buf); err != nil || buf[0] != byte(i) {
+					t.Errorf("writer %d, write %d: got %v %v after %v: a parked loop was not woken", w, i, buf, err, time.Since(began))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("wake-ups: %d", s.Stats().Wakeups)
+}
+
+// Kicks (a read deadline moved into the past, see kickNotified) may land
+// at any point of a loop's cycle, even with nothing to wake it for; the
+// loop must take each as a spurious wake-up, set its own deadline again
+// and go on serving.
+func TestEpollLoopsSurviveStrayKicks(t *testing.T) {
+	conns := make(chan Conn, 1)
+	s := startEpoll(t, EpollOptions{Loops: 2}, func(c Conn) Handler { conns <- c; return &idleHandler{} })
+	client, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	server := <-conns
+	buf := make([]byte, 1)
+	for i := range 200 {
+		for _, l := range s.loops {
+			l.epFile.SetReadDeadline(longAgo)
+		}
+		if i%3 == 0 {
+			time.Sleep(time.Millisecond)
+		}
+		if _, err := server.Write([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+		client.SetReadDeadline(time.Now().Add(400 * time.Millisecond))
+		if _, err := io.ReadFull(client, buf); err != nil || buf[0] != byte(i) {
+			t.Fatalf("write %d after a kick: got %v %v", i, buf, err)
+		}
+	}
+}
