@@ -174,6 +174,9 @@ func (c *Client) Serve(h Handler) error {
 }
 
 func (c *Client) serve(h Handler) error {
+	// Every PUBLISH is decoded into this one struct (Handler.Message must
+	// not keep it): no allocation per message for the struct.
+	pub := new(packet.Publish)
 	for {
 		if !c.buffered() {
 			// About to block on the network: send the acknowledgements
@@ -186,7 +189,12 @@ func (c *Client) serve(h Handler) error {
 		if err != nil {
 			return err
 		}
-		p, err := packet.Decode(c.version, frame)
+		var p packet.Packet = pub
+		if packet.Type(frame[0]>>4) == packet.PUBLISH {
+			err = packet.DecodePublish(c.version, frame, pub)
+		} else {
+			p, err = packet.Decode(c.version, frame)
+		}
 		if err != nil {
 			return fmt.Errorf("protocol: %w", err)
 		}
