@@ -70,7 +70,8 @@ type Options struct {
 	// CONNACK at once, all workers together (0 = no bound). A storm at an
 	// unbounded rate otherwise queues thousands of handshakes inside the
 	// client itself, and CONNACK latency then measures the client's
-	// backlog (Little's law), not the broker.
+	// backlog (Little's law), not the broker. Each worker process takes
+	// its share, at least one.
 	ConnectWindow int      `json:"connect_window,omitempty"`
 	KeepAlive     int      `json:"keepalive"`            // seconds
 	Username      string   `json:"username,omitempty"`   //

@@ -524,7 +524,9 @@ metric() {
 # storm_metric KEY BROKER METRIC: one storm run's CPU per connection,
 # CONNACK p99 or connections per second over the connect phase.
 storm_metric() {
-	[[ $(field "$1" "$2" connected) == "$(field "$1" "$2" clients)" ]] || return
+	local n
+	n=$(field "$1" "$2" connected)
+	[[ -n $n && $n == "$(field "$1" "$2" clients)" && $(field "$1" "$2" broker_alive) == 1 ]] || return
 	case $3 in
 	storm_cpu_us) per "$(field "$1" "$2" cpu_s)" "$(field "$1" "$2" connected)" 1e6 %.1f ;;
 	storm_p99) field "$1" "$2" connack_p99_ms ;;
@@ -544,9 +546,9 @@ ratio() {
 
 rows=(
 	"idle_bytes|idle: broker bytes per subscribed idle client|lower"
-	"storm_cpu_us|connect storm: broker CPU µs per accepted connection (median of runs)|lower"
-	"storm_p99|connect storm: CONNACK p99 ms (median of runs)|lower"
-	"storm_rate|connect storm: connections/s opened (median of runs)|higher"
+	"storm_cpu_us|connect storm: broker CPU µs per accepted connection (median of complete runs)|lower"
+	"storm_p99|connect storm: CONNACK p99 ms (median of complete runs)|lower"
+	"storm_rate|connect storm: connections/s opened (median of complete runs)|higher"
 	"burst_p99|connect burst, no window: CONNACK p99 ms|lower"
 	"burst_rate|connect burst, no window: connections/s opened|higher"
 	"fanout_best|fan-out QoS 0: deliveries/s, highest sustained step|higher"
@@ -594,7 +596,7 @@ has() { [[ " $BROKERS " == *" $1 "* ]]; }
 		echo
 	fi
 	if [[ " $SCENARIOS " == *" storm "* ]]; then
-		echo "Storm runs (broker CPU µs per connection, CONNACK p99 ms, connections/s; the last is the burst without a window):"
+		echo "Storm runs (broker CPU µs per connection, CONNACK p99 ms, connections/s; empty: not every client connected; the last is the burst without a window):"
 		for b in $BROKERS; do
 			printf '  %-18s' "$b"
 			for k in $(seq -f 'storm-%g' 1 "$STORM_REPEATS") storm-burst; do

@@ -119,7 +119,12 @@ func (l *load) connect(ctx context.Context) ready {
 	}
 	l.settled.Add(len(l.members))
 	if w := l.o.ConnectWindow; w > 0 {
-		l.window = make(chan struct{}, (w+l.shards-1)/l.shards)
+		// The shards split the window; each gets at least one place.
+		per := w / l.shards
+		if l.shard < w%l.shards {
+			per++
+		}
+		l.window = make(chan struct{}, max(per, 1))
 	}
 	for i, m := range l.members {
 		due := phase.Add(time.Duration(float64(m.slot.global) / l.o.ConnectRate * float64(time.Second)))

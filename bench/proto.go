@@ -20,7 +20,7 @@ import (
 //	  done (final counts after stop), error
 //
 // A worker that loses its director stops its clients and exits.
-const protoVersion = 1
+const protoVersion = 2 // 2: Options.ConnectWindow
 
 type message struct {
 	Type  string `json:"type"`

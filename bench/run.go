@@ -36,6 +36,11 @@ func Run(ctx context.Context, s Scenario, o Options) (*Result, error) {
 	p := newPlan(s, o)
 	if o.Timeout <= 0 {
 		connectSpan := time.Duration(float64(p.total) / o.ConnectRate * float64(time.Second))
+		if w := o.ConnectWindow; w > 0 {
+			// Rounds of a window; allow a second each (a dropped SYN
+			// is retransmitted after one).
+			connectSpan += time.Duration(p.total/w+1) * time.Second
+		}
 		o.Timeout = connectSpan + 2*o.ConnectTimeout + phaseLength(o) + o.Drain + time.Minute
 	}
 	links, err := startWorkers(ctx, o)

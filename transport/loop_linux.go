@@ -207,8 +207,9 @@ func (l *loop) wake() {
 // kickNotified makes the other loops that have been sent a wake-up, and
 // may not have run since, start now rather than when the runtime next
 // polls (see the comment at the top of this file). A kick that lands
-// before the loop parks is overwritten by its own deadline; the eventfd
-// still wakes it, as it would have without the kick.
+// before the loop parks either makes its next park return at once (one
+// extra pass) or is overwritten by the deadline wait sets; either way the
+// eventfd still wakes it, as it would have without the kick.
 func (l *loop) kickNotified() {
 	for _, o := range l.srv.loops {
 		if o != l && o.polling.Load() && o.notified.Load() {

@@ -44,7 +44,8 @@ type Config struct {
 type Handler interface {
 	// Message is called for each PUBLISH received, once its
 	// acknowledgement (PUBACK or PUBREC) is queued; queued acknowledgements
-	// are written before the read loop next waits for the network.
+	// are written before the read loop next waits for the network. p is
+	// reused for the next PUBLISH: copy what must outlive the call.
 	Message(p *packet.Publish, arrived time.Time)
 	// Acked is called when a flow this client started completes: SUBACK
 	// for a Subscribe, PUBACK for a QoS 1 and PUBCOMP for a QoS 2 Publish,
