@@ -45,6 +45,10 @@
 #                                     messages/s of the one publisher, step
 #                                     by step (x subscribers = deliveries/s)
 #   FANIN_PUBS=1000 FANIN_RATES="20 40 50 60 70 80 90 100" FANIN_DURATION=8s FANIN_DRAIN=15s
+#   FANIN_PROCS=2                     bench processes for fan-in: the
+#                                     consumer gets one to itself (in one
+#                                     process it waits behind a thousand
+#                                     runnable publisher goroutines)
 #                                     messages/s of each publisher, step by step
 #   SAT_MIN_RATIO=0.99 SAT_MAX_P99_MS=500   a step is sustained when
 #                                     delivered/expected >= ratio and the
@@ -99,7 +103,7 @@ fi
 : "${STORM_CLIENTS:=15000}" "${STORM_RATE:=1000000}" "${STORM_HOLD:=3s}" "${STORM_WINDOW:=64}" "${STORM_REPEATS:=3}"
 : "${FANOUT_SUBS:=10000}" "${FANOUT_RATES:=2 4 8 16 32 48 64 96 128}" "${FANOUT_DURATION:=6s}"
 : "${SAT_MIN_RATIO:=0.99}" "${SAT_MAX_P99_MS:=500}"
-: "${FANIN_PUBS:=1000}" "${FANIN_RATES:=20 40 50 60 70 80 90 100}" "${FANIN_DURATION:=8s}" "${FANIN_DRAIN:=15s}"
+: "${FANIN_PROCS:=2}" "${FANIN_PUBS:=1000}" "${FANIN_RATES:=20 40 50 60 70 80 90 100}" "${FANIN_DURATION:=8s}" "${FANIN_DRAIN:=15s}"
 : "${UNICAST_SUBS:=5000}" "${UNICAST_PUBS:=20}" "${UNICAST_RATES:=2500 5000 8500}" "${UNICAST_DURATION:=10s}"
 : "${SCALE_SUBS:=1000 2000 5000 10000 15000}" "${SCALE_DELIVERIES:=100000}" "${SCALE_DURATION:=6s}"
 : "${RUN_TIMEOUT:=180}"
@@ -412,7 +416,7 @@ run_fanout() {
 
 run_fanin() {
 	climb fanin "$FANIN_RATES" --subscribers 1 --publishers "$FANIN_PUBS" --qos 1 --size 64 \
-		--duration "$FANIN_DURATION" --connect-rate 2000 "${common[@]}" --drain "$FANIN_DRAIN"
+		--duration "$FANIN_DURATION" --connect-rate 2000 --procs "$FANIN_PROCS" "${common[@]}" --drain "$FANIN_DRAIN"
 }
 
 run_scale() {

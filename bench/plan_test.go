@@ -28,3 +28,29 @@ func TestConnSubscribeGivesEachClientATopicOfItsOwn(t *testing.T) {
 		})
 	}
 }
+
+// Fan-in consumers always live in worker 0; with more than one worker the
+// publishers are dealt over the others, evenly, and none to worker 0.
+func TestFaninShardsLeaveWorkerZeroToConsumers(t *testing.T) {
+	p := newPlan(Scenario{Name: Fanin, Subscribers: 2, Publishers: 9}, DefaultOptions())
+	for _, shards := range []int{1, 2, 4} {
+		count := make([]int, shards)
+		for g := 0; g < p.total; g++ {
+			sh := p.shardOf(g, shards)
+			if g < p.subs && sh != 0 {
+				t.Errorf("%d workers: consumer %d in worker %d, want 0", shards, g, sh)
+			}
+			if g >= p.subs && shards > 1 && sh == 0 {
+				t.Errorf("%d workers: publisher %d in worker 0", shards, g)
+			}
+			count[sh]++
+		}
+		if shards > 1 {
+			for sh := 2; sh < shards; sh++ {
+				if d := count[sh] - count[1]; d > 1 || d < -1 {
+					t.Errorf("%d workers: publishers per worker %v, want even", shards, count)
+				}
+			}
+		}
+	}
+}
