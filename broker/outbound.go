@@ -33,6 +33,11 @@ type delivery struct {
 // outbound is a session's sending side: the inflight window, the queue
 // behind it and packet ids. Guarded by session.mu. (Server-to-client topic
 // aliases belong to a connection [MQTT-3.3.2-7], so the client holds them.)
+//
+// Deliveries in the queue that already hold a packet id (sent before a
+// reconnect, or recovered from the store) are always at its front, so the
+// id allocIDs gives a delivery sent from the front of the queue can only
+// clash with the ids in flight.
 type outbound struct {
 	c           *client
 	inflight    []*delivery // in send order
@@ -40,11 +45,26 @@ type outbound struct {
 	queuedBytes int
 	seq         uint64
 	nextID      uint16
+	// resuming: c is attached but its CONNACK is not written yet, so
+	// nothing may be sent on it [MQTT-3.2.0-1]; resume clears it, resends
+	// what was in flight and then sends the queue, in order.
+	resuming bool
 }
 
 // resetConnection points the outbound side at a new connection (or none).
+// Nothing is sent on a new connection before resume.
 func (o *outbound) resetConnection(c *client) {
 	o.c = c
+	o.resuming = c != nil
+}
+
+// live is the connection messages may be written to now: nil while
+// offline or before resume.
+func (o *outbound) live() *client {
+	if o.resuming {
+		return nil
+	}
+	return o.c
 }
 
 // window is how many QoS 1/2 messages may be in flight now: the smaller of
@@ -65,9 +85,11 @@ func (sess *session) deliver(r *route, qos byte, retain bool, subIDs []uint32) {
 		return
 	}
 	if qos == 0 {
-		c := sess.out.c
+		c := sess.out.live()
 		if c == nil {
-			sess.srv.stats.DroppedQoS0.Add(1) // QoS 0 is not queued for offline sessions
+			// QoS 0 is not queued for offline sessions, nor for one whose
+			// CONNACK is still to be written.
+			sess.srv.stats.DroppedQoS0.Add(1)
 			return
 		}
 		sess.sendQoS0(r, c, retain, subIDs)
@@ -123,7 +145,7 @@ func (sess *session) enqueue(d *delivery, r *route) {
 		return
 	}
 	d.ready = true
-	if o.c != nil && len(o.queue) == 0 && len(o.inflight) < o.window(sess.srv.opts.MaxInflight) {
+	if o.live() != nil && len(o.queue) == 0 && len(o.inflight) < o.window(sess.srv.opts.MaxInflight) {
 		sess.sendPublish(d, false, r)
 		return
 	}
@@ -196,17 +218,13 @@ func (sess *session) sendPublish(d *delivery, dup bool, r *route) {
 	if d.pid == 0 {
 		d.pid = o.allocID(d.seq)
 	}
-	d.state = stateSent
-	o.inflight = append(o.inflight, d)
-	if sess.persist && d.seq != 0 && sess.srv.opts.Store != nil {
-		sess.srv.opts.Store.UpdateMessage(sess.id, d.seq, d.pid, stateSentStore)
-	}
 	var b []byte
 	if r != nil && len(d.subIDs) == 0 && c.aliasMaxOut == 0 && r.msg == d.msg {
 		// Encode once per wire form: copy the shared encoding and patch in
 		// this delivery's packet id (and DUP).
 		form := r.form(c.version, d.qos, d.retain)
 		if form == nil {
+			sess.forget(d) // cannot be encoded (logged): never sendable
 			return
 		}
 		b = append(r.scratch[:0], form...)
@@ -220,15 +238,20 @@ func (sess *session) sendPublish(d *delivery, dup bool, r *route) {
 		var scratch [512]byte
 		buf := scratch[:0]
 		if b = sess.encodeOwn(d.msg, d.qos, d.retain, d.subIDs, d.pid, dup, &buf); b == nil {
+			sess.forget(d) // cannot be encoded (logged): never sendable
 			return
 		}
 	}
 	if c.maxPacketOut > 0 && uint32(len(b)) > c.maxPacketOut {
 		// [MQTT-3.1.2-25] discard it and behave as if it was delivered.
 		sess.srv.stats.DroppedTooLarge.Add(1)
-		o.removeInflight(d.pid)
 		sess.forget(d)
 		return
+	}
+	d.state = stateSent
+	o.inflight = append(o.inflight, d)
+	if sess.persist && d.seq != 0 && sess.srv.opts.Store != nil {
+		sess.srv.opts.Store.UpdateMessage(sess.id, d.seq, d.pid, stateSentStore)
 	}
 	c.write(b)
 	sess.srv.stats.MessagesOutQoS[d.qos].Add(1)
@@ -349,7 +372,7 @@ func (o *outbound) removeInflight(pid uint16) *delivery {
 func (sess *session) fill() {
 	o := &sess.out
 	w := o.window(sess.srv.opts.MaxInflight)
-	for o.c != nil && len(o.queue) > 0 && len(o.inflight) < w && o.queue[0].ready {
+	for o.live() != nil && len(o.queue) > 0 && len(o.inflight) < w && o.queue[0].ready {
 		d := o.queue[0]
 		o.queue[0] = nil
 		o.queue = o.queue[1:]
@@ -363,6 +386,11 @@ func (sess *session) fill() {
 
 // resume runs after CONNACK: it resends what was in flight (PUBLISH with
 // DUP, or PUBREL) in its original order [MQTT-4.4.0-1] and fills the window.
+// The new connection's Receive Maximum may be smaller than the old one's
+// [MQTT-3.3.4-9]: PUBLISHes beyond it go back to the front of the queue,
+// with their packet ids, and are resent with DUP as acknowledgements make
+// room. (A PUBREL is always resent: its message already counts against
+// the window, and only the PUBCOMP it asks for frees the place.)
 func (sess *session) resume(c *client) {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
@@ -372,15 +400,28 @@ func (sess *session) resume(c *client) {
 		// current connection resends, not this one.
 		return
 	}
+	o.resuming = false
+	w := o.window(sess.srv.opts.MaxInflight)
 	old := o.inflight
 	o.inflight = make([]*delivery, 0, len(old))
+	var later []*delivery
 	for _, d := range old {
-		if d.state == stateReleased {
+		switch {
+		case d.state == stateReleased:
 			o.inflight = append(o.inflight, d)
 			o.c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: d.pid})
-			continue
+		case len(o.inflight) >= w:
+			d.resend = true
+			later = append(later, d)
+		default:
+			sess.sendPublish(d, true, nil) // [MQTT-3.3.1-1] DUP on redelivery
 		}
-		sess.sendPublish(d, true, nil) // [MQTT-3.3.1-1] DUP on redelivery
+	}
+	if len(later) > 0 {
+		for _, d := range later {
+			sess.queueBytes(len(d.msg.Payload))
+		}
+		o.queue = append(later, o.queue...)
 	}
 	sess.fill()
 }

@@ -3,6 +3,7 @@ package broker
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -242,5 +243,108 @@ func TestKeepaliveSweepAfterAFreshPacket(t *testing.T) {
 	c.checkTimeouts(time.Now(), now)
 	if !cc.closed {
 		t.Fatal("still open after 16 s of silence with keep alive 10 s")
+	}
+}
+
+// gateConn is a captureConn whose first Write (the CONNACK) waits for
+// open, so a test can act while a connection is attached to its session
+// but not yet acknowledged.
+type gateConn struct {
+	captureConn
+	gated   atomic.Bool
+	entered chan struct{}
+	open    chan struct{}
+}
+
+func (c *gateConn) Write(b []byte) (int, error) {
+	if c.gated.CompareAndSwap(false, true) {
+		close(c.entered)
+		<-c.open
+	}
+	return c.captureConn.Write(b)
+}
+
+// [MQTT-3.2.0-1] the first packet the server sends is CONNACK, and
+// [MQTT-4.6.0-2..3] the session's messages keep their order: a message
+// published while a resumed session's connection is attached but its
+// CONNACK not yet written waits for resume, behind what was in flight.
+func TestNothingSentBeforeConnackOnResume(t *testing.T) {
+	srv := New(benchOptions())
+	defer srv.cancel()
+	p := &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "g", CleanStart: false}
+	c, cc := fakeClient(t, srv, p, "g/t", 1)
+	srv.Publish(&Message{Topic: "g/t", QoS: 1, Payload: []byte("1")})
+	first := publishes(t, cc.take(t))
+	c.Closed(nil)
+
+	gc := &gateConn{captureConn: captureConn{version: p.ProtocolVersion}, entered: make(chan struct{}), open: make(chan struct{})}
+	c2 := newClient(srv, gc, "unit")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var b []byte
+		b, _ = packet.Encode(b, p.ProtocolVersion, p)
+		c2.Data(b)
+	}()
+	<-gc.entered // attached; CONNACK being written
+	srv.Publish(&Message{Topic: "g/t", QoS: 1, Payload: []byte("2")})
+	srv.Publish(&Message{Topic: "g/t", QoS: 0, Payload: []byte("q0")})
+	close(gc.open)
+	<-done
+	got := gc.take(t)
+	if len(got) == 0 {
+		t.Fatal("nothing written")
+	}
+	if _, ok := got[0].(*packet.Connack); !ok {
+		t.Fatalf("first packet %T, want CONNACK [MQTT-3.2.0-1]", got[0])
+	}
+	pubs := publishes(t, got)
+	if len(pubs) != 2 || string(pubs[0].Payload) != "1" || !pubs[0].Dup || pubs[0].PacketID != first[0].PacketID || string(pubs[1].Payload) != "2" || pubs[1].Dup {
+		t.Fatalf("after CONNACK got %d publishes %+v, want 1 (resent, DUP) then 2", len(pubs), pubs)
+	}
+}
+
+// A session resumed with a smaller Receive Maximum gets no more PUBLISHes
+// in flight than the new maximum [MQTT-3.3.4-9]: the rest follow, with DUP
+// and their original packet ids [MQTT-4.4.0-1], as PUBACKs make room.
+func TestResumeHonoursTheNewReceiveMaximum(t *testing.T) {
+	srv := New(benchOptions())
+	defer srv.cancel()
+	p := &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "rm", CleanStart: false,
+		Props: packet.Properties{ReceiveMaximum: 10, SessionExpiry: 60, HasSessionExpiry: true}}
+	c, cc := fakeClient(t, srv, p, "rm/t", 1)
+	for i := range 10 {
+		srv.Publish(&Message{Topic: "rm/t", QoS: 1, Payload: []byte{byte('a' + i)}})
+	}
+	sent := publishes(t, cc.take(t))
+	if len(sent) != 10 {
+		t.Fatalf("sent %d before the reconnect, want 10", len(sent))
+	}
+	c.Closed(nil)
+
+	p.Props.ReceiveMaximum = 2
+	c2, cc2 := fakeClient(t, srv, p, "", 0)
+	var got []*packet.Publish
+	for round := 0; round < 20 && len(got) < 10; round++ {
+		batch := publishes(t, cc2.take(t))
+		if len(batch) > 2 {
+			t.Fatalf("%d PUBLISHes in flight after a reconnect with Receive Maximum 2", len(batch))
+		}
+		got = append(got, batch...)
+		if len(batch) > 0 {
+			feed(t, c2, packet.Version5, &packet.Ack{Kind: packet.PUBACK, PacketID: batch[0].PacketID})
+			if len(batch) == 2 {
+				// The second stays in flight: one place frees per PUBACK.
+				feed(t, c2, packet.Version5, &packet.Ack{Kind: packet.PUBACK, PacketID: batch[1].PacketID})
+			}
+		}
+	}
+	if len(got) != 10 {
+		t.Fatalf("resent %d of 10", len(got))
+	}
+	for i, pub := range got {
+		if string(pub.Payload) != string(rune('a'+i)) || !pub.Dup || pub.PacketID != sent[i].PacketID {
+			t.Fatalf("resend %d: %q dup=%v id %d, want %q with DUP and id %d", i, pub.Payload, pub.Dup, pub.PacketID, string(rune('a'+i)), sent[i].PacketID)
+		}
 	}
 }
