@@ -167,6 +167,18 @@ func (sess *session) sendQoS0(r *route, c *client, retain bool, subIDs []uint32)
 		sess.srv.stats.DroppedExpired.Add(1)
 		return
 	}
+	max := sess.srv.opts.MaxPendingBytes
+	if c.is(fSlow) {
+		// Slow consumer: QoS 0 is dropped (and counted) until the bytes
+		// already waiting for it drain. Checked before encoding: encoding
+		// may assign a topic alias, which only a packet actually written
+		// defines for the client (MQTT 5.0 section 3.3.2.3.4).
+		if pending, _ := c.conn.Write(nil); pending > max {
+			sess.srv.stats.DroppedQoS0.Add(1)
+			return
+		}
+		c.unset(fSlow)
+	}
 	var b []byte
 	if len(subIDs) == 0 && c.aliasMaxOut == 0 {
 		b = r.form(c.version, 0, retain)
@@ -179,16 +191,6 @@ func (sess *session) sendQoS0(r *route, c *client, retain bool, subIDs []uint32)
 	if c.maxPacketOut > 0 && uint32(len(b)) > c.maxPacketOut {
 		sess.srv.stats.DroppedTooLarge.Add(1) // [MQTT-3.1.2-25] discard, as if sent
 		return
-	}
-	max := sess.srv.opts.MaxPendingBytes
-	if c.is(fSlow) {
-		// Slow consumer: QoS 0 is dropped (and counted) until the bytes
-		// already waiting for it drain.
-		if pending, _ := c.conn.Write(nil); pending > max {
-			sess.srv.stats.DroppedQoS0.Add(1)
-			return
-		}
-		c.unset(fSlow)
 	}
 	// Counted on the route and added to the shared counters once per
 	// publish, not once per subscriber.
@@ -277,6 +279,9 @@ func (sess *session) encodeOwn(m *Message, qos byte, retain bool, subIDs []uint3
 	b, err := packet.Encode((*buf)[:0], c.version, p)
 	if err != nil {
 		sess.srv.log.Error("encode publish", "client", sess.id, "err", err)
+		if assigned {
+			c.extra.aliasOut.unassign(p.Topic) // never written, never defined
+		}
 		return nil
 	}
 	if assigned && c.maxPacketOut > 0 && uint32(len(b)) > c.maxPacketOut {
