@@ -47,6 +47,17 @@ func messageFromPublish(p *packet.Publish, now time.Time) *Message {
 	return m
 }
 
+// weight is what a queued copy of m counts against the queue and memory
+// limits: its payload, topic and properties, not the payload alone (a
+// PUBLISH may carry little payload and a large User Property).
+func (m *Message) weight() int {
+	n := len(m.Topic) + len(m.Payload) + len(m.ContentType) + len(m.ResponseTopic) + len(m.CorrelationData)
+	for _, u := range m.UserProps {
+		n += len(u.Key) + len(u.Value)
+	}
+	return n
+}
+
 // expired reports whether the message's expiry interval has passed.
 func (m *Message) expired(now time.Time) bool {
 	return !m.ExpiresAt.IsZero() && !now.Before(m.ExpiresAt)

@@ -16,7 +16,7 @@ type Options struct {
 	ReceiveMaximum    uint16        // inbound QoS 1/2 publishes a client may have unacknowledged
 	MaxInflight       uint16        // outbound QoS 1/2 publishes in flight per client
 	MaxQueuedMessages int           // per-session queue of QoS 1/2 messages waiting for the window or the client
-	MaxQueuedBytes    int           // per-session queue payload bytes
+	MaxQueuedBytes    int           // per-session queued bytes: topic, payload and properties (Message.weight)
 	MaxPendingBytes   int           // per-connection unwritten bytes beyond which QoS 0 is dropped
 	MaxKeepAlive      uint16        // seconds; 0 lets clients choose
 	ServerKeepAlive   uint16        // seconds; 0 means not imposed

@@ -126,7 +126,7 @@ func (sess *session) deliverShared(r *route, qos byte, subIDs []uint32, group, f
 // refuses it: counted and logged, never silent. Caller holds sess.mu.
 func (sess *session) enqueue(d *delivery, r *route) {
 	o := &sess.out
-	if len(o.queue) >= sess.srv.opts.MaxQueuedMessages || o.queuedBytes+len(d.msg.Payload) > sess.srv.opts.MaxQueuedBytes {
+	if len(o.queue) >= sess.srv.opts.MaxQueuedMessages || o.queuedBytes+d.msg.weight() > sess.srv.opts.MaxQueuedBytes {
 		sess.srv.stats.DroppedQueueFull.Add(1)
 		if r != nil {
 			r.refused++
@@ -141,7 +141,7 @@ func (sess *session) enqueue(d *delivery, r *route) {
 		r.durable = append(r.durable, pendingStore{sess: sess, d: d,
 			entry: store.Entry{ClientID: sess.id, Msg: storeMessage(d.msg, d.seq, d)}})
 		o.queue = append(o.queue, d)
-		sess.queueBytes(len(d.msg.Payload))
+		sess.queueBytes(d.msg.weight())
 		return
 	}
 	d.ready = true
@@ -150,7 +150,7 @@ func (sess *session) enqueue(d *delivery, r *route) {
 		return
 	}
 	o.queue = append(o.queue, d)
-	sess.queueBytes(len(d.msg.Payload))
+	sess.queueBytes(d.msg.weight())
 }
 
 // queueBytes accounts payload bytes entering (or, negative, leaving) the
@@ -381,7 +381,7 @@ func (sess *session) fill() {
 		d := o.queue[0]
 		o.queue[0] = nil
 		o.queue = o.queue[1:]
-		sess.queueBytes(-len(d.msg.Payload))
+		sess.queueBytes(-d.msg.weight())
 		sess.sendPublish(d, d.resend, nil)
 	}
 	if len(o.queue) == 0 {
@@ -424,7 +424,7 @@ func (sess *session) resume(c *client) {
 	}
 	if len(later) > 0 {
 		for _, d := range later {
-			sess.queueBytes(len(d.msg.Payload))
+			sess.queueBytes(d.msg.weight())
 		}
 		o.queue = append(later, o.queue...)
 	}
@@ -453,7 +453,7 @@ func (o *outbound) drainShared() []*delivery {
 	for _, d := range o.queue {
 		if d.group != "" {
 			out = append(out, d)
-			o.queuedBytes -= len(d.msg.Payload)
+			o.queuedBytes -= d.msg.weight()
 		} else {
 			kept = append(kept, d)
 		}

@@ -203,7 +203,7 @@ func (s *Server) recoverSession(rec *store.Session, now time.Time) error {
 			// from its sequence number: resend it so, with DUP.
 			d.pid, d.resend = pidForSeq(sm.Seq), true
 			sess.out.queue = append(sess.out.queue, d)
-			sess.queueBytes(len(m.Payload))
+			sess.queueBytes(m.weight())
 		}
 	}
 	ids, err := st.LoadIncoming(rec.ClientID)

@@ -15,7 +15,7 @@ import (
 func (c *client) handlePublish(p *packet.Publish, size int, now time.Time) error {
 	o := &c.srv.opts
 	c.srv.stats.MessagesIn.Add(1)
-	if !c.publishAllowed(len(p.Payload), now) {
+	if !c.publishAllowed(size, now) {
 		return c.protocolFailure(packet.Errorf(packet.MessageRateTooHigh, "publish rate or bandwidth limit exceeded"))
 	}
 	if p.QoS > o.MaximumQoS {

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -346,5 +347,29 @@ func TestResumeHonoursTheNewReceiveMaximum(t *testing.T) {
 		if string(pub.Payload) != string(rune('a'+i)) || !pub.Dup || pub.PacketID != sent[i].PacketID {
 			t.Fatalf("resend %d: %q dup=%v id %d, want %q with DUP and id %d", i, pub.Payload, pub.Dup, pub.PacketID, string(rune('a'+i)), sent[i].PacketID)
 		}
+	}
+}
+
+// A session's queue limit counts what a message holds, not only its
+// payload: an empty payload with a 6 KB User Property is 6 KB queued.
+func TestQueueLimitCountsProperties(t *testing.T) {
+	o := benchOptions()
+	o.MaxQueuedBytes = 10000
+	srv := New(o)
+	defer srv.cancel()
+	p := &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "qw", CleanStart: true,
+		Props: packet.Properties{ReceiveMaximum: 1}}
+	c, cc := fakeClient(t, srv, p, "qw/t", 1)
+	big := strings.Repeat("v", 6000)
+	for range 3 {
+		srv.Publish(&Message{Topic: "qw/t", QoS: 1, UserProps: []packet.UserProperty{{Key: "k", Value: big}}})
+	}
+	cc.take(t)
+	c.sess.mu.Lock()
+	queued, bytes := len(c.sess.out.queue), c.sess.out.queuedBytes
+	c.sess.mu.Unlock()
+	if queued != 1 || bytes < 6000 || srv.Stats().DroppedQueueFull.Load() != 1 {
+		t.Fatalf("queue holds %d messages, %d bytes, %d refused; want 1 (the one in flight aside), at least 6000 bytes, 1 refused",
+			queued, bytes, srv.Stats().DroppedQueueFull.Load())
 	}
 }

@@ -125,7 +125,8 @@ type MQTT struct {
 	MaxInflight int `yaml:"max_inflight"`
 	// MaxQueuedMessages caps the messages queued for one session.
 	MaxQueuedMessages int `yaml:"max_queued_messages"`
-	// MaxQueuedBytes caps the bytes queued for one session.
+	// MaxQueuedBytes caps the bytes (topic, payload and properties) queued
+	// for one session.
 	MaxQueuedBytes ByteSize `yaml:"max_queued_bytes"`
 	// MaxKeepAlive, in seconds, is the longest keep alive a client may use;
 	// a client asking more, or 0, is told this value as Server Keep Alive.
@@ -174,7 +175,7 @@ type Limits struct {
 	// PublishRate caps the publishes per second from one client; 0 is
 	// unlimited.
 	PublishRate float64 `yaml:"publish_rate"`
-	// PublishBandwidth caps the publish payload bytes per second from one
+	// PublishBandwidth caps the PUBLISH packet bytes per second from one
 	// client; 0 is unlimited.
 	PublishBandwidth ByteSize `yaml:"publish_bandwidth"`
 	// MaxSubscriptionsPerClient caps one client's subscriptions; 0 is

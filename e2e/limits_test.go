@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,6 +84,19 @@ func TestPublishRateDisconnectsWith0x96(t *testing.T) {
 	if b.Server.LimitStats().PublishRate.Load() == 0 {
 		t.Fatal("publish-rate refusal not counted")
 	}
+}
+
+// The bandwidth limit counts whole PUBLISH packets: an empty payload with
+// a 60 KB User Property is 60 KB, so the second such packet in a second
+// overflows a 1000 B/s bucket (which holds one maximum-size packet).
+func TestPublishBandwidthCountsTheWholePacket(t *testing.T) {
+	b := startBroker(t, func(o *broker.Options) { o.Limits.PublishBandwidth = 1000; o.MaxPacketSize = 64 << 10 })
+	r, _ := connectRaw(t, b.Addr, mqtttest.V5("props"))
+	big := strings.Repeat("x", 60000)
+	for range 3 {
+		r.Send(&packet.Publish{Topic: "t", Props: packet.Properties{User: []packet.UserProperty{{Key: "k", Value: big}}}})
+	}
+	r.ExpectDisconnect(packet.MessageRateTooHigh, waitFor)
 }
 
 // connectAny sends CONNECT and returns the CONNACK, accepted or not.
