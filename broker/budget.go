@@ -81,6 +81,14 @@ func (s *Server) resumePublishers() {
 	}
 }
 
+// budgetPaused reports whether the memory budget has c paused.
+func (s *Server) budgetPaused(c *client) bool {
+	s.budget.mu.Lock()
+	_, paused := s.budget.paused[c]
+	s.budget.mu.Unlock()
+	return paused
+}
+
 // forgetPaused drops a closed client from the paused set.
 func (s *Server) forgetPaused(c *client) {
 	s.budget.mu.Lock()

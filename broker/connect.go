@@ -184,6 +184,11 @@ func (c *client) authenticate(p *packet.Connect, pz pauser) {
 	// sees the client unpaused must not see the authentication's duration
 	// as silence.
 	c.lastPacket.Store(c.srv.millis())
+	if c.srv.budgetPaused(c) {
+		// A PUBLISH that came with the CONNECT put the node over its
+		// memory budget and paused the client; resumePublishers resumes it.
+		return
+	}
 	c.unset(fReadPaused)
 	if !c.is(fAuthPending) {
 		pz.ResumeRead()
