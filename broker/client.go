@@ -63,6 +63,12 @@ type clientExtra struct {
 	// willExpiry is the will's Message Expiry Interval, which runs from
 	// when the will is published, not from CONNECT.
 	willExpiry uint32 // seconds, when fWillExpires is set
+
+	// pendingQoS2 counts the PUBRECs in pendingAcks whose packet id is
+	// already in the session's incoming set (see unacknowledgedIn). The
+	// read side allocates extra before submitting such a job; the
+	// committer decrements it.
+	pendingQoS2 atomic.Int32
 }
 
 // ext returns c.extra, allocating it. Read side only.

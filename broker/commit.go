@@ -51,6 +51,9 @@ func newCommitter(s *Server) *committer {
 func (cm *committer) submit(j commitJob) {
 	if j.c != nil {
 		j.c.pendingAcks.Add(1)
+		if j.incoming != 0 {
+			j.c.extra.pendingQoS2.Add(1) // allocated by handlePublish
+		}
 	}
 	cm.mu.Lock()
 	cm.jobs = append(cm.jobs, j)
@@ -137,6 +140,9 @@ func (cm *committer) commit(batch []commitJob) {
 			j.c.send(&j.ack)
 		}
 		j.c.pendingAcks.Add(-1)
+		if j.incoming != 0 {
+			j.c.extra.pendingQoS2.Add(-1)
+		}
 	}
 }
 

@@ -39,17 +39,16 @@ func (c *client) handlePublish(p *packet.Publish, size int, now time.Time) error
 		return c.protocolFailure(packet.Errorf(packet.TopicNameInvalid, "topic has more than %d levels", o.MaxTopicLevels))
 	}
 
-	if p.QoS == 2 {
-		if c.sess.hasIncoming(p.PacketID) {
-			// [MQTT-4.3.3-10] a retransmitted PUBLISH before PUBREL is not
-			// delivered again; answer PUBREC once more.
-			c.send(&packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID})
-			return nil
-		}
-		if c.sess.incomingCount() >= int(o.ReceiveMaximum) {
-			// [MQTT-3.3.4-7] more than Receive Maximum unacknowledged QoS 2.
-			return c.protocolFailure(packet.Errorf(packet.ReceiveMaximumExceeded, "receive maximum exceeded"))
-		}
+	if p.QoS == 2 && c.sess.hasIncoming(p.PacketID) {
+		// [MQTT-4.3.3-10] a retransmitted PUBLISH before PUBREL is not
+		// delivered again; answer PUBREC once more.
+		c.send(&packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID})
+		return nil
+	}
+	if p.QoS > 0 && c.unacknowledgedIn(p.QoS) >= int(o.ReceiveMaximum) {
+		// [MQTT-3.3.4-7] more QoS 1 and 2 PUBLISHes than Receive Maximum
+		// without PUBACK or PUBCOMP.
+		return c.protocolFailure(packet.Errorf(packet.ReceiveMaximumExceeded, "receive maximum exceeded"))
 	}
 
 	reason := packet.Success
@@ -86,6 +85,7 @@ func (c *client) handlePublish(p *packet.Publish, size int, now time.Time) error
 		if reason < 0x80 {
 			c.sess.addIncoming(p.PacketID)
 			job.incoming = p.PacketID
+			c.ext() // for pendingQoS2, should the job wait in the committer
 		}
 		job.ack, job.sendAck = packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID, ReasonCode: reason}, true
 	}
@@ -207,6 +207,27 @@ func (sess *session) hasIncoming(pid uint16) bool {
 	defer sess.mu.Unlock()
 	_, ok := sess.incoming[pid]
 	return ok
+}
+
+// unacknowledgedIn counts the client's QoS 1 and 2 PUBLISHes the broker has
+// not yet answered with PUBACK or PUBCOMP: acknowledgements waiting in the
+// committer plus QoS 2 ids waiting for PUBREL (a QoS 2 id with its PUBREC
+// still in the committer is in both, and counted once). A 3.1.1 client,
+// which is told no Receive Maximum, is held to it for QoS 2 ids only (the
+// ids the broker remembers); its QoS 1 flow is bounded by TCP and the
+// memory budget.
+func (c *client) unacknowledgedIn(qos byte) int {
+	n := c.sess.incomingCount()
+	switch {
+	case c.version == packet.Version5:
+		n += int(c.pendingAcks.Load())
+		if c.extra != nil {
+			n -= int(c.extra.pendingQoS2.Load())
+		}
+	case qos == 1:
+		return 0
+	}
+	return n
 }
 
 func (sess *session) incomingCount() int {

@@ -373,3 +373,47 @@ func TestQueueLimitCountsProperties(t *testing.T) {
 			queued, bytes, srv.Stats().DroppedQueueFull.Load())
 	}
 }
+
+// [MQTT-3.3.4-7] a v5 client may have at most Receive Maximum QoS 1 and 2
+// PUBLISHes unanswered (no PUBACK, no PUBCOMP): acknowledgements still in
+// the committer count, a QoS 2 id waiting for PUBREL counts, and one that
+// is both counts once. One more is answered with DISCONNECT 0x93.
+func TestReceiveMaximumCountsQoS1AndQoS2(t *testing.T) {
+	o := benchOptions()
+	o.ReceiveMaximum = 2
+	srv := New(o)
+	defer srv.cancel()
+	p := &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "rx", CleanStart: true}
+	c, cc := fakeClient(t, srv, p, "", 0)
+	// A QoS 2 id waiting for PUBREL whose PUBREC is still in the committer.
+	feed(t, c, packet.Version5, &packet.Publish{Topic: "a", QoS: 2, PacketID: 7})
+	cc.take(t)
+	c.pendingAcks.Add(1)
+	c.extra.pendingQoS2.Add(1)
+	if n := c.unacknowledgedIn(1); n != 1 {
+		t.Fatalf("unacknowledged = %d, want 1 (the QoS 2 message counted once)", n)
+	}
+	feed(t, c, packet.Version5, &packet.Publish{Topic: "a", QoS: 1, PacketID: 8}) // the second: allowed
+	c.pendingAcks.Add(1)                                                           // as if its PUBACK waited for the store
+	if err := c.Data(mustEncode(t, packet.Version5, &packet.Publish{Topic: "a", QoS: 1, PacketID: 9})); err == nil {
+		t.Fatal("a third unanswered QoS 1 PUBLISH under Receive Maximum 2 was accepted")
+	}
+	var disc *packet.Disconnect
+	for _, q := range cc.take(t) {
+		if d, ok := q.(*packet.Disconnect); ok {
+			disc = d
+		}
+	}
+	if disc == nil || disc.ReasonCode != packet.ReceiveMaximumExceeded {
+		t.Fatalf("got DISCONNECT %+v, want reason 0x93 Receive Maximum exceeded", disc)
+	}
+}
+
+func mustEncode(t *testing.T, version byte, p packet.Packet) []byte {
+	t.Helper()
+	b, err := packet.Encode(nil, version, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
