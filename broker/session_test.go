@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/herald-mqtt/herald/packet"
+	"github.com/herald-mqtt/herald/store"
 )
 
 // captureConn is a transport.Conn that keeps what the broker writes, cut
@@ -381,6 +382,7 @@ func TestQueueLimitCountsProperties(t *testing.T) {
 func TestReceiveMaximumCountsQoS1AndQoS2(t *testing.T) {
 	o := benchOptions()
 	o.ReceiveMaximum = 2
+	o.Store = store.NewMemory() // acknowledgements can wait in the committer only with a store
 	srv := New(o)
 	defer srv.cancel()
 	p := &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "rx", CleanStart: true}
@@ -394,7 +396,7 @@ func TestReceiveMaximumCountsQoS1AndQoS2(t *testing.T) {
 		t.Fatalf("unacknowledged = %d, want 1 (the QoS 2 message counted once)", n)
 	}
 	feed(t, c, packet.Version5, &packet.Publish{Topic: "a", QoS: 1, PacketID: 8}) // the second: allowed
-	c.pendingAcks.Add(1)                                                           // as if its PUBACK waited for the store
+	c.pendingAcks.Add(1)                                                          // as if its PUBACK waited for the store
 	if err := c.Data(mustEncode(t, packet.Version5, &packet.Publish{Topic: "a", QoS: 1, PacketID: 9})); err == nil {
 		t.Fatal("a third unanswered QoS 1 PUBLISH under Receive Maximum 2 was accepted")
 	}
