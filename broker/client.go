@@ -64,11 +64,11 @@ type clientExtra struct {
 	// when the will is published, not from CONNECT.
 	willExpiry uint32 // seconds, when fWillExpires is set
 
-	// pendingQoS2 counts the PUBRECs in pendingAcks whose packet id is
-	// already in the session's incoming set (see unacknowledgedIn). The
-	// read side allocates extra before submitting such a job; the
-	// committer decrements it.
-	pendingQoS2 atomic.Int32
+	// pendingUncounted counts the jobs in pendingAcks that are not an
+	// unanswered inbound PUBLISH (commitJob.uncounted). Incremented by
+	// submit on the read side, which allocates extra; decremented by the
+	// committer.
+	pendingUncounted atomic.Int32
 }
 
 // ext returns c.extra, allocating it. Read side only.

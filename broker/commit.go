@@ -19,10 +19,15 @@ type commitJob struct {
 	pending  []pendingStore
 	retained *Message      // retained message to save, or to delete if its payload is empty
 	incoming uint16        // inbound QoS 2 packet id to record, 0 if none
+	released uint16        // inbound QoS 2 packet id to forget (PUBREL came), 0 if none
 	update   *store.Update // outbound state change to record, nil if none
 	c        *client       // publisher to acknowledge; nil for broker messages
 	ack      packet.Ack
 	sendAck  bool
+	// uncounted: this acknowledgement does not stand for an unanswered
+	// inbound PUBLISH (see client.unacknowledgedIn): a PUBREC whose id is
+	// in the session's incoming set, or an outbound PUBREL.
+	uncounted bool
 }
 
 // pendingStore is a QoS 1/2 delivery to a persistent session. The delivery
@@ -51,8 +56,8 @@ func newCommitter(s *Server) *committer {
 func (cm *committer) submit(j commitJob) {
 	if j.c != nil {
 		j.c.pendingAcks.Add(1)
-		if j.incoming != 0 {
-			j.c.extra.pendingQoS2.Add(1) // allocated by handlePublish
+		if j.uncounted {
+			j.c.ext().pendingUncounted.Add(1) // submit runs on j.c's read side
 		}
 	}
 	cm.mu.Lock()
@@ -106,6 +111,9 @@ func (cm *committer) commit(batch []commitJob) {
 		if j.incoming != 0 && j.c != nil && j.c.sess.persistent() {
 			sb.Incoming = append(sb.Incoming, store.Incoming{ClientID: j.c.sess.id, PacketID: j.incoming})
 		}
+		if j.released != 0 && j.c != nil && j.c.sess.persistent() {
+			sb.DeleteIncoming = append(sb.DeleteIncoming, store.Incoming{ClientID: j.c.sess.id, PacketID: j.released})
+		}
 		if j.retained != nil {
 			if lastRetained == nil {
 				lastRetained = make(map[string]*Message)
@@ -140,8 +148,8 @@ func (cm *committer) commit(batch []commitJob) {
 			j.c.send(&j.ack)
 		}
 		j.c.pendingAcks.Add(-1)
-		if j.incoming != 0 {
-			j.c.extra.pendingQoS2.Add(-1)
+		if j.uncounted {
+			j.c.extra.pendingUncounted.Add(-1)
 		}
 	}
 }

@@ -41,8 +41,16 @@ func (c *client) handlePublish(p *packet.Publish, size int, now time.Time) error
 
 	if p.QoS == 2 && c.sess.hasIncoming(p.PacketID) {
 		// [MQTT-4.3.3-10] a retransmitted PUBLISH before PUBREL is not
-		// delivered again; answer PUBREC once more.
-		c.send(&packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID})
+		// delivered again; answer PUBREC once more. For a persistent
+		// session through the committer: the first copy's record may not
+		// be durable yet (it may even wait there for an earlier connection
+		// of this client), and PUBREC promises that it is.
+		rec := packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID}
+		if c.sess.persistent() {
+			c.srv.commit.submit(commitJob{c: c, ack: rec, sendAck: true, uncounted: true})
+		} else {
+			c.send(&rec)
+		}
 		return nil
 	}
 	if p.QoS > 0 && c.unacknowledgedIn(p.QoS) >= int(o.ReceiveMaximum) {
@@ -85,7 +93,7 @@ func (c *client) handlePublish(p *packet.Publish, size int, now time.Time) error
 		if reason < 0x80 {
 			c.sess.addIncoming(p.PacketID)
 			job.incoming = p.PacketID
-			c.ext() // for pendingQoS2, should the job wait in the committer
+			job.uncounted = true // counted through sess.incoming
 		}
 		job.ack, job.sendAck = packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID, ReasonCode: reason}, true
 	}
@@ -157,11 +165,20 @@ func (c *client) handleAck(a *packet.Ack) error {
 	switch a.Kind {
 	case packet.PUBREL:
 		// [MQTT-4.3.3-11] release the id and answer PUBCOMP even if unknown.
-		code := packet.Success
-		if !sess.removeIncoming(a.PacketID) && c.version == packet.Version5 {
-			code = packet.PacketIDNotFound
+		known := sess.removeIncoming(a.PacketID)
+		comp := packet.Ack{Kind: packet.PUBCOMP, PacketID: a.PacketID}
+		if !known && c.version == packet.Version5 {
+			comp.ReasonCode = packet.PacketIDNotFound
 		}
-		c.send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: a.PacketID, ReasonCode: code})
+		if known && sess.persistent() {
+			// The id's record goes through the committer, after the one
+			// that recorded it (which may still be waiting there), and
+			// PUBCOMP once that is durable: a stale id would make a later
+			// PUBLISH reusing it look like a retransmission.
+			c.srv.commit.submit(commitJob{c: c, ack: comp, sendAck: true, released: a.PacketID})
+			return nil
+		}
+		c.send(&comp)
 		return nil
 	case packet.PUBACK, packet.PUBREC, packet.PUBCOMP:
 		sess.mu.Lock()
@@ -188,7 +205,7 @@ func (c *client) handleAck(a *packet.Ack) error {
 				// The released state must be durable before PUBREL goes out:
 				// after a crash, resending the PUBLISH to a client that has
 				// completed the flow would deliver the message twice.
-				c.srv.commit.submit(commitJob{c: c, ack: rel, sendAck: true,
+				c.srv.commit.submit(commitJob{c: c, ack: rel, sendAck: true, uncounted: true,
 					update: &store.Update{ClientID: sess.id, Seq: d.seq, PacketID: d.pid, State: store.AwaitingComp}})
 				return nil
 			}
@@ -222,7 +239,7 @@ func (c *client) unacknowledgedIn(qos byte) int {
 	case c.version == packet.Version5:
 		n += int(c.pendingAcks.Load())
 		if c.extra != nil {
-			n -= int(c.extra.pendingQoS2.Load())
+			n -= int(c.extra.pendingUncounted.Load())
 		}
 	case qos == 1:
 		return 0
@@ -259,10 +276,6 @@ func (sess *session) removeIncoming(pid uint16) bool {
 	if len(sess.incoming) == 0 {
 		sess.incoming = nil
 	}
-	persist := sess.persist
 	sess.mu.Unlock()
-	if ok && persist && sess.srv.opts.Store != nil {
-		sess.srv.opts.Store.DeleteIncoming(sess.id, pid)
-	}
 	return ok
 }

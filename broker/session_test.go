@@ -391,7 +391,7 @@ func TestReceiveMaximumCountsQoS1AndQoS2(t *testing.T) {
 	feed(t, c, packet.Version5, &packet.Publish{Topic: "a", QoS: 2, PacketID: 7})
 	cc.take(t)
 	c.pendingAcks.Add(1)
-	c.extra.pendingQoS2.Add(1)
+	c.ext().pendingUncounted.Add(1)
 	if n := c.unacknowledgedIn(1); n != 1 {
 		t.Fatalf("unacknowledged = %d, want 1 (the QoS 2 message counted once)", n)
 	}
@@ -418,4 +418,37 @@ func mustEncode(t *testing.T, version byte, p packet.Packet) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// The same flow for a persistent session, whose inbound QoS 2 ids are
+// stored: every acknowledgement goes through the committer, in order, and
+// once PUBCOMP is out the id's record is gone too (a stale one would make
+// a later PUBLISH reusing the id look like a retransmission after a
+// restart, and be acknowledged without being delivered [MQTT-4.3.3-9]).
+func TestInboundQoS2ExactlyOnceStored(t *testing.T) {
+	o := benchOptions()
+	st := store.NewMemory()
+	o.Store = st
+	srv := New(o)
+	defer srv.cancel()
+	_, subConn := fakeClient(t, srv, &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "s", CleanStart: true}, "in/t", 2)
+	pub, pubConn := fakeClient(t, srv, &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "p", CleanStart: false}, "", 0)
+	msg := &packet.Publish{Topic: "in/t", QoS: 2, PacketID: 9, Payload: []byte("once")}
+	dup := *msg
+	dup.Dup = true
+	feed(t, pub, packet.Version311, msg, &dup, &packet.Ack{Kind: packet.PUBREL, PacketID: 9})
+	var acks []packet.Packet
+	for deadline := time.Now().Add(5 * time.Second); len(acks) < 3 && time.Now().Before(deadline); {
+		acks = append(acks, pubConn.take(t)...)
+		time.Sleep(time.Millisecond)
+	}
+	if len(acks) != 3 || acks[0].Type() != packet.PUBREC || acks[1].Type() != packet.PUBREC || acks[2].Type() != packet.PUBCOMP {
+		t.Fatalf("publisher got %v, want PUBREC, PUBREC, PUBCOMP", acks)
+	}
+	if n := len(publishes(t, subConn.take(t))); n != 1 {
+		t.Fatalf("subscriber got the message %d times, want once", n)
+	}
+	if ids, err := st.LoadIncoming("p"); err != nil || len(ids) != 0 {
+		t.Fatalf("stored inbound ids after PUBCOMP: %v %v, want none", ids, err)
+	}
 }

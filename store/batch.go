@@ -11,6 +11,7 @@ type Batch struct {
 	Messages       []Entry
 	Updates        []Update // packet id and state of stored messages, applied after Messages
 	Incoming       []Incoming
+	DeleteIncoming []Incoming // inbound ids released by PUBREL, applied after Incoming
 	Retained       []*Message // saved, keyed by Topic
 	DeleteRetained []string   // topics whose retained message is removed
 }
@@ -32,7 +33,8 @@ type Incoming struct {
 
 // empty reports whether the batch has nothing to write.
 func (b *Batch) empty() bool {
-	return len(b.Messages) == 0 && len(b.Updates) == 0 && len(b.Incoming) == 0 && len(b.Retained) == 0 && len(b.DeleteRetained) == 0
+	return len(b.Messages) == 0 && len(b.Updates) == 0 && len(b.Incoming) == 0 && len(b.DeleteIncoming) == 0 &&
+		len(b.Retained) == 0 && len(b.DeleteRetained) == 0
 }
 
 // check validates a batch before any of it is written.
@@ -50,7 +52,7 @@ func (b *Batch) check() error {
 			return err
 		}
 	}
-	for _, in := range b.Incoming {
+	for _, in := range append(b.Incoming[:len(b.Incoming):len(b.Incoming)], b.DeleteIncoming...) {
 		if err := checkClientID(in.ClientID); err != nil {
 			return err
 		}

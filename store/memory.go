@@ -244,6 +244,9 @@ func (m *Memory) Commit(batch *Batch) error {
 		}
 		ids[in.PacketID] = struct{}{}
 	}
+	for _, in := range batch.DeleteIncoming {
+		delete(m.incoming[in.ClientID], in.PacketID)
+	}
 	for _, r := range batch.Retained {
 		m.retained[r.Topic] = cloneMessage(r)
 	}

@@ -478,6 +478,12 @@ func (p *Pebble) Commit(batch *Batch) error {
 			return fail(err)
 		}
 	}
+	for _, in := range batch.DeleteIncoming {
+		sc.key = incomingKey(sc.key[:0], in.ClientID, in.PacketID)
+		if err := b.Delete(sc.key, nil); err != nil {
+			return fail(err)
+		}
+	}
 	for _, m := range batch.Retained {
 		sc.key = append(append(sc.key[:0], prefixRetained...), m.Topic...)
 		sc.val = appendMessage(sc.val[:0], m)

@@ -23,6 +23,7 @@ func runSuite(t *testing.T, open func(t *testing.T) Store) {
 		{"UpdateAndDeleteMessage", testUpdateDeleteMessage},
 		{"UpdateOfMissingMessageIsInvisible", testUpdateMissingMessage},
 		{"IncomingAddDeleteLoad", testIncoming},
+		{"BatchDeletesIncomingAfterAddingIt", testBatchDeleteIncoming},
 		{"DeleteSessionRemovesOnlyItsOwnRecords", testDeleteSessionIsolation},
 		{"RetainedSaveReplaceDelete", testRetained},
 		{"RecordsAreCopiedInAndOut", testRecordsCopied},
@@ -270,6 +271,25 @@ func testIncoming(t *testing.T, s Store) {
 	must(t, err)
 	if len(got) != 0 {
 		t.Fatalf("LoadIncoming of unknown client = %v, want none", got)
+	}
+}
+
+// A batch applies DeleteIncoming after Incoming: an id recorded and
+// released in the same batch (PUBLISH and PUBREL committed together) is
+// gone, and so is one recorded by an earlier batch.
+func testBatchDeleteIncoming(t *testing.T, s Store) {
+	must(t, s.Commit(&Batch{Incoming: []Incoming{{ClientID: "c", PacketID: 1}}}))
+	must(t, s.Commit(&Batch{
+		Incoming:       []Incoming{{ClientID: "c", PacketID: 2}, {ClientID: "c", PacketID: 3}},
+		DeleteIncoming: []Incoming{{ClientID: "c", PacketID: 1}, {ClientID: "c", PacketID: 2}},
+	}))
+	got, err := s.LoadIncoming("c")
+	must(t, err)
+	if want := []uint16{3}; !reflect.DeepEqual(got, want) {
+		t.Fatalf("LoadIncoming = %v, want %v", got, want)
+	}
+	if err := s.Commit(&Batch{DeleteIncoming: []Incoming{{ClientID: "a\x00b", PacketID: 3}}}); err == nil {
+		t.Fatal("a client id with NUL in DeleteIncoming was accepted")
 	}
 }
 
