@@ -103,7 +103,9 @@ func (cm *committer) commit(batch []commitJob) {
 	for i := range batch {
 		j := &batch[i]
 		for _, p := range j.pending {
-			sb.Messages = append(sb.Messages, p.entry)
+			if !p.sess.hasEnded() {
+				sb.Messages = append(sb.Messages, p.entry)
+			}
 		}
 		if j.update != nil {
 			sb.Updates = append(sb.Updates, *j.update)
@@ -158,18 +160,31 @@ func (cm *committer) commit(batch []commitJob) {
 // (wills, $SYS, bridges) and retained deliveries on subscribe.
 func (s *Server) commitNow(pending []pendingStore, retained *Message) {
 	if len(pending) > 0 {
-		entries := make([]store.Entry, len(pending))
-		for i, p := range pending {
-			entries[i] = p.entry
+		entries := make([]store.Entry, 0, len(pending))
+		for _, p := range pending {
+			if !p.sess.hasEnded() {
+				entries = append(entries, p.entry)
+			}
 		}
-		if err := s.opts.Store.AppendMessages(entries); err != nil {
-			s.log.Error("store: append messages", "err", err)
+		if len(entries) > 0 {
+			if err := s.opts.Store.AppendMessages(entries); err != nil {
+				s.log.Error("store: append messages", "err", err)
+			}
 		}
 	}
 	if err := s.storeRetained(retained); err != nil {
 		s.log.Error("store: retained", "err", err)
 	}
 	release(pending)
+}
+
+// hasEnded reports whether the session has ended (its records deleted):
+// a delivery record written for it now would outlive it, and be loaded
+// for the next session of the same client id after a restart.
+func (sess *session) hasEnded() bool {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.ended
 }
 
 // release marks stored deliveries ready and lets their sessions send them.

@@ -432,8 +432,12 @@ func (sess *session) resume(c *client) {
 }
 
 // forget drops a delivery's stored copy. Caller holds sess.mu.
+//
+// An ended session's records are gone already, and a record under its
+// client id and that sequence number may now be the next session's (a late
+// acknowledgement read on a taken-over connection), so it forgets nothing.
 func (sess *session) forget(d *delivery) {
-	if sess.persist && d.seq != 0 && sess.srv.opts.Store != nil {
+	if sess.persist && !sess.ended && d.seq != 0 && sess.srv.opts.Store != nil {
 		sess.srv.opts.Store.DeleteMessage(sess.id, d.seq)
 	}
 }

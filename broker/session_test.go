@@ -452,3 +452,39 @@ func TestInboundQoS2ExactlyOnceStored(t *testing.T) {
 		t.Fatalf("stored inbound ids after PUBCOMP: %v %v, want none", ids, err)
 	}
 }
+
+// A late PUBACK read on a connection whose session a Clean Start has ended
+// must not delete a record of the new session that took the client id and,
+// starting again from sequence 1, the same key.
+func TestLateAckOnEndedSessionKeepsTheNewSessionsRecord(t *testing.T) {
+	o := benchOptions()
+	st := store.NewMemory()
+	o.Store = st
+	srv := New(o)
+	defer srv.cancel()
+	p := &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "x", CleanStart: true,
+		Props: packet.Properties{SessionExpiry: 60, HasSessionExpiry: true}}
+	old, oldConn := fakeClient(t, srv, p, "x/t", 1)
+	srv.Publish(&Message{Topic: "x/t", QoS: 1, Payload: []byte("old")})
+	var sent []*packet.Publish
+	for deadline := time.Now().Add(5 * time.Second); len(sent) == 0 && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		sent = publishes(t, oldConn.take(t))
+	}
+	if len(sent) != 1 {
+		t.Fatal("the first session's message was not sent")
+	}
+	_, cc2 := fakeClient(t, srv, p, "x/t", 1) // Clean Start: the first session ends
+	srv.Publish(&Message{Topic: "x/t", QoS: 1, Payload: []byte("new")})
+	var got []*packet.Publish
+	for deadline := time.Now().Add(5 * time.Second); len(got) == 0 && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		got = publishes(t, cc2.take(t))
+	}
+	if len(got) != 1 || got[0].PacketID != sent[0].PacketID {
+		t.Fatalf("new session sent %+v; the test needs it to reuse packet id %d", got, sent[0].PacketID)
+	}
+	old.handleAck(&packet.Ack{Kind: packet.PUBACK, PacketID: sent[0].PacketID}) // late, on the ended session
+	msgs, err := st.LoadMessages("x")
+	if err != nil || len(msgs) != 1 || string(msgs[0].Payload) != "new" {
+		t.Fatalf("stored messages of x: %d %v, want the new session's one", len(msgs), err)
+	}
+}
