@@ -24,6 +24,10 @@ type commitJob struct {
 	c        *client       // publisher to acknowledge; nil for broker messages
 	ack      packet.Ack
 	sendAck  bool
+	// releasing, of sess, is an outbound QoS 2 delivery whose released
+	// state update is in this job: PUBREL goes out once it is durable.
+	releasing *delivery
+	sess      *session
 	// uncounted: this acknowledgement does not stand for an unanswered
 	// inbound PUBLISH (see client.unacknowledgedIn): a PUBREC whose id is
 	// in the session's incoming set, or an outbound PUBREL.
@@ -139,6 +143,9 @@ func (cm *committer) commit(batch []commitJob) {
 		// Released even on failure so the session queues do not wedge; the
 		// publisher, not acknowledged, will resend.
 		release(j.pending)
+		if j.releasing != nil {
+			j.sess.releaseDurable(j.releasing, err == nil)
+		}
 		if j.c == nil {
 			continue
 		}
@@ -176,6 +183,28 @@ func (s *Server) commitNow(pending []pendingStore, retained *Message) {
 		s.log.Error("store: retained", "err", err)
 	}
 	release(pending)
+}
+
+// releaseDurable ends the wait of a delivery in stateReleasing: once its
+// released state is durable, PUBREL goes to the session's connection of
+// now (which may be a newer one than the PUBREC came on); if the commit
+// failed it is back to stateSent, so that the PUBLISH is resent with DUP
+// on the next connection and the flow starts over.
+func (sess *session) releaseDurable(d *delivery, durable bool) {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if d.state != stateReleasing {
+		return
+	}
+	if !durable {
+		d.state = stateSent
+		return
+	}
+	d.state = stateReleased
+	if i := sess.out.findInflight(d.pid); i >= 0 && sess.out.inflight[i] == d && sess.out.live() != nil {
+		c := sess.out.live()
+		c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: d.pid})
+	}
 }
 
 // hasEnded reports whether the session has ended (its records deleted):

@@ -10,9 +10,10 @@ import (
 
 // Delivery states of an outbound QoS 1/2 message.
 const (
-	stateQueued   byte = iota // waiting for the window or the client
-	stateSent                 // PUBLISH sent, waiting for PUBACK / PUBREC
-	stateReleased             // PUBREL sent, waiting for PUBCOMP
+	stateQueued    byte = iota // waiting for the window or the client
+	stateSent                  // PUBLISH sent, waiting for PUBACK / PUBREC
+	stateReleasing             // PUBREC received; PUBREL goes out once that is durable
+	stateReleased              // PUBREL sent, waiting for PUBCOMP
 )
 
 // delivery is one QoS 1/2 message on its way to one session.
@@ -412,6 +413,10 @@ func (sess *session) resume(c *client) {
 	var later []*delivery
 	for _, d := range old {
 		switch {
+		case d.state == stateReleasing:
+			// Its PUBREL goes to this connection once the released state
+			// is durable (see releaseDurable).
+			o.inflight = append(o.inflight, d)
 		case d.state == stateReleased:
 			o.inflight = append(o.inflight, d)
 			o.c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: d.pid})

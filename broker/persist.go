@@ -37,7 +37,7 @@ func storeMessage(m *Message, seq uint64, d *delivery) *store.Message {
 		sm.SubscriptionIDs = d.subIDs
 		sm.PacketID = d.pid
 		switch d.state {
-		case stateSent:
+		case stateSent, stateReleasing:
 			sm.State = store.AwaitingAck
 		case stateReleased:
 			sm.State = store.AwaitingComp

@@ -199,19 +199,22 @@ func (c *client) handleAck(a *packet.Ack) error {
 		case a.Kind == packet.PUBREC && d.qos == 2 && d.state == stateSent:
 			// [MQTT-4.3.3-4] answer PUBREC with PUBREL; the message itself is
 			// now the client's, only the id is kept.
-			d.state = stateReleased
-			rel := packet.Ack{Kind: packet.PUBREL, PacketID: d.pid}
 			if sess.persist && d.seq != 0 && c.srv.opts.Store != nil {
 				// The released state must be durable before PUBREL goes out:
 				// after a crash, resending the PUBLISH to a client that has
-				// completed the flow would deliver the message twice.
-				c.srv.commit.submit(commitJob{c: c, ack: rel, sendAck: true, uncounted: true,
+				// completed the flow would deliver the message twice. Until
+				// then not even a resumed connection gets the PUBREL.
+				d.state = stateReleasing
+				c.srv.commit.submit(commitJob{c: c, uncounted: true, releasing: d, sess: sess,
 					update: &store.Update{ClientID: sess.id, Seq: d.seq, PacketID: d.pid, State: store.AwaitingComp}})
 				return nil
 			}
-			c.send(&rel)
+			d.state = stateReleased
+			c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: d.pid})
 		case a.Kind == packet.PUBREC && d.state == stateReleased:
 			c.send(&packet.Ack{Kind: packet.PUBREL, PacketID: d.pid})
+		case a.Kind == packet.PUBREC && d.state == stateReleasing:
+			// A repeated PUBREC: the PUBREL follows once durable.
 		default:
 			return c.protocolFailure(packet.Errorf(packet.ProtocolError, "%v for packet id %d in the wrong state", a.Kind, a.PacketID))
 		}

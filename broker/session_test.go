@@ -488,3 +488,78 @@ func TestLateAckOnEndedSessionKeepsTheNewSessionsRecord(t *testing.T) {
 		t.Fatalf("stored messages of x: %d %v, want the new session's one", len(msgs), err)
 	}
 }
+
+// An outbound QoS 2 message of a persistent session whose PUBREC came
+// but whose released state is not yet durable gets no PUBREL, not even
+// from a resumed connection; once the state is durable the PUBREL goes to
+// the connection of that moment. (Sending it earlier, a crash would
+// resend the PUBLISH to a client that had completed the flow.)
+func TestPubrelWaitsForTheReleasedStateAcrossAReconnect(t *testing.T) {
+	o := benchOptions()
+	o.Store = store.NewMemory()
+	srv := New(o)
+	defer srv.cancel()
+	p := &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "q2", CleanStart: false}
+	c, cc := fakeClient(t, srv, p, "q2/t", 2)
+	srv.Publish(&Message{Topic: "q2/t", QoS: 2, Payload: []byte("m")})
+	var sent []*packet.Publish
+	for deadline := time.Now().Add(5 * time.Second); len(sent) == 0 && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		sent = publishes(t, cc.take(t))
+	}
+	if len(sent) != 1 {
+		t.Fatal("the message was not sent")
+	}
+	sess := c.sess
+	sess.mu.Lock()
+	d := sess.out.inflight[0]
+	d.state = stateReleasing // as if its PUBREC's commit were still running
+	sess.mu.Unlock()
+	c.Closed(nil)
+
+	_, cc2 := fakeClient(t, srv, p, "", 0)
+	if got := cc2.take(t); len(got) != 0 {
+		t.Fatalf("resume sent %v while the released state was not durable, want nothing", got)
+	}
+	sess.releaseDurable(d, true)
+	got := cc2.take(t)
+	if len(got) != 1 {
+		t.Fatalf("after the commit got %v, want one PUBREL", got)
+	}
+	if rel, ok := got[0].(*packet.Ack); !ok || rel.Kind != packet.PUBREL || rel.PacketID != sent[0].PacketID {
+		t.Fatalf("after the commit got %v, want PUBREL %d", got[0], sent[0].PacketID)
+	}
+}
+
+// The whole outbound QoS 2 flow of a persistent session, through the
+// committer: PUBREC, then PUBREL once durable, PUBCOMP, record gone.
+func TestOutboundQoS2FlowStored(t *testing.T) {
+	o := benchOptions()
+	st := store.NewMemory()
+	o.Store = st
+	srv := New(o)
+	defer srv.cancel()
+	p := &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "q2s", CleanStart: false}
+	c, cc := fakeClient(t, srv, p, "q2s/t", 2)
+	srv.Publish(&Message{Topic: "q2s/t", QoS: 2, Payload: []byte("m")})
+	wait := func() []packet.Packet {
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if got := cc.take(t); len(got) > 0 {
+				return got
+			}
+		}
+		return nil
+	}
+	sent := publishes(t, wait())
+	if len(sent) != 1 {
+		t.Fatal("the message was not sent")
+	}
+	feed(t, c, packet.Version311, &packet.Ack{Kind: packet.PUBREC, PacketID: sent[0].PacketID})
+	got := wait()
+	if len(got) != 1 || got[0].Type() != packet.PUBREL {
+		t.Fatalf("PUBREC answered with %v, want PUBREL", got)
+	}
+	feed(t, c, packet.Version311, &packet.Ack{Kind: packet.PUBCOMP, PacketID: sent[0].PacketID})
+	if msgs, err := st.LoadMessages("q2s"); err != nil || len(msgs) != 0 {
+		t.Fatalf("stored after PUBCOMP: %d %v, want none", len(msgs), err)
+	}
+}
