@@ -39,7 +39,7 @@
 //	herald_bytes_sent_total                       counter  bytes written to clients
 //	herald_messages_dropped_total{cause}          counter  qos0, queue_full, too_large, expired, acl
 //	herald_queued_messages                        gauge    QoS 1/2 messages queued, all sessions
-//	herald_queued_bytes                           gauge    their payload bytes
+//	herald_queued_bytes                           gauge    their bytes (topic, payload, properties)
 //	herald_queued_messages_max                    gauge    longest session queue
 //	herald_inflight_messages                      gauge    outbound QoS 1/2 awaiting acknowledgement
 //	herald_incoming_qos2_pending                  gauge    inbound QoS 2 ids awaiting PUBREL
@@ -47,7 +47,7 @@
 //	herald_retained_messages                      gauge    retained messages
 //	herald_limit_refusals_total{limit}            counter  max_connections, connect_rate, flapping, publish_rate
 //	herald_publishers_paused_total                counter  publishers paused by the memory budget
-//	herald_memory_budget_used_bytes               gauge    queued payload bytes the budget counts
+//	herald_memory_budget_used_bytes               gauge    queued bytes the budget counts
 //	herald_memory_budget_bytes                    gauge    the budget; 0 = none
 //	herald_store_commit_duration_seconds          summary  store batch commits (Pebble only)
 //	herald_store_sync_commits_total               counter  commits that waited for fsync (Pebble only)

@@ -92,7 +92,7 @@ var (
 	descBytesOut         = desc("bytes_sent_total", "Bytes written to client connections (MQTT frames, all packet types).")
 	descDropped          = desc("messages_dropped_total", "Deliveries not made, by cause: qos0 (QoS 0 to an offline session, or to a slow consumer whose unwritten bytes are over the limit), queue_full (QoS 1/2 refused by a full session queue), too_large (above the client's Maximum Packet Size), expired (Message Expiry passed before delivery), acl (PUBLISH refused by ACL).", "cause")
 	descQueued           = desc("queued_messages", "QoS 1/2 messages waiting in session queues (window full or client offline), summed over sessions.")
-	descQueuedBytes      = desc("queued_bytes", "Payload bytes of queued_messages.")
+	descQueuedBytes      = desc("queued_bytes", "Bytes (topic, payload, properties) of queued_messages.")
 	descQueuedMax        = desc("queued_messages_max", "Length of the longest session queue.")
 	descInflight         = desc("inflight_messages", "Outbound QoS 1/2 messages sent and not yet acknowledged, summed over sessions.")
 	descIncomingQoS2     = desc("incoming_qos2_pending", "Inbound QoS 2 packet ids awaiting PUBREL, summed over sessions.")

@@ -132,8 +132,9 @@ func TestMetricsQueueDepthOfOfflineSession(t *testing.T) {
 		s, _ = r.scrape(t)
 		return s["herald_queued_messages"] == 3 && s[series("herald_messages_dropped_total", "cause", "qos0")] == 1
 	})
-	if s["herald_queued_bytes"] != 15 || s["herald_queued_messages_max"] != 3 {
-		t.Errorf("queued bytes %v, max %v; want 15 and 3", s["herald_queued_bytes"], s["herald_queued_messages_max"])
+	// Each queued copy counts its topic and payload: 10 + 5 bytes.
+	if s["herald_queued_bytes"] != 45 || s["herald_queued_messages_max"] != 3 {
+		t.Errorf("queued bytes %v, max %v; want 45 and 3", s["herald_queued_bytes"], s["herald_queued_messages_max"])
 	}
 }
 
