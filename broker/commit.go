@@ -102,16 +102,17 @@ func (cm *committer) commit(batch []commitJob) {
 		return
 	}
 	s := cm.srv
+	s.recordsMu.Lock()
 	var sb store.Batch
 	var lastRetained map[string]*Message // later updates of a topic win
 	for i := range batch {
 		j := &batch[i]
 		for _, p := range j.pending {
-			if !p.sess.hasEnded() {
+			if p.sess.keepsRecords() {
 				sb.Messages = append(sb.Messages, p.entry)
 			}
 		}
-		if j.update != nil {
+		if j.update != nil && (j.sess == nil || j.sess.keepsRecords()) {
 			sb.Updates = append(sb.Updates, *j.update)
 		}
 		if j.incoming != 0 && j.c != nil && j.c.sess.persistent() {
@@ -135,6 +136,7 @@ func (cm *committer) commit(batch []commitJob) {
 		}
 	}
 	err := s.opts.Store.Commit(&sb)
+	s.recordsMu.Unlock()
 	if err != nil {
 		s.log.Error("store: commit failed; closing its publishers", "publishes", len(batch), "err", err)
 	}
@@ -168,8 +170,9 @@ func (cm *committer) commit(batch []commitJob) {
 func (s *Server) commitNow(pending []pendingStore, retained *Message) {
 	if len(pending) > 0 {
 		entries := make([]store.Entry, 0, len(pending))
+		s.recordsMu.Lock()
 		for _, p := range pending {
-			if !p.sess.hasEnded() {
+			if p.sess.keepsRecords() {
 				entries = append(entries, p.entry)
 			}
 		}
@@ -178,6 +181,7 @@ func (s *Server) commitNow(pending []pendingStore, retained *Message) {
 				s.log.Error("store: append messages", "err", err)
 			}
 		}
+		s.recordsMu.Unlock()
 	}
 	if err := s.storeRetained(retained); err != nil {
 		s.log.Error("store: retained", "err", err)
@@ -207,13 +211,14 @@ func (sess *session) releaseDurable(d *delivery, durable bool) {
 	}
 }
 
-// hasEnded reports whether the session has ended (its records deleted):
-// a delivery record written for it now would outlive it, and be loaded
-// for the next session of the same client id after a restart.
-func (sess *session) hasEnded() bool {
+// keepsRecords reports whether the session still keeps records in the
+// store: not once it has ended or stopped being persistent (its records
+// deleted). A delivery record written for it then would outlive it, and be
+// loaded for the next session of the same client id after a restart.
+func (sess *session) keepsRecords() bool {
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
-	return sess.ended
+	return sess.persist && !sess.ended
 }
 
 // release marks stored deliveries ready and lets their sessions send them.

@@ -83,7 +83,10 @@ func (sess *session) persistState() {
 		sess.persist = false
 		sess.mu.Unlock()
 		if was {
-			if err := st.DeleteSession(sess.id); err != nil {
+			sess.srv.recordsMu.Lock()
+			err := st.DeleteSession(sess.id)
+			sess.srv.recordsMu.Unlock()
+			if err != nil {
 				sess.srv.log.Error("store: delete session", "client", sess.id, "err", err)
 			}
 		}

@@ -31,6 +31,14 @@ type Server struct {
 
 	mu       sync.Mutex
 	sessions sessionTable // by client id; a connected client is its session's out.c
+
+	// recordsMu orders the writes of session records against their
+	// deletion: the committer holds it from choosing which records to
+	// write (only those of sessions that still keep records) until they
+	// are written, and a session's records are deleted under it. So a
+	// record is never written after its session's records were deleted,
+	// to be loaded for the next session of that client id after a restart.
+	recordsMu sync.Mutex
 	// unattached are the clients not reachable through a session: before
 	// their CONNECT completes (or refused, closing). Few at any time; a
 	// set of every client would cost each idle connection 20-30 bytes.

@@ -287,7 +287,10 @@ func (s *Server) endSessionLocked(sess *session) {
 		s.subs.Unsubscribe(sub.filter(), sub.group(), sess)
 	}
 	if sess.persist && s.opts.Store != nil {
-		if err := s.opts.Store.DeleteSession(sess.id); err != nil {
+		s.recordsMu.Lock()
+		err := s.opts.Store.DeleteSession(sess.id)
+		s.recordsMu.Unlock()
+		if err != nil {
 			s.log.Error("store: delete session", "client", sess.id, "err", err)
 		}
 	}
