@@ -237,15 +237,15 @@ func (sess *session) hasIncoming(pid uint16) bool {
 // ids the broker remembers); its QoS 1 flow is bounded by TCP and the
 // memory budget.
 func (c *client) unacknowledgedIn(qos byte) int {
-	n := c.sess.incomingCount()
-	switch {
-	case c.version == packet.Version5:
-		n += int(c.pendingAcks.Load())
-		if c.extra != nil {
-			n -= int(c.extra.pendingUncounted.Load())
+	if c.version != packet.Version5 {
+		if qos == 1 {
+			return 0
 		}
-	case qos == 1:
-		return 0
+		return c.sess.incomingCount()
+	}
+	n := c.sess.incomingCount() + int(c.pendingAcks.Load())
+	if c.extra != nil {
+		n -= int(c.extra.pendingUncounted.Load())
 	}
 	return n
 }
