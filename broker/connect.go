@@ -261,6 +261,9 @@ func (c *client) completeConnect(p *packet.Connect) error {
 	}
 
 	sess, present, err := c.srv.attach(c, p.CleanStart, expiry)
+	if errors.Is(err, errSessionOwned) {
+		return c.refuse(packet.NotAuthorized, err.Error())
+	}
 	if err != nil {
 		return c.refuse(packet.ServerUnavailable, err.Error())
 	}

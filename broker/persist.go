@@ -99,6 +99,9 @@ func (sess *session) persistState() {
 		rec.Username = c.info.Username
 	} else {
 		rec.DisconnectedAt = time.Now()
+		if sess.offline != nil {
+			rec.Username = sess.offline.owner
+		}
 	}
 	if w := sess.pendingWill(); w != nil {
 		rec.Will = storeMessage(w, 0, nil)
@@ -172,6 +175,7 @@ func (s *Server) recoverSession(rec *store.Session, now time.Time) error {
 		return st.DeleteSession(rec.ClientID)
 	}
 	sess := &session{srv: s, id: rec.ClientID, expiry: rec.ExpiryInterval, persist: true}
+	sess.off().owner = rec.Username
 	for _, sr := range rec.Subscriptions {
 		group, _, _, err := topic.ParseShared(sr.Filter)
 		if err != nil {

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -43,6 +44,23 @@ type offlineState struct {
 	willTimer        *time.Timer
 	pendingWill      *Message // will waiting for its delay
 	pendingWillDelay uint32
+	owner            string // username of the client whose session it is (see attach)
+}
+
+// errSessionOwned refuses a CONNECT that names another user's session.
+var errSessionOwned = errors.New("client id in use by another user's session")
+
+// owner is the username of the client the session belongs to: its
+// connection's while attached, else the one it went offline with. Caller
+// holds sess.mu.
+func (sess *session) owner() string {
+	if c := sess.out.c; c != nil {
+		return c.info.Username
+	}
+	if sess.offline != nil {
+		return sess.offline.owner
+	}
+	return ""
 }
 
 // off returns the session's offline state, creating it. Caller holds sess.mu.
@@ -112,6 +130,14 @@ func (s *Server) attach(c *client, cleanStart bool, expiry uint32) (*session, bo
 	var oldClient *client
 	if old != nil {
 		old.mu.Lock()
+		if old.owner() != c.info.Username {
+			// Another user's session: resuming it would hand over its
+			// subscriptions (granted under that user's ACL) and queued
+			// messages, and taking it over would disconnect its owner.
+			old.mu.Unlock()
+			s.mu.Unlock()
+			return nil, false, errSessionOwned
+		}
 		oldClient = old.out.c
 		old.out.c = nil
 		old.stopTimers()
@@ -183,6 +209,9 @@ func (sess *session) detach(c *client) {
 	}
 	if expiry > 0 && expiry != neverExpire {
 		sess.off().expiryTimer = time.AfterFunc(time.Duration(expiry)*time.Second, sess.expire)
+	}
+	if expiry > 0 {
+		sess.off().owner = c.info.Username
 	}
 	sess.mu.Unlock()
 
