@@ -25,9 +25,11 @@ type Method interface {
 //  3. Each Method in turn (Herald's order: JWT, password file, HTTP hook);
 //     the first that decides decides.
 //  4. No Method decided: refused with 0x86 Bad user name or password
-//     (3.1.1: 4) — unless there are no Methods at all and AllowAnonymous,
-//     in which case credentials are not checked and the username is taken
-//     as sent (an open broker).
+//     (3.1.1: 4) — unless there are no Methods at all, no listener takes
+//     usernames from certificates, and AllowAnonymous, in which case
+//     credentials are not checked and the username is taken as sent (an
+//     open broker). Where certificates stand for usernames, a username
+//     that nothing can check would let any client claim any identity.
 type Chain struct {
 	AllowAnonymous bool
 	// CNAsUsername names the listeners whose verified client certificate
@@ -53,7 +55,7 @@ func (c *Chain) Authenticate(info *broker.ClientInfo, password []byte) packet.Re
 			return code
 		}
 	}
-	if len(c.Methods) == 0 && c.AllowAnonymous {
+	if len(c.Methods) == 0 && len(c.CNAsUsername) == 0 && c.AllowAnonymous {
 		return packet.Success
 	}
 	return packet.BadUsernameOrPassword

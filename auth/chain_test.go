@@ -45,6 +45,8 @@ func TestChainOrder(t *testing.T) {
 		{"certificate CN on a cn_as_username listener", Chain{CNAsUsername: map[string]bool{"tls": true}, Methods: []Method{&stubMethod{}}}, broker.ClientInfo{Listener: "tls", CertCN: "device-9", Username: "claimed"}, "", packet.Success, "device-9", 0},
 		{"certificate CN on another listener is ignored", Chain{CNAsUsername: map[string]bool{"tls": true}, Methods: []Method{&stubMethod{}}}, broker.ClientInfo{Listener: "tls2", CertCN: "device-9"}, "", packet.NotAuthorized, "", 0},
 		{"cn listener without a certificate", Chain{CNAsUsername: map[string]bool{"tls": true}, Methods: []Method{&stubMethod{user: "a"}}}, broker.ClientInfo{Listener: "tls", Username: "a"}, "p", packet.Success, "a", 1},
+		{"certificates only, anonymous allowed: a claimed username is not taken as sent", Chain{AllowAnonymous: true, CNAsUsername: map[string]bool{"tls": true}}, broker.ClientInfo{Listener: "tcp", Username: "device-42"}, "x", packet.BadUsernameOrPassword, "device-42", 0},
+		{"certificates only, anonymous allowed: anonymous still admitted", Chain{AllowAnonymous: true, CNAsUsername: map[string]bool{"tls": true}}, broker.ClientInfo{Listener: "tcp"}, "", packet.Success, "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			info := tc.info

@@ -14,7 +14,9 @@
 //	HTTP hook unreachable, timed out or confused   v5 0x88   3.1.1 3
 //
 // With allow_anonymous and no method configured (the loopback default),
-// nothing is checked and a username is taken as sent.
+// nothing is checked and a username is taken as sent, unless a listener
+// takes usernames from client certificates: then a username that no
+// method can check is refused.
 //
 // Password file (auth.password_file): one `username:bcrypt-hash` per line,
 // '#' comments and blank lines allowed; errors name the file and line.
