@@ -92,11 +92,17 @@ func (a *ACL) first(info *broker.ClientInfo, act Action, match func(rule string,
 		}
 		f := r.Topic
 		if strings.IndexByte(f, '%') >= 0 {
-			// A username or client id containing wildcards or '/' must not
-			// widen the rule: such a client simply does not match it.
-			if strings.ContainsAny(info.Username, "+#/") && strings.Contains(f, "%u") ||
-				strings.ContainsAny(info.ClientID, "+#/") && strings.Contains(f, "%c") {
-				continue
+			// A username or client id containing wildcards or '/', or
+			// starting with '$', must not widen the rule (`%c/#` with client
+			// id `$SYS`): such a client does not get an allow rule, and a
+			// deny rule denies it everything the rule's action covers
+			// (failing closed, not open).
+			if unsafeIdentity(info.Username) && strings.Contains(f, "%u") ||
+				unsafeIdentity(info.ClientID) && strings.Contains(f, "%c") {
+				if r.Allow {
+					continue
+				}
+				return false, true
 			}
 			f = substitute(f, info.Username, info.ClientID)
 		}
@@ -105,6 +111,12 @@ func (a *ACL) first(info *broker.ClientInfo, act Action, match func(rule string,
 		}
 	}
 	return false, false
+}
+
+// unsafeIdentity reports whether a username or client id would change the
+// meaning of a rule it is substituted into.
+func unsafeIdentity(s string) bool {
+	return strings.ContainsAny(s, "+#/") || strings.HasPrefix(s, "$")
 }
 
 // substitute replaces %u and %c in filter. It is written out rather than
@@ -132,7 +144,13 @@ func substitute(filter, username, clientID string) string {
 }
 
 // covers reports whether every topic matched by filter is matched by rule.
+// A rule starting with a wildcard does not cover a filter starting with
+// '$': the rule matches no topic starting with '$' [MQTT-4.7.2-1], so
+// `allow subscribe #` does not grant `$SYS/#`.
 func covers(rule, filter string) bool {
+	if strings.HasPrefix(filter, "$") && (strings.HasPrefix(rule, "#") || strings.HasPrefix(rule, "+")) {
+		return false
+	}
 	r := strings.Split(rule, "/")
 	f := strings.Split(filter, "/")
 	for i, rl := range r {

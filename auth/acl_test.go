@@ -74,6 +74,7 @@ allow all       #                 user=admin
 	ann := &broker.ClientInfo{Username: "ann", ClientID: "phone-1"}
 	admin := &broker.ClientInfo{Username: "admin", ClientID: "console"}
 	wild := &broker.ClientInfo{Username: "+", ClientID: "#"}
+	dollar := &broker.ClientInfo{Username: "ann", ClientID: "$SYS"}
 	for _, tc := range []struct {
 		who       *broker.ClientInfo
 		sub       bool
@@ -96,6 +97,8 @@ allow all       #                 user=admin
 		{admin, false, "$SYS/x", false},
 		{wild, true, "users/+/inbox", false}, // a wildcard username does not widen %u
 		{wild, false, "devices/#/state", false},
+		{dollar, false, "devices/$SYS/state", false}, // a $ client id gets no %c allow
+		{dollar, false, "users/ann/inbox", true},
 	} {
 		var got bool
 		if tc.sub {
@@ -106,6 +109,32 @@ allow all       #                 user=admin
 		if got != tc.wantAllow {
 			t.Errorf("%s sub=%v %q: got %v, want %v", tc.who.Username, tc.sub, tc.topic, got, tc.wantAllow)
 		}
+	}
+}
+
+// A deny rule keyed on %u or %c fails closed for an identity that would
+// change its meaning: the client is denied what the rule's action covers,
+// rather than the rule being skipped. An allow rule starting with a
+// wildcard grants no $ topic to subscribe to.
+func TestACLDenyWithUnsafeIdentityFailsClosed(t *testing.T) {
+	rules, err := ParseACL(strings.NewReader(`
+deny  all       private/%u/#
+allow all       #
+`), "acl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	acl := &ACL{Rules: rules}
+	for _, who := range []*broker.ClientInfo{{Username: "a/b"}, {Username: "+"}, {Username: "$x"}} {
+		if acl.CanPublish(who, "private/a/b/x") || acl.CanPublish(who, "anything") {
+			t.Errorf("username %q passed a deny rule keyed on %%u", who.Username)
+		}
+	}
+	if !acl.CanPublish(&broker.ClientInfo{Username: "ann"}, "anything") {
+		t.Error("a plain username was denied")
+	}
+	if acl.CanSubscribe(&broker.ClientInfo{Username: "ann"}, "$SYS/#") {
+		t.Error("allow all # granted a subscription to $SYS/#")
 	}
 }
 
@@ -127,7 +156,9 @@ func TestFilterCoversAndOverlaps(t *testing.T) {
 		{"a/+/c", "a/b/d", false, false},
 		{"$SYS/#", "#", false, false},
 		{"$SYS/#", "+/x", false, false},
-		{"#", "$SYS/x", true, false},
+		{"#", "$SYS/x", false, false}, // [MQTT-4.7.2-1]: # matches no $ topic
+		{"+/x", "$SYS/x", false, false},
+		{"+/#", "$share/g/x", false, false},
 		{"$SYS/#", "$SYS/x", true, true},
 	} {
 		if got := covers(tc.rule, tc.filter); got != tc.covers {

@@ -104,8 +104,14 @@ func runServe(args []string) int {
 	override(set, "server-keepalive", &cfg.MQTT.ServerKeepAlive, *serverKA)
 	override(set, "topic-alias-maximum", &cfg.MQTT.TopicAliasMaximum, *aliasMax)
 	override(set, "sys-interval", &cfg.MQTT.SysInterval, config.Duration(*sysInterval))
-	for _, f := range aclDeny {
-		cfg.ACL.Rules = append(cfg.ACL.Rules, config.ACLRule{Action: config.ACLAll, Allow: false, Topic: f})
+	// Flag denies go first: the first matching rule decides, so a deny
+	// behind the file's allows would never apply.
+	if len(aclDeny) > 0 {
+		denies := make([]config.ACLRule, 0, len(aclDeny)+len(cfg.ACL.Rules))
+		for _, f := range aclDeny {
+			denies = append(denies, config.ACLRule{Action: config.ACLAll, Allow: false, Topic: f})
+		}
+		cfg.ACL.Rules = append(denies, cfg.ACL.Rules...)
 	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(os.Stderr, "herald: invalid configuration (after flags):\n%v\n", err)
