@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/url"
 	"slices"
 	"strings"
@@ -41,7 +42,10 @@ func (p *problems) atLeast(path string, v, lo int) {
 }
 
 func (p *problems) notNegative(path string, v float64) {
-	if v < 0 {
+	switch {
+	case math.IsNaN(v) || math.IsInf(v, 0):
+		p.add(path, "must be a finite number, got %g", v) // NaN would switch the limit off
+	case v < 0:
 		p.add(path, "must not be negative, got %g", v)
 	}
 }

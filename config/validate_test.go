@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -98,6 +99,8 @@ func TestValidateRejects(t *testing.T) {
 		{"connect_rate without burst", func(c *Config) { c.Limits.ConnectRate = 10; c.Limits.ConnectBurst = 0 }, "limits.connect_burst", "must be at least 1, got 0"},
 		{"negative connect_burst", func(c *Config) { c.Limits.ConnectBurst = -1 }, "limits.connect_burst", "must be at least 0"},
 		{"negative publish_rate", func(c *Config) { c.Limits.PublishRate = -0.5 }, "limits.publish_rate", "must not be negative, got -0.5"},
+		{"NaN connect_rate", func(c *Config) { c.Limits.ConnectRate = math.NaN() }, "limits.connect_rate", "must be a finite number, got NaN"},
+		{"infinite publish_rate", func(c *Config) { c.Limits.PublishRate = math.Inf(1) }, "limits.publish_rate", "must be a finite number, got +Inf"},
 		{"negative publish_bandwidth", func(c *Config) { c.Limits.PublishBandwidth = -1 }, "limits.publish_bandwidth", "must not be negative"},
 		{"negative max_subscriptions_per_client", func(c *Config) { c.Limits.MaxSubscriptionsPerClient = -1 }, "limits.max_subscriptions_per_client", "must be at least 0"},
 		{"memory budget below one queue", func(c *Config) { c.Limits.MemoryBudget = MiB }, "limits.memory_budget", "at least mqtt.max_queued_bytes (8MiB), got 1MiB"},
