@@ -91,6 +91,14 @@ func (c *econn) Write(b []byte) (int, error) {
 	return pending, nil
 }
 
+// closeRequested reports whether Close was called (by any goroutine).
+func (c *econn) closeRequested() bool {
+	c.mu.Lock()
+	closing := c.state&connClosing != 0
+	c.mu.Unlock()
+	return closing
+}
+
 // Close implements Conn. It returns at once; the loop flushes what is
 // queued (for at most CloseTimeout), closes the socket and calls
 // Handler.Closed(nil).

@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
@@ -436,5 +437,52 @@ func TestEpollLoopsSurviveStrayKicks(t *testing.T) {
 		if _, err := io.ReadFull(client, buf); err != nil || buf[0] != byte(i) {
 			t.Fatalf("write %d after a kick: got %v %v", i, buf, err)
 		}
+	}
+}
+
+// closeWatch records Data calls made after its conn's Close was called.
+type closeWatch struct {
+	closed atomic.Bool
+	late   *atomic.Int64
+}
+
+func (h *closeWatch) Data(p []byte) error {
+	if h.closed.Load() {
+		h.late.Add(1)
+	}
+	return nil
+}
+func (h *closeWatch) Closed(error) {}
+
+// Once Conn.Close has been called, from any goroutine, the handler gets no
+// more Data, even for bytes that were already waiting in the same batch
+// of events.
+func TestEpollNoDataAfterClose(t *testing.T) {
+	var late atomic.Int64
+	type accepted struct {
+		c Conn
+		h *closeWatch
+	}
+	ch := make(chan accepted, 1)
+	s := startEpoll(t, EpollOptions{Loops: 2}, func(c Conn) Handler {
+		h := &closeWatch{late: &late}
+		ch <- accepted{c, h}
+		return h
+	})
+	for range 200 {
+		client, err := net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := <-ch
+		client.Write([]byte("before"))
+		a.c.Close()
+		a.h.closed.Store(true) // Data from here on came after Close returned
+		client.Write([]byte("after the close"))
+		client.Close()
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := late.Load(); n != 0 {
+		t.Fatalf("%d Data calls after Close", n)
 	}
 }

@@ -441,6 +441,9 @@ func (l *loop) readable(c *econn, events uint32) {
 			// Closing: read only to notice a hangup; no more Data.
 		case c.lstate&lProxyWait != 0:
 			l.handshake(c, p)
+		case c.closeRequested():
+			// Closed from another goroutine; the loop acts on it when it
+			// serves its flush list. No more Data meanwhile.
 		default:
 			if err := c.handler.Data(p); err != nil {
 				l.closeConn(c, err)
@@ -512,7 +515,7 @@ func (l *loop) handshake(c *econn, p []byte) {
 	if !l.admit(c) {
 		return
 	}
-	if rest := data[n:]; len(rest) > 0 {
+	if rest := data[n:]; len(rest) > 0 && !c.closeRequested() {
 		if err := c.handler.Data(rest); err != nil {
 			l.closeConn(c, err)
 		}
@@ -701,7 +704,11 @@ func (l *loop) expire() {
 	}
 	if l.pausedTill > 0 && now >= l.pausedTill {
 		l.pausedTill = 0
-		l.watch(l.srv.lfd, unix.EPOLLIN, unix.EPOLL_CTL_ADD)
+		if err := l.watch(l.srv.lfd, unix.EPOLLIN, unix.EPOLL_CTL_ADD); err != nil && !errors.Is(err, unix.EEXIST) {
+			// Out of kernel memory or epoll watches, as likely as not what
+			// made accept fail: try again later rather than never accept.
+			l.pausedTill = now + acceptPause
+		}
 	}
 }
 

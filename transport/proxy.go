@@ -158,15 +158,24 @@ func parseProxyV2(b []byte) (int, netip.AddrPort, error) {
 }
 
 // ProxyListener wraps l so that every accepted connection starts with a
-// PROXY protocol v1 or v2 header, which must arrive within timeout. The
+// PROXY protocol v1 or v2 header, which must arrive within timeout
+// (0: the default of 5 s; there is always a bound, else a client that
+// sends half a header holds its socket forever). The
 // header is read on the connection's first Read, RemoteAddr or Handshake
 // (ServeConn calls Handshake before the Accepter), never in Accept, so one
 // slow client cannot stall the accept loop. RemoteAddr then reports the
 // client address the header names. A connection whose header is missing or
 // malformed fails with an error wrapping ErrProxyHeader.
 func ProxyListener(l net.Listener, timeout time.Duration) net.Listener {
+	if timeout <= 0 {
+		timeout = defaultProxyTimeout
+	}
 	return &proxyListener{Listener: l, timeout: timeout}
 }
+
+// defaultProxyTimeout bounds the wait for a PROXY header (as
+// EpollOptions.ProxyTimeout does by default).
+const defaultProxyTimeout = 5 * time.Second
 
 type proxyListener struct {
 	net.Listener

@@ -2,8 +2,10 @@ package transport
 
 import (
 	"errors"
+	"net"
 	"net/netip"
 	"testing"
+	"time"
 )
 
 func TestParseProxy(t *testing.T) {
@@ -107,4 +109,39 @@ func FuzzParseProxy(f *testing.F) {
 			}
 		}
 	})
+}
+
+// A PROXY listener always bounds the wait for the header: 0 means the
+// default, not forever (a client sending half a header would otherwise
+// hold its socket and, behind net/http, a goroutine for good).
+func TestProxyListenerZeroTimeoutMeansTheDefault(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if got := ProxyListener(l, 0).(*proxyListener).timeout; got != defaultProxyTimeout {
+		t.Fatalf("timeout %v, want the default %v", got, defaultProxyTimeout)
+	}
+	pl := ProxyListener(l, 200*time.Millisecond)
+	go func() {
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err == nil {
+			c.Write([]byte("PROXY TCP4 1.2.3.4 ")) // half a header, then silence
+			time.Sleep(2 * time.Second)
+			c.Close()
+		}
+	}()
+	c, err := pl.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	began := time.Now()
+	if err := c.(*proxyConn).Handshake(); err == nil {
+		t.Fatal("half a PROXY header was accepted")
+	}
+	if d := time.Since(began); d > time.Second {
+		t.Fatalf("the header wait took %v, bounded at 200ms", d)
+	}
 }
