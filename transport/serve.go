@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -28,7 +27,7 @@ const (
 // were still open when their server shut down.
 var ErrServerClosed = errors.New("transport: server closed")
 
-// Serve accepts connections on l until ctx is done or l fails, and serves
+// Serve accepts connections on l until ctx is done or l is closed, and serves
 // each with a reader goroutine and a writer goroutine (see ServeConn). When
 // it stops it closes l and every connection it accepted, waits for their
 // Handler.Closed calls to return, and returns nil if ctx ended it or the
@@ -46,9 +45,12 @@ func Serve(ctx context.Context, l net.Listener, accept Accepter) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if isTemporary(err) {
-				// Out of file descriptors or a connection reset before we
-				// took it: back off like net/http instead of spinning.
+			if !errors.Is(err, net.ErrClosed) {
+				// Out of file descriptors, a connection reset before we took
+				// it, or one of the network errors accept(2) passes on and
+				// says to retry (EPROTO, ENETDOWN, EHOSTUNREACH, EPERM from a
+				// firewall...): back off like net/http instead of spinning,
+				// and keep serving. Only a closed listener ends Serve.
 				delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 				select {
 				case <-time.After(delay):
@@ -72,13 +74,6 @@ func Serve(ctx context.Context, l net.Listener, accept Accepter) error {
 			g.serve(accept)
 		}()
 	}
-}
-
-func isTemporary(err error) bool {
-	var ne net.Error
-	return errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) ||
-		errors.Is(err, syscall.ECONNABORTED) || errors.Is(err, syscall.ENOBUFS) ||
-		errors.Is(err, syscall.ENOMEM) || (errors.As(err, &ne) && ne.Timeout())
 }
 
 // ServeConn serves one already-accepted connection (TLS and WebSocket wrap

@@ -12,8 +12,10 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -196,4 +198,55 @@ func selfSignedCert(t *testing.T) tls.Certificate {
 		t.Fatal(err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+type quietHandler struct{}
+
+func (quietHandler) Data([]byte) error { return nil }
+func (quietHandler) Closed(error)      {}
+
+// flakyListener fails its first Accept with an error accept(2) says to
+// retry (EPROTO), then behaves.
+type flakyListener struct {
+	net.Listener
+	failed atomic.Bool
+}
+
+func (l *flakyListener) Accept() (net.Conn, error) {
+	if !l.failed.Swap(true) {
+		return nil, &net.OpError{Op: "accept", Net: "tcp", Err: os.NewSyscallError("accept4", syscall.EPROTO)}
+	}
+	return l.Listener.Accept()
+}
+
+// A network error passed on by accept(2) does not stop Serve (which would
+// close every connection it serves); only closing the listener does.
+func TestServeKeepsAcceptingAfterANetworkError(t *testing.T) {
+	inner, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &flakyListener{Listener: inner}
+	accepted := make(chan struct{}, 1)
+	done := make(chan error, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		done <- Serve(ctx, l, func(c Conn) Handler { accepted <- struct{}{}; return quietHandler{} })
+	}()
+	c, err := net.Dial("tcp", inner.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	select {
+	case <-accepted:
+	case err := <-done:
+		t.Fatalf("Serve stopped on a retryable accept error: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connection accepted after the error")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("Serve after cancel: %v", err)
+	}
 }
