@@ -125,7 +125,7 @@ func parseProxyV2(b []byte) (int, netip.AddrPort, error) {
 	if cmd > 0x1 { // 0 LOCAL, 1 PROXY
 		return 0, none, proxyErr("v2 command %d", cmd)
 	}
-	if family > 0x3 { // UNSPEC, INET, INET6, UNIX
+	if cmd == 0x1 && family > 0x3 { // UNSPEC, INET, INET6, UNIX; LOCAL ignores the family
 		return 0, none, proxyErr("v2 address family %d", family)
 	}
 	if cmd == 0x1 && proto != 0x0 && proto != 0x1 { // UNSPEC or STREAM

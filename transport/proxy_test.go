@@ -42,6 +42,7 @@ func TestParseProxy(t *testing.T) {
 		{"v2 version 1", proxyV2Sig + "\x11\x11\x00\x0c", 0, "", ErrProxyHeader},
 		{"v2 command 2", proxyV2Sig + "\x22\x11\x00\x0c", 0, "", ErrProxyHeader},
 		{"v2 family 4", proxyV2Sig + "\x21\x41\x00\x00", 0, "", ErrProxyHeader},
+		{"v2 local ignores the family", proxyV2Sig + "\x20\x41\x00\x00", 16, "", nil},
 		{"v2 too long", proxyV2Sig + "\x21\x11\xff\xff", 0, "", ErrProxyHeader},
 		{"v2 short inet6", proxyV2Sig + "\x21\x21\x00\x0c" + string(make([]byte, 12)), 0, "", ErrProxyHeader},
 		{"mqtt connect", "\x10\x0c\x00\x04MQTT", 0, "", ErrProxyHeader},
