@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -41,6 +42,9 @@ type JWTOptions struct {
 	// GrantList form; a token without the claim gets the operator's rules
 	// only.
 	ACLClaim string
+	// Audience and Issuer, when set, are required of the token's "aud"
+	// (one of its values) and "iss" claims.
+	Audience, Issuer string
 	// ClockSkew is the tolerance for "nbf" and "iat" against this host's
 	// clock; 0 means 30s. "exp" gets none: the broker closes the
 	// connection at exp, so admitting a token past it would be pointless.
@@ -235,6 +239,20 @@ func (j *JWT) verify(info *broker.ClientInfo, token string) error {
 		return err
 	} else if iat != nil && now.Add(j.skew).Before(iat.Time) {
 		return fmt.Errorf("token issued in the future (%s)", iat.Time.UTC().Format(time.RFC3339))
+	}
+	if want := j.opts.Audience; want != "" {
+		aud, err := claims.GetAudience()
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(aud, want) {
+			return fmt.Errorf("token audience %q does not include %q", []string(aud), want)
+		}
+	}
+	if want := j.opts.Issuer; want != "" {
+		if iss, _ := claims.GetIssuer(); iss != want {
+			return fmt.Errorf("token issuer %q is not %q", iss, want)
+		}
 	}
 	user, _ := claims[j.claim].(string)
 	if user == "" {

@@ -126,6 +126,35 @@ func TestJWTHMAC(t *testing.T) {
 	}
 }
 
+// With audience and issuer configured, a token must name both: one
+// signed with the same key for another application is refused.
+func TestJWTAudienceAndIssuer(t *testing.T) {
+	secretFile := writeFile(t, t.TempDir(), "secret", testSecret)
+	j, err := NewJWT(JWTOptions{HMACSecretFile: secretFile, Audience: "mqtt", Issuer: "https://idp.example"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		extra jwt.MapClaims
+		want  packet.ReasonCode
+	}{
+		{"both", jwt.MapClaims{"aud": "mqtt", "iss": "https://idp.example"}, packet.Success},
+		{"audience in a list", jwt.MapClaims{"aud": []string{"web", "mqtt"}, "iss": "https://idp.example"}, packet.Success},
+		{"other audience", jwt.MapClaims{"aud": "web", "iss": "https://idp.example"}, packet.BadUsernameOrPassword},
+		{"no audience", jwt.MapClaims{"iss": "https://idp.example"}, packet.BadUsernameOrPassword},
+		{"other issuer", jwt.MapClaims{"aud": "mqtt", "iss": "https://evil.example"}, packet.BadUsernameOrPassword},
+		{"no issuer", jwt.MapClaims{"aud": "mqtt"}, packet.BadUsernameOrPassword},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			token := sign(t, jwt.SigningMethodHS256, testSecret, claims("alice", tc.extra))
+			if code, _ := j.Check(&broker.ClientInfo{ClientID: "c"}, []byte(token)); code != tc.want {
+				t.Fatalf("got %v, want %v", code, tc.want)
+			}
+		})
+	}
+}
+
 // tamper replaces a token's payload, keeping header and signature.
 func tamper(t testing.TB, token string, c jwt.MapClaims) string {
 	parts := strings.Split(token, ".")

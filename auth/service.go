@@ -52,6 +52,8 @@ func FromConfig(cfg *config.Config, log *slog.Logger) (*Service, error) {
 			PublicKeyFile:  a.JWT.PublicKeyFile,
 			UsernameClaim:  a.JWT.UsernameClaim,
 			ACLClaim:       a.JWT.ACLClaim,
+			Audience:       a.JWT.Audience,
+			Issuer:         a.JWT.Issuer,
 			Grants:         grants,
 			Logger:         log,
 		})

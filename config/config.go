@@ -229,6 +229,12 @@ type JWT struct {
 	UsernameClaim string `yaml:"username_claim"`
 	// ACLClaim, when set, is a claim holding per-token ACL rules.
 	ACLClaim string `yaml:"acl_claim"`
+	// Audience and Issuer, when set, must be the token's "aud" (one of
+	// them, if it is a list) and "iss": with a key shared with other
+	// applications of an identity provider, they keep tokens issued for
+	// those applications out.
+	Audience string `yaml:"audience"`
+	Issuer   string `yaml:"issuer"`
 }
 
 // HTTPHook delegates authentication and authorization to an HTTP service.
