@@ -115,10 +115,10 @@ func (cm *committer) commit(batch []commitJob) {
 		if j.update != nil && (j.sess == nil || j.sess.keepsRecords()) {
 			sb.Updates = append(sb.Updates, *j.update)
 		}
-		if j.incoming != 0 && j.c != nil && j.c.sess.persistent() {
+		if j.incoming != 0 && j.c != nil && j.c.sess.keepsRecords() {
 			sb.Incoming = append(sb.Incoming, store.Incoming{ClientID: j.c.sess.id, PacketID: j.incoming})
 		}
-		if j.released != 0 && j.c != nil && j.c.sess.persistent() {
+		if j.released != 0 && j.c != nil && j.c.sess.keepsRecords() {
 			sb.DeleteIncoming = append(sb.DeleteIncoming, store.Incoming{ClientID: j.c.sess.id, PacketID: j.released})
 		}
 		if j.retained != nil {
@@ -153,7 +153,12 @@ func (cm *committer) commit(batch []commitJob) {
 		}
 		if err != nil {
 			// Not durable: do not acknowledge. Closing makes the client
-			// resend the PUBLISH on its next connection.
+			// resend the PUBLISH on its next connection, where its QoS 2 id
+			// must not look known (a retransmission would get a PUBREC for
+			// nothing stored).
+			if j.incoming != 0 {
+				j.c.sess.removeIncoming(j.incoming)
+			}
 			j.c.disconnect(packet.UnspecifiedError, "storage failure")
 		} else if j.sendAck {
 			j.c.send(&j.ack)

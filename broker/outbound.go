@@ -382,6 +382,12 @@ func (sess *session) fill() {
 		d := o.queue[0]
 		o.queue[0] = nil
 		o.queue = o.queue[1:]
+		if d.pid != 0 && o.findInflight(d.pid) >= 0 {
+			// A recovered delivery's id (derived from its sequence number)
+			// is held by a message in flight: two in flight must not share
+			// one [MQTT-2.2.1-3].
+			d.pid = 0
+		}
 		sess.queueBytes(-d.msg.weight())
 		sess.sendPublish(d, d.resend, nil)
 	}

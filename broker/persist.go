@@ -101,6 +101,11 @@ func (sess *session) persistState() {
 		rec.DisconnectedAt = time.Now()
 		if sess.offline != nil {
 			rec.Username = sess.offline.owner
+			if !sess.offline.since.IsZero() {
+				// Saved again (a graceful stop saves every session): the
+				// expiry and will delay still run from the disconnect.
+				rec.DisconnectedAt = sess.offline.since
+			}
 		}
 	}
 	if w := sess.pendingWill(); w != nil {
@@ -156,30 +161,47 @@ func (s *Server) Recover() error {
 	if err != nil {
 		return fmt.Errorf("load sessions: %w", err)
 	}
+	var wills []*Message
 	for _, rec := range sessions {
-		if err := s.recoverSession(rec, now); err != nil {
+		will, err := s.recoverSession(rec, now)
+		if err != nil {
 			return fmt.Errorf("recover session %q: %w", rec.ClientID, err)
 		}
+		if will != nil {
+			wills = append(wills, will)
+		}
+	}
+	// The wills of sessions that expired while the broker was down are
+	// due [MQTT-3.1.3-9]; published once every subscriber is back.
+	for _, w := range wills {
+		s.route(w, nil)
 	}
 	s.log.Info("recovered state", "sessions", len(sessions), "retained", len(retained))
 	return nil
 }
 
-func (s *Server) recoverSession(rec *store.Session, now time.Time) error {
+// recoverSession restores one stored session, or deletes it if it expired
+// while the broker was down, returning its will if that is now due.
+func (s *Server) recoverSession(rec *store.Session, now time.Time) (*Message, error) {
 	st := s.opts.Store
 	gone := rec.DisconnectedAt
 	if gone.IsZero() {
 		gone = now // it was connected when the broker stopped
 	}
 	if rec.ExpiryInterval != neverExpire && now.Sub(gone) >= time.Duration(rec.ExpiryInterval)*time.Second {
-		return st.DeleteSession(rec.ClientID)
+		var will *Message
+		if rec.Will != nil {
+			will = messageFromStore(rec.Will)
+		}
+		return will, st.DeleteSession(rec.ClientID)
 	}
 	sess := &session{srv: s, id: rec.ClientID, expiry: rec.ExpiryInterval, persist: true}
 	sess.off().owner = rec.Username
+	sess.offline.since = gone
 	for _, sr := range rec.Subscriptions {
 		group, _, _, err := topic.ParseShared(sr.Filter)
 		if err != nil {
-			return fmt.Errorf("subscription %q: %w", sr.Filter, err)
+			return nil, fmt.Errorf("subscription %q: %w", sr.Filter, err)
 		}
 		sub := newSubscription(sr.Filter, group, sr.QoS, sr.NoLocal, sr.RetainAsPublished, sr.RetainHandling, sr.ID)
 		sess.subs.put(sub)
@@ -188,7 +210,7 @@ func (s *Server) recoverSession(rec *store.Session, now time.Time) error {
 	sess.subCount.Store(int32(sess.subs.len()))
 	msgs, err := st.LoadMessages(rec.ClientID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, sm := range msgs {
 		m := messageFromStore(sm)
@@ -215,7 +237,7 @@ func (s *Server) recoverSession(rec *store.Session, now time.Time) error {
 	}
 	ids, err := st.LoadIncoming(rec.ClientID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, pid := range ids {
 		if sess.incoming == nil {
@@ -237,5 +259,5 @@ func (s *Server) recoverSession(rec *store.Session, now time.Time) error {
 	s.mu.Lock()
 	s.sessions.put(sess)
 	s.mu.Unlock()
-	return nil
+	return nil, nil
 }

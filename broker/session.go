@@ -44,7 +44,8 @@ type offlineState struct {
 	willTimer        *time.Timer
 	pendingWill      *Message // will waiting for its delay
 	pendingWillDelay uint32
-	owner            string // username of the client whose session it is (see attach)
+	owner            string    // username of the client whose session it is (see attach)
+	since            time.Time // when it went offline (expiry and will delay run from it)
 }
 
 // errSessionOwned refuses a CONNECT that names another user's session.
@@ -212,6 +213,7 @@ func (sess *session) detach(c *client) {
 	}
 	if expiry > 0 {
 		sess.off().owner = c.info.Username
+		sess.offline.since = time.Now()
 	}
 	sess.mu.Unlock()
 
@@ -255,6 +257,9 @@ func (sess *session) fireWill(w *Message) {
 	}
 	sess.mu.Unlock()
 	if due {
+		// The session record loses the will before it is published: after
+		// a crash in between it is lost rather than published twice.
+		sess.persistState()
 		sess.srv.route(w, nil)
 	}
 }

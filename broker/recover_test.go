@@ -1,0 +1,109 @@
+package broker
+
+import (
+	"testing"
+	"time"
+
+	"github.com/herald-mqtt/herald/packet"
+	"github.com/herald-mqtt/herald/store"
+)
+
+// A session that expired while the broker was down still owes its
+// delayed will [MQTT-3.1.3-9]: recovery publishes it (to the sessions
+// recovered with it) before deleting the session.
+func TestRecoverPublishesTheWillOfASessionThatExpiredWhileDown(t *testing.T) {
+	st := store.NewMemory()
+	long := time.Now().Add(-time.Hour)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(st.SaveSession(&store.Session{ClientID: "listener", Username: "u", ExpiryInterval: store.NeverExpires,
+		DisconnectedAt: long, Subscriptions: []store.Subscription{{Filter: "status/#", QoS: 1}}}))
+	must(st.SaveSession(&store.Session{ClientID: "dev", ExpiryInterval: 60, DisconnectedAt: long,
+		Will: &store.Message{Topic: "status/dev", Payload: []byte("gone"), QoS: 1}, WillDelay: 3600}))
+	o := benchOptions()
+	o.Store = st
+	srv := New(o)
+	defer srv.cancel()
+	must(srv.Recover())
+	srv.mu.Lock()
+	listener, dev := srv.sessions.get("listener"), srv.sessions.get("dev")
+	srv.mu.Unlock()
+	if dev != nil {
+		t.Fatal("the expired session was recovered")
+	}
+	if listener == nil {
+		t.Fatal("the live session was not recovered")
+	}
+	listener.mu.Lock()
+	queued := len(listener.out.queue)
+	listener.mu.Unlock()
+	if queued != 1 {
+		t.Fatalf("the subscriber has %d queued messages, want the will", queued)
+	}
+	if sessions, _ := st.LoadSessions(); len(sessions) != 1 {
+		t.Fatalf("%d stored sessions, want the expired one deleted", len(sessions))
+	}
+}
+
+// A graceful stop saves every offline session again; the disconnect time
+// it records stays the real one, so expiry and will delay do not restart
+// with every restart.
+func TestOfflineSessionKeepsItsDisconnectTimeWhenSavedAgain(t *testing.T) {
+	st := store.NewMemory()
+	then := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
+	if err := st.SaveSession(&store.Session{ClientID: "s", ExpiryInterval: 3600, DisconnectedAt: then}); err != nil {
+		t.Fatal(err)
+	}
+	o := benchOptions()
+	o.Store = st
+	srv := New(o)
+	defer srv.cancel()
+	if err := srv.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	srv.mu.Lock()
+	sess := srv.sessions.get("s")
+	srv.mu.Unlock()
+	sess.persistState()
+	sessions, err := st.LoadSessions()
+	if err != nil || len(sessions) != 1 {
+		t.Fatalf("sessions %v %v", sessions, err)
+	}
+	if got := sessions[0].DisconnectedAt; !got.Equal(then) {
+		t.Fatalf("saved again with DisconnectedAt %v, want the original %v", got, then)
+	}
+}
+
+// A delayed will that has been published is gone from the stored session
+// too: a crash afterwards must not publish it a second time on recovery.
+func TestFiredWillLeavesTheStoredSession(t *testing.T) {
+	st := store.NewMemory()
+	o := benchOptions()
+	o.Store = st
+	srv := New(o)
+	defer srv.cancel()
+	p := &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "w", CleanStart: true,
+		WillFlag: true, WillTopic: "status/w", WillPayload: []byte("gone"), WillQoS: 1,
+		WillProps: packet.Properties{WillDelay: 1},
+		Props:     packet.Properties{SessionExpiry: 60, HasSessionExpiry: true}}
+	c, _ := fakeClient(t, srv, p, "", 0)
+	c.Closed(nil)
+	if ss, _ := st.LoadSessions(); len(ss) != 1 || ss[0].Will == nil {
+		t.Fatalf("stored before the delay: %+v, want the session with its will", ss)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ss, _ := st.LoadSessions()
+		if len(ss) == 1 && ss[0].Will == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("stored after the will fired: %+v, want the session without its will", ss)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
