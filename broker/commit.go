@@ -121,11 +121,13 @@ func (cm *committer) commit(batch []commitJob) {
 		if j.released != 0 && j.c != nil && j.c.sess.keepsRecords() {
 			sb.DeleteIncoming = append(sb.DeleteIncoming, store.Incoming{ClientID: j.c.sess.id, PacketID: j.released})
 		}
-		if j.retained != nil {
+		if m := j.retained; m != nil && s.newerRetained(m) {
 			if lastRetained == nil {
 				lastRetained = make(map[string]*Message)
 			}
-			lastRetained[j.retained.Topic] = j.retained
+			if old := lastRetained[m.Topic]; old == nil || old.retainSeq < m.retainSeq {
+				lastRetained[m.Topic] = m
+			}
 		}
 	}
 	for topic, m := range lastRetained {
@@ -136,6 +138,11 @@ func (cm *committer) commit(batch []commitJob) {
 		}
 	}
 	err := s.opts.Store.Commit(&sb)
+	if err == nil {
+		for _, m := range lastRetained {
+			s.retainWritten[m.Topic] = m.retainSeq
+		}
+	}
 	s.recordsMu.Unlock()
 	if err != nil {
 		s.log.Error("store: commit failed; closing its publishers", "publishes", len(batch), "err", err)
@@ -241,8 +248,28 @@ func (s *Server) storeRetained(m *Message) error {
 	if m == nil || s.opts.Store == nil {
 		return nil
 	}
-	if len(m.Payload) == 0 {
-		return s.opts.Store.DeleteRetained(m.Topic)
+	s.recordsMu.Lock()
+	defer s.recordsMu.Unlock()
+	if !s.newerRetained(m) {
+		return nil // a newer update of the topic is in the store already
 	}
-	return s.opts.Store.SaveRetained(storeMessage(m, 0, nil))
+	var err error
+	if len(m.Payload) == 0 {
+		err = s.opts.Store.DeleteRetained(m.Topic)
+	} else {
+		err = s.opts.Store.SaveRetained(storeMessage(m, 0, nil))
+	}
+	if err == nil {
+		s.retainWritten[m.Topic] = m.retainSeq
+	}
+	return err
+}
+
+// newerRetained reports whether m is newer than the last retained update of
+// its topic written to the store. Caller holds recordsMu.
+func (s *Server) newerRetained(m *Message) bool {
+	if s.retainWritten == nil {
+		s.retainWritten = make(map[string]uint64)
+	}
+	return m.retainSeq > s.retainWritten[m.Topic]
 }

@@ -24,7 +24,8 @@ type Message struct {
 	Created   time.Time
 	ExpiresAt time.Time // zero: never
 
-	from *session // publishing session, for No Local; nil for broker messages
+	from      *session // publishing session, for No Local; nil for broker messages
+	retainSeq uint64   // order of this retained update in the index (Server.retain)
 }
 
 // messageFromPublish builds a Message from a decoded PUBLISH.

@@ -107,3 +107,29 @@ func TestFiredWillLeavesTheStoredSession(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Retained updates reach the store in whatever order their writers run
+// (a will at once, a client's publish after its group commit); the store
+// must end with the update the index holds, the later one.
+func TestRetainedStoreKeepsTheIndexOrder(t *testing.T) {
+	st := store.NewMemory()
+	o := benchOptions()
+	o.Store = st
+	srv := New(o)
+	defer srv.cancel()
+	older := &Message{Topic: "status/x", Payload: []byte("online"), Retain: true}
+	newer := &Message{Topic: "status/x", Payload: []byte("offline"), Retain: true}
+	srv.retain(older)
+	srv.retain(newer)
+	if err := srv.storeRetained(newer); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.storeRetained(older); err != nil {
+		t.Fatal(err)
+	}
+	srv.commit.commit([]commitJob{{retained: older}}) // the committer's path, late too
+	got, err := st.LoadRetained()
+	if err != nil || len(got) != 1 || string(got[0].Payload) != "offline" {
+		t.Fatalf("stored retained %v %v, want the newer update", got, err)
+	}
+}

@@ -252,6 +252,10 @@ func publishIDOffset(frame []byte) int {
 // retain stores or clears a retained message in the index [MQTT-3.3.1-5,
 // -6, -10] and returns the update the store needs (nil if none).
 func (s *Server) retain(m *Message) *Message {
+	s.retainMu.Lock()
+	defer s.retainMu.Unlock()
+	s.retainSeq++
+	m.retainSeq = s.retainSeq
 	if len(m.Payload) == 0 {
 		if s.retained.Delete(m.Topic) && s.opts.Store != nil {
 			return m

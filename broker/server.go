@@ -39,6 +39,16 @@ type Server struct {
 	// record is never written after its session's records were deleted,
 	// to be loaded for the next session of that client id after a restart.
 	recordsMu sync.Mutex
+	// retainWritten is, per topic, the retainSeq of the last retained
+	// update written to the store (guarded by recordsMu): an update that
+	// reaches the store after a newer one for its topic (a will written at
+	// once while a client's publish waits in the committer) is skipped, so
+	// the store keeps what the index holds.
+	retainWritten map[string]uint64
+	// retainMu orders retained updates: their retainSeq follows the order
+	// in which they change the index.
+	retainMu  sync.Mutex
+	retainSeq uint64
 	// unattached are the clients not reachable through a session: before
 	// their CONNECT completes (or refused, closing). Few at any time; a
 	// set of every client would cost each idle connection 20-30 bytes.
