@@ -122,6 +122,18 @@ func (sess *session) persistState() {
 	if err := st.SaveSession(rec); err != nil {
 		sess.srv.log.Error("store: save session", "client", sess.id, "err", err)
 	}
+	// The session may have ended (expiry timer, Clean Start takeover) or
+	// stopped being persistent while the record was written, its records
+	// deleted just before this write: delete again rather than leave a
+	// session in the store that no longer exists.
+	sess.mu.Lock()
+	gone := sess.ended || !sess.persist
+	sess.mu.Unlock()
+	if gone {
+		sess.srv.recordsMu.Lock()
+		st.DeleteSession(sess.id)
+		sess.srv.recordsMu.Unlock()
+	}
 }
 
 // flushSessions records the disconnect time of every persistent session at

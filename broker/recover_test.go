@@ -133,3 +133,40 @@ func TestRetainedStoreKeepsTheIndexOrder(t *testing.T) {
 		t.Fatalf("stored retained %v %v, want the newer update", got, err)
 	}
 }
+
+// hookStore runs before once, the first time SaveSession is called.
+type hookStore struct {
+	*store.Memory
+	before func()
+}
+
+func (h *hookStore) SaveSession(s *store.Session) error {
+	if f := h.before; f != nil {
+		h.before = nil
+		f()
+	}
+	return h.Memory.SaveSession(s)
+}
+
+// A session that ends (its records deleted) while its record is being
+// saved must not be left in the store by that save.
+func TestSessionEndedDuringASaveIsNotResurrected(t *testing.T) {
+	st := &hookStore{Memory: store.NewMemory()}
+	o := benchOptions()
+	o.Store = st
+	srv := New(o)
+	defer srv.cancel()
+	sess := &session{srv: srv, id: "r", expiry: 60}
+	st.before = func() { // the expiry timer ends it meanwhile
+		sess.mu.Lock()
+		sess.ended = true
+		sess.mu.Unlock()
+		srv.recordsMu.Lock()
+		st.DeleteSession("r")
+		srv.recordsMu.Unlock()
+	}
+	sess.persistState()
+	if ss, _ := st.LoadSessions(); len(ss) != 0 {
+		t.Fatalf("stored sessions %+v after the session ended, want none", ss)
+	}
+}

@@ -221,6 +221,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 	}
+	// No expiry or will timer may fire once the store is closing.
+	for _, sess := range sessions {
+		sess.mu.Lock()
+		sess.stopTimers()
+		sess.mu.Unlock()
+	}
 	s.flushSessions()
 	if s.opts.Store != nil {
 		return s.opts.Store.Close()
