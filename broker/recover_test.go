@@ -12,7 +12,7 @@ import (
 // delayed will [MQTT-3.1.3-9]: recovery publishes it (to the sessions
 // recovered with it) before deleting the session.
 func TestRecoverPublishesTheWillOfASessionThatExpiredWhileDown(t *testing.T) {
-	st := store.NewMemory()
+	srv, st := storedServer(t, nil)
 	long := time.Now().Add(-time.Hour)
 	must := func(err error) {
 		t.Helper()
@@ -24,10 +24,6 @@ func TestRecoverPublishesTheWillOfASessionThatExpiredWhileDown(t *testing.T) {
 		DisconnectedAt: long, Subscriptions: []store.Subscription{{Filter: "status/#", QoS: 1}}}))
 	must(st.SaveSession(&store.Session{ClientID: "dev", ExpiryInterval: 60, DisconnectedAt: long,
 		Will: &store.Message{Topic: "status/dev", Payload: []byte("gone"), QoS: 1}, WillDelay: 3600}))
-	o := benchOptions()
-	o.Store = st
-	srv := New(o)
-	defer srv.cancel()
 	must(srv.Recover())
 	srv.mu.Lock()
 	listener, dev := srv.sessions.get("listener"), srv.sessions.get("dev")
@@ -53,15 +49,11 @@ func TestRecoverPublishesTheWillOfASessionThatExpiredWhileDown(t *testing.T) {
 // it records stays the real one, so expiry and will delay do not restart
 // with every restart.
 func TestOfflineSessionKeepsItsDisconnectTimeWhenSavedAgain(t *testing.T) {
-	st := store.NewMemory()
+	srv, st := storedServer(t, nil)
 	then := time.Now().Add(-10 * time.Minute).Truncate(time.Second)
 	if err := st.SaveSession(&store.Session{ClientID: "s", ExpiryInterval: 3600, DisconnectedAt: then}); err != nil {
 		t.Fatal(err)
 	}
-	o := benchOptions()
-	o.Store = st
-	srv := New(o)
-	defer srv.cancel()
 	if err := srv.Recover(); err != nil {
 		t.Fatal(err)
 	}
@@ -81,11 +73,7 @@ func TestOfflineSessionKeepsItsDisconnectTimeWhenSavedAgain(t *testing.T) {
 // A delayed will that has been published is gone from the stored session
 // too: a crash afterwards must not publish it a second time on recovery.
 func TestFiredWillLeavesTheStoredSession(t *testing.T) {
-	st := store.NewMemory()
-	o := benchOptions()
-	o.Store = st
-	srv := New(o)
-	defer srv.cancel()
+	srv, st := storedServer(t, nil)
 	p := &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "w", CleanStart: true,
 		WillFlag: true, WillTopic: "status/w", WillPayload: []byte("gone"), WillQoS: 1,
 		WillProps: packet.Properties{WillDelay: 1},
@@ -112,11 +100,7 @@ func TestFiredWillLeavesTheStoredSession(t *testing.T) {
 // (a will at once, a client's publish after its group commit); the store
 // must end with the update the index holds, the later one.
 func TestRetainedStoreKeepsTheIndexOrder(t *testing.T) {
-	st := store.NewMemory()
-	o := benchOptions()
-	o.Store = st
-	srv := New(o)
-	defer srv.cancel()
+	srv, st := storedServer(t, nil)
 	older := &Message{Topic: "status/x", Payload: []byte("online"), Retain: true}
 	newer := &Message{Topic: "status/x", Payload: []byte("offline"), Retain: true}
 	srv.retain(older)

@@ -100,6 +100,32 @@ func publishes(t *testing.T, ps []packet.Packet) []*packet.Publish {
 	return out
 }
 
+// storedServer is a server on a fresh memory store, stopped with the test.
+func storedServer(t *testing.T, mod func(*Options)) (*Server, *store.Memory) {
+	t.Helper()
+	o := benchOptions()
+	st := store.NewMemory()
+	o.Store = st
+	if mod != nil {
+		mod(&o)
+	}
+	srv := New(o)
+	t.Cleanup(srv.cancel)
+	return srv, st
+}
+
+// awaitPublishes waits (5 s at most) for cc to receive PUBLISHes, which
+// with a store come from the committer's goroutine, and returns them.
+func awaitPublishes(t *testing.T, cc *captureConn) []*packet.Publish {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		if got := publishes(t, cc.take(t)); len(got) > 0 {
+			return got
+		}
+	}
+	return nil
+}
+
 // The outbound window: no more than the client's Receive Maximum in
 // flight [MQTT-3.3.4-9]; each PUBACK lets exactly one queued message out,
 // in order; packet ids of messages in flight are distinct [MQTT-2.2.1-3].
@@ -380,11 +406,8 @@ func TestQueueLimitCountsProperties(t *testing.T) {
 // the committer count, a QoS 2 id waiting for PUBREL counts, and one that
 // is both counts once. One more is answered with DISCONNECT 0x93.
 func TestReceiveMaximumCountsQoS1AndQoS2(t *testing.T) {
-	o := benchOptions()
-	o.ReceiveMaximum = 2
-	o.Store = store.NewMemory() // acknowledgements can wait in the committer only with a store
-	srv := New(o)
-	defer srv.cancel()
+	// With a store: acknowledgements wait in the committer only with one.
+	srv, _ := storedServer(t, func(o *Options) { o.ReceiveMaximum = 2 })
 	p := &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "rx", CleanStart: true}
 	c, cc := fakeClient(t, srv, p, "", 0)
 	// A QoS 2 id waiting for PUBREL whose PUBREC is still in the committer.
@@ -426,11 +449,7 @@ func mustEncode(t *testing.T, version byte, p packet.Packet) []byte {
 // a later PUBLISH reusing the id look like a retransmission after a
 // restart, and be acknowledged without being delivered [MQTT-4.3.3-9]).
 func TestInboundQoS2ExactlyOnceStored(t *testing.T) {
-	o := benchOptions()
-	st := store.NewMemory()
-	o.Store = st
-	srv := New(o)
-	defer srv.cancel()
+	srv, st := storedServer(t, nil)
 	_, subConn := fakeClient(t, srv, &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "s", CleanStart: true}, "in/t", 2)
 	pub, pubConn := fakeClient(t, srv, &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "p", CleanStart: false}, "", 0)
 	msg := &packet.Publish{Topic: "in/t", QoS: 2, PacketID: 9, Payload: []byte("once")}
@@ -457,28 +476,18 @@ func TestInboundQoS2ExactlyOnceStored(t *testing.T) {
 // must not delete a record of the new session that took the client id and,
 // starting again from sequence 1, the same key.
 func TestLateAckOnEndedSessionKeepsTheNewSessionsRecord(t *testing.T) {
-	o := benchOptions()
-	st := store.NewMemory()
-	o.Store = st
-	srv := New(o)
-	defer srv.cancel()
+	srv, st := storedServer(t, nil)
 	p := &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "x", CleanStart: true,
 		Props: packet.Properties{SessionExpiry: 60, HasSessionExpiry: true}}
 	old, oldConn := fakeClient(t, srv, p, "x/t", 1)
 	srv.Publish(&Message{Topic: "x/t", QoS: 1, Payload: []byte("old")})
-	var sent []*packet.Publish
-	for deadline := time.Now().Add(5 * time.Second); len(sent) == 0 && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		sent = publishes(t, oldConn.take(t))
-	}
+	sent := awaitPublishes(t, oldConn)
 	if len(sent) != 1 {
 		t.Fatal("the first session's message was not sent")
 	}
 	_, cc2 := fakeClient(t, srv, p, "x/t", 1) // Clean Start: the first session ends
 	srv.Publish(&Message{Topic: "x/t", QoS: 1, Payload: []byte("new")})
-	var got []*packet.Publish
-	for deadline := time.Now().Add(5 * time.Second); len(got) == 0 && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		got = publishes(t, cc2.take(t))
-	}
+	got := awaitPublishes(t, cc2)
 	if len(got) != 1 || got[0].PacketID != sent[0].PacketID {
 		t.Fatalf("new session sent %+v; the test needs it to reuse packet id %d", got, sent[0].PacketID)
 	}
@@ -495,17 +504,11 @@ func TestLateAckOnEndedSessionKeepsTheNewSessionsRecord(t *testing.T) {
 // the connection of that moment. (Sending it earlier, a crash would
 // resend the PUBLISH to a client that had completed the flow.)
 func TestPubrelWaitsForTheReleasedStateAcrossAReconnect(t *testing.T) {
-	o := benchOptions()
-	o.Store = store.NewMemory()
-	srv := New(o)
-	defer srv.cancel()
+	srv, _ := storedServer(t, nil)
 	p := &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "q2", CleanStart: false}
 	c, cc := fakeClient(t, srv, p, "q2/t", 2)
 	srv.Publish(&Message{Topic: "q2/t", QoS: 2, Payload: []byte("m")})
-	var sent []*packet.Publish
-	for deadline := time.Now().Add(5 * time.Second); len(sent) == 0 && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		sent = publishes(t, cc.take(t))
-	}
+	sent := awaitPublishes(t, cc)
 	if len(sent) != 1 {
 		t.Fatal("the message was not sent")
 	}
@@ -533,11 +536,7 @@ func TestPubrelWaitsForTheReleasedStateAcrossAReconnect(t *testing.T) {
 // The whole outbound QoS 2 flow of a persistent session, through the
 // committer: PUBREC, then PUBREL once durable, PUBCOMP, record gone.
 func TestOutboundQoS2FlowStored(t *testing.T) {
-	o := benchOptions()
-	st := store.NewMemory()
-	o.Store = st
-	srv := New(o)
-	defer srv.cancel()
+	srv, st := storedServer(t, nil)
 	p := &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "q2s", CleanStart: false}
 	c, cc := fakeClient(t, srv, p, "q2s/t", 2)
 	srv.Publish(&Message{Topic: "q2s/t", QoS: 2, Payload: []byte("m")})
