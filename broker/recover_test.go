@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -152,5 +153,57 @@ func TestSessionEndedDuringASaveIsNotResurrected(t *testing.T) {
 	sess.persistState()
 	if ss, _ := st.LoadSessions(); len(ss) != 0 {
 		t.Fatalf("stored sessions %+v after the session ended, want none", ss)
+	}
+}
+
+// A delivery recovered from the store holds the packet id derived from its
+// sequence number; if a message in flight holds that id, it is sent with
+// another, never two in flight sharing one [MQTT-2.2.1-3].
+func TestRecoveredDeliveryDoesNotReuseAnIdInFlight(t *testing.T) {
+	srv := New(benchOptions())
+	defer srv.cancel()
+	p := &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "ids", CleanStart: false}
+	c, cc := fakeClient(t, srv, p, "ids/t", 1)
+	srv.Publish(&Message{Topic: "ids/t", QoS: 1, Payload: []byte("a")})
+	first := publishes(t, cc.take(t))
+	if len(first) != 1 {
+		t.Fatal("the first message was not sent")
+	}
+	sess := c.sess
+	sess.mu.Lock()
+	clash := &delivery{msg: &Message{Topic: "ids/t", QoS: 1, Payload: []byte("b")}, qos: 1,
+		pid: first[0].PacketID, ready: true, resend: true} // as recovered
+	sess.out.queue = append(sess.out.queue, clash)
+	sess.fill()
+	sess.mu.Unlock()
+	got := publishes(t, cc.take(t))
+	if len(got) != 1 || got[0].PacketID == first[0].PacketID {
+		t.Fatalf("sent %+v while id %d is in flight; want one PUBLISH with another id", got, first[0].PacketID)
+	}
+}
+
+// failingStore fails every Commit.
+type failingStore struct{ *store.Memory }
+
+func (failingStore) Commit(*store.Batch) error { return errors.New("disk gone") }
+
+// When the commit that should record an inbound QoS 2 id fails, the id is
+// forgotten too: the client's retransmission on its next connection is a
+// new PUBLISH to store and acknowledge, not a known id answered with a
+// PUBREC for nothing stored.
+func TestFailedCommitForgetsTheInboundQoS2Id(t *testing.T) {
+	o := benchOptions()
+	o.Store = failingStore{store.NewMemory()}
+	srv := New(o)
+	defer srv.cancel()
+	p := &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "f", CleanStart: false}
+	c, _ := fakeClient(t, srv, p, "", 0)
+	c.Data(mustEncode(t, packet.Version311, &packet.Publish{Topic: "t", QoS: 2, PacketID: 3, Payload: []byte("x")}))
+	deadline := time.Now().Add(5 * time.Second)
+	for c.sess.hasIncoming(3) {
+		if time.Now().After(deadline) {
+			t.Fatal("the id of a PUBLISH whose commit failed is still held")
+		}
+		time.Sleep(time.Millisecond)
 	}
 }
