@@ -104,15 +104,7 @@ func runServe(args []string) int {
 	override(set, "server-keepalive", &cfg.MQTT.ServerKeepAlive, *serverKA)
 	override(set, "topic-alias-maximum", &cfg.MQTT.TopicAliasMaximum, *aliasMax)
 	override(set, "sys-interval", &cfg.MQTT.SysInterval, config.Duration(*sysInterval))
-	// Flag denies go first: the first matching rule decides, so a deny
-	// behind the file's allows would never apply.
-	if len(aclDeny) > 0 {
-		denies := make([]config.ACLRule, 0, len(aclDeny)+len(cfg.ACL.Rules))
-		for _, f := range aclDeny {
-			denies = append(denies, config.ACLRule{Action: config.ACLAll, Allow: false, Topic: f})
-		}
-		cfg.ACL.Rules = append(denies, cfg.ACL.Rules...)
-	}
+	cfg.ACL.Rules = withFlagDenies(cfg.ACL.Rules, aclDeny)
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(os.Stderr, "herald: invalid configuration (after flags):\n%v\n", err)
 		return 1
@@ -222,4 +214,18 @@ func openStore(cfg *config.Config) (store.Store, error) {
 		return nil, fmt.Errorf("data directory %s: %w", cfg.DataDir, err)
 	}
 	return store.OpenPebble(cfg.DataDir, store.PebbleOptions{})
+}
+
+// withFlagDenies puts a rule denying publish and subscribe on each
+// --acl-deny filter before rules: the first matching rule decides, so a
+// deny behind the configured allows would never apply.
+func withFlagDenies(rules []config.ACLRule, filters []string) []config.ACLRule {
+	if len(filters) == 0 {
+		return rules
+	}
+	out := make([]config.ACLRule, 0, len(filters)+len(rules))
+	for _, f := range filters {
+		out = append(out, config.ACLRule{Action: config.ACLAll, Allow: false, Topic: f})
+	}
+	return append(out, rules...)
 }
