@@ -24,10 +24,10 @@ type commitJob struct {
 	c        *client       // publisher to acknowledge; nil for broker messages
 	ack      packet.Ack
 	sendAck  bool
-	// releasing, of sess, is an outbound QoS 2 delivery whose released
-	// state update is in this job: PUBREL goes out once it is durable.
+	// releasing, of c's session, is an outbound QoS 2 delivery whose
+	// released state update is in this job: PUBREL goes out once it is
+	// durable.
 	releasing *delivery
-	sess      *session
 	// uncounted: this acknowledgement does not stand for an unanswered
 	// inbound PUBLISH (see client.unacknowledgedIn): a PUBREC whose id is
 	// in the session's incoming set, or an outbound PUBREL.
@@ -112,7 +112,7 @@ func (cm *committer) commit(batch []commitJob) {
 				sb.Messages = append(sb.Messages, p.entry)
 			}
 		}
-		if j.update != nil && (j.sess == nil || j.sess.keepsRecords()) {
+		if j.update != nil && (j.c == nil || j.c.sess.keepsRecords()) {
 			sb.Updates = append(sb.Updates, *j.update)
 		}
 		if j.incoming != 0 && j.c != nil && j.c.sess.keepsRecords() {
@@ -153,7 +153,7 @@ func (cm *committer) commit(batch []commitJob) {
 		// publisher, not acknowledged, will resend.
 		release(j.pending)
 		if j.releasing != nil {
-			j.sess.releaseDurable(j.releasing, err == nil)
+			j.c.sess.releaseDurable(j.releasing, err == nil)
 		}
 		if j.c == nil {
 			continue

@@ -165,12 +165,12 @@ func (c *client) handleAck(a *packet.Ack) error {
 	switch a.Kind {
 	case packet.PUBREL:
 		// [MQTT-4.3.3-11] release the id and answer PUBCOMP even if unknown.
-		known := sess.removeIncoming(a.PacketID)
+		known, stored := sess.removeIncoming(a.PacketID)
 		comp := packet.Ack{Kind: packet.PUBCOMP, PacketID: a.PacketID}
 		if !known && c.version == packet.Version5 {
 			comp.ReasonCode = packet.PacketIDNotFound
 		}
-		if known && sess.persistent() {
+		if stored {
 			// The id's record goes through the committer, after the one
 			// that recorded it (which may still be waiting there), and
 			// PUBCOMP once that is durable: a stale id would make a later
@@ -205,7 +205,7 @@ func (c *client) handleAck(a *packet.Ack) error {
 				// completed the flow would deliver the message twice. Until
 				// then not even a resumed connection gets the PUBREL.
 				d.state = stateReleasing
-				c.srv.commit.submit(commitJob{c: c, uncounted: true, releasing: d, sess: sess,
+				c.srv.commit.submit(commitJob{c: c, uncounted: true, releasing: d,
 					update: &store.Update{ClientID: sess.id, Seq: d.seq, PacketID: d.pid, State: store.AwaitingComp}})
 				return nil
 			}
@@ -272,13 +272,15 @@ func (sess *session) persistent() bool {
 	return sess.persist && sess.srv.opts.Store != nil
 }
 
-func (sess *session) removeIncoming(pid uint16) bool {
+// removeIncoming releases an inbound QoS 2 id: known reports whether it
+// was held, stored whether its record is in the store to be deleted too.
+func (sess *session) removeIncoming(pid uint16) (known, stored bool) {
 	sess.mu.Lock()
-	_, ok := sess.incoming[pid]
+	defer sess.mu.Unlock()
+	_, known = sess.incoming[pid]
 	delete(sess.incoming, pid)
 	if len(sess.incoming) == 0 {
 		sess.incoming = nil
 	}
-	sess.mu.Unlock()
-	return ok
+	return known, known && sess.persist && sess.srv.opts.Store != nil
 }
