@@ -109,6 +109,10 @@ func runServe(args []string) int {
 		fmt.Fprintf(os.Stderr, "herald: invalid configuration (after flags):\n%v\n", err)
 		return 1
 	}
+	if err := notBuilt(cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "herald: %v\n", err)
+		return 1
+	}
 	if *checkOnly {
 		if _, err := auth.FromConfig(cfg, nil); err != nil {
 			fmt.Fprintf(os.Stderr, "herald: invalid configuration: %v\n", err)
@@ -228,4 +232,20 @@ func withFlagDenies(rules []config.ACLRule, filters []string) []config.ACLRule {
 		out = append(out, config.ACLRule{Action: config.ACLAll, Allow: false, Topic: f})
 	}
 	return append(out, rules...)
+}
+
+// notBuilt refuses a configuration that turns on a part of the design
+// this version does not have yet (docs/architecture.md, "Not built yet"):
+// a node started with cluster.enabled would otherwise run alone while its
+// operator believes it shares client ids and messages with its peers, and
+// a Kafka bridge would silently copy nothing.
+func notBuilt(cfg *config.Config) error {
+	var errs []error
+	if cfg.Cluster.Enabled {
+		errs = append(errs, errors.New("cluster.enabled: clustering through NATS is not built into this version of Herald; set it to false to run a single node"))
+	}
+	if cfg.Kafka.Enabled {
+		errs = append(errs, errors.New("kafka.enabled: the Kafka bridges are not built into this version of Herald; set it to false"))
+	}
+	return errors.Join(errs...)
 }

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/herald-mqtt/herald/auth"
@@ -25,5 +28,33 @@ func TestFlagDeniesComeBeforeConfiguredAllows(t *testing.T) {
 	}
 	if !az.CanPublish(ann, "users/ann/x") {
 		t.Error("the configured allow no longer applies to others")
+	}
+}
+
+// Turning on a part of the design that is not built yet stops serve (and
+// --check-config) with an error naming the key, instead of starting a
+// lone node that ignores it.
+func TestServeRefusesFeaturesNotBuilt(t *testing.T) {
+	for _, tc := range []struct{ yaml, key string }{
+		{"cluster:\n  enabled: true\n", "cluster.enabled"},
+		{"kafka:\n  enabled: true\n  brokers: [k1:9092]\n  out:\n    - {mqtt_filter: \"a/#\", topic: a}\n", "kafka.enabled"},
+	} {
+		path := filepath.Join(t.TempDir(), "herald.yaml")
+		if err := os.WriteFile(path, []byte(tc.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatalf("%s: the configuration itself should be valid: %v", tc.key, err)
+		}
+		if err := notBuilt(cfg); err == nil || !strings.HasPrefix(err.Error(), tc.key+":") {
+			t.Errorf("notBuilt = %v; want an error naming %s", err, tc.key)
+		}
+		if rc := runServe([]string{"--config", path, "--check-config"}); rc != 1 {
+			t.Errorf("%s: serve --check-config exited %d; want 1", tc.key, rc)
+		}
+	}
+	if err := notBuilt(config.Default()); err != nil {
+		t.Errorf("the default configuration: %v", err)
 	}
 }
