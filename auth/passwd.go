@@ -32,6 +32,12 @@ type Passwords struct {
 	// key is random per process, so the digests are of no use outside it.
 	mu       sync.Mutex
 	verified map[string][sha256.Size]byte
+
+	// dummy is a hash at the file's highest cost, made on first use, that
+	// unknown usernames are compared against when the file decides for
+	// them (PasswordFile.final).
+	dummyOnce sync.Once
+	dummy     []byte
 }
 
 // cacheKey keys the digests of verified passwords.
@@ -132,11 +138,36 @@ func (p *Passwords) Verify(user string, password []byte) (known, ok bool) {
 	return true, true
 }
 
+// refuseUnknown spends on an unknown username the bcrypt comparison a known
+// one costs, so that how long a refusal takes does not tell which
+// usernames are in the file.
+func (p *Passwords) refuseUnknown(password []byte) {
+	p.dummyOnce.Do(func() {
+		cost := bcrypt.MinCost
+		for _, h := range p.hashes {
+			if c, err := bcrypt.Cost(h); err == nil && c > cost {
+				cost = c
+			}
+		}
+		// The password is random: nothing a client sends matches it.
+		secret := make([]byte, 16)
+		rand.Read(secret)
+		p.dummy, _ = bcrypt.GenerateFromPassword(secret, cost)
+	})
+	bcrypt.CompareHashAndPassword(p.dummy, password)
+}
+
 // PasswordFile authenticates users listed in a password file, which Reload
 // reads again.
 type PasswordFile struct {
 	path string
 	cur  atomic.Pointer[Passwords]
+	// final: no Method follows this one in the Chain, so Check decides
+	// for unknown usernames too, refusing them as slowly as a wrong
+	// password. With a Method after it (the HTTP hook), an unknown
+	// username is passed on at once rather than delay every user that
+	// method admits.
+	final bool
 }
 
 // OpenPasswordFile loads the password file at path.
@@ -165,13 +196,18 @@ func (f *PasswordFile) Path() string { return f.path }
 // Users returns the number of users loaded.
 func (f *PasswordFile) Users() int { return f.cur.Load().Len() }
 
-// Check implements Method: it decides only for usernames in the file.
+// Check implements Method: it decides for usernames in the file, and for
+// every username when it is the Chain's last Method.
 func (f *PasswordFile) Check(info *broker.ClientInfo, password []byte) (packet.ReasonCode, bool) {
 	if info.Username == "" {
 		return 0, false
 	}
-	known, ok := f.cur.Load().Verify(info.Username, password)
+	p := f.cur.Load()
+	known, ok := p.Verify(info.Username, password)
 	switch {
+	case !known && f.final:
+		p.refuseUnknown(password)
+		return packet.BadUsernameOrPassword, true
 	case !known:
 		return 0, false
 	case !ok:

@@ -169,3 +169,42 @@ func TestUpdatePasswordFileAddsChangesDeletesAndKeepsComments(t *testing.T) {
 		t.Fatalf("temporary files left behind: %v", entries)
 	}
 }
+
+// Where nothing follows the password file in the chain, an unknown
+// username is refused by the file itself, after a bcrypt comparison at
+// the file's cost against a dummy hash, so a refusal takes as long whether
+// or not the username exists. With the HTTP hook after it, the file passes
+// unknown usernames on without that delay.
+func TestPasswordFileLastInChainRefusesUnknownUsersAsSlowlyAsKnown(t *testing.T) {
+	dir := t.TempDir()
+	hash, err := HashPassword([]byte("pw"), bcrypt.MinCost+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t)
+	cfg.Auth.PasswordFile = writeFile(t, dir, "passwd", []byte("alice:"+string(hash)+"\n"))
+	s, err := FromConfig(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, decided := s.passwords.Check(&broker.ClientInfo{Username: "stranger"}, []byte("pw"))
+	if code != packet.BadUsernameOrPassword || !decided {
+		t.Fatalf("last in chain, unknown user: got %v, %v; want %v, true", code, decided, packet.BadUsernameOrPassword)
+	}
+	p := s.passwords.cur.Load()
+	if cost, err := bcrypt.Cost(p.dummy); err != nil || cost != bcrypt.MinCost+1 {
+		t.Errorf("dummy hash cost = %d, %v; want the file's cost %d", cost, err, bcrypt.MinCost+1)
+	}
+
+	cfg.Auth.HTTPHook.URL = "http://127.0.0.1:1/auth"
+	s, err = FromConfig(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, decided := s.passwords.Check(&broker.ClientInfo{Username: "stranger"}, []byte("pw")); decided {
+		t.Errorf("with the HTTP hook after it, unknown user: got %v, decided; want it passed on", code)
+	}
+	if s.passwords.cur.Load().dummy != nil {
+		t.Error("the dummy comparison ran though a method follows the file")
+	}
+}

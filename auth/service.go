@@ -81,6 +81,9 @@ func FromConfig(cfg *config.Config, log *slog.Logger) (*Service, error) {
 		})
 		methods = append(methods, s.hook)
 	}
+	if s.passwords != nil && s.hook == nil {
+		s.passwords.final = true // nothing after it could admit an unknown username
+	}
 	cn := map[string]bool{}
 	for _, l := range cfg.Listeners {
 		if l.Type.UsesTLS() && l.TLS.CNAsUsername {
