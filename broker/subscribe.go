@@ -19,7 +19,8 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 	if len(p.Props.SubscriptionIDs) > 0 {
 		subID = p.Props.SubscriptionIDs[0]
 		if !o.SubIDs {
-			// (v5 §3.2.2.3) identifiers refused when not available.
+			// (v5 §3.2.2.3.12) identifiers used when CONNACK said they are
+			// not available: a Protocol Error, DISCONNECT 0xA1 [MQTT-4.13.1-1].
 			return c.protocolFailure(packet.Errorf(packet.SubscriptionIDsNotSupported, "subscription identifiers not supported"))
 		}
 	}
@@ -27,6 +28,13 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 		if req.NoLocal && strings.HasPrefix(req.Filter, sharePrefix) {
 			// [MQTT-3.8.3-4] a Protocol Error; SUBACK has no code for it.
 			return c.protocolFailure(packet.Errorf(packet.ProtocolError, "No Local on shared subscription %q", req.Filter))
+		}
+		if c.version == packet.Version5 {
+			// Checked before any filter is installed: the whole packet
+			// is in error, not one filter of it.
+			if err := unavailableFeature(o, req.Filter); err != nil {
+				return c.protocolFailure(err)
+			}
 		}
 	}
 	codes := make([]packet.ReasonCode, len(p.Subscriptions))
@@ -72,6 +80,31 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 	return nil
 }
 
+// unavailableFeature returns the Protocol Error of an MQTT 5 filter that
+// uses a feature the CONNACK announced as not available, or nil. The spec
+// makes it a Protocol Error, answered with DISCONNECT, not a SUBACK reason
+// code: (v5 §3.2.2.3.11) Wildcard Subscription Available = 0, 0xA2;
+// (v5 §3.2.2.3.13) Shared Subscription Available = 0, 0x9E; and the
+// server MUST close the connection [MQTT-4.13.1-1]. SUBACK 0xA2 is only
+// for a server that supports wildcards refusing one subscription (v5
+// §3.2.2.3.11). An invalid filter is left to subscribeOne (SUBACK 0x8F).
+func unavailableFeature(o *Options, filter string) error {
+	if o.SharedSubs && o.WildcardSubs {
+		return nil
+	}
+	_, inner, shared, err := topic.ParseShared(filter)
+	if err != nil {
+		return nil
+	}
+	if shared && !o.SharedSubs {
+		return packet.Errorf(packet.SharedSubNotSupported, "shared subscriptions not supported: %q", filter)
+	}
+	if !o.WildcardSubs && strings.ContainsAny(inner, "+#") {
+		return packet.Errorf(packet.WildcardSubNotSupported, "wildcard subscriptions not supported: %q", filter)
+	}
+	return nil
+}
+
 // subscribeOne validates and installs one filter, returning its reason code.
 func (c *client) subscribeOne(req packet.Subscription, subID uint32) (packet.ReasonCode, *subscription, bool) {
 	o := &c.srv.opts
@@ -80,6 +113,11 @@ func (c *client) subscribeOne(req packet.Subscription, subID uint32) (packet.Rea
 	if err != nil {
 		return packet.TopicFilterInvalid, nil, false
 	}
+	// Only MQTT 3.1.1 and 3.1 clients get here with a feature the broker
+	// does not offer (a v5 client's SUBSCRIBE was a Protocol Error, see
+	// unavailableFeature): they had no CONNACK properties to tell them, and
+	// their SUBSCRIBE is valid, so the filter alone is refused, SUBACK 0x80
+	// [MQTT-3.8.3-2] (3.1.1: a server without wildcards rejects them).
 	if shared && !o.SharedSubs {
 		return packet.SharedSubNotSupported, nil, false
 	}
