@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -61,6 +62,18 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 			}
 		}
 	}
+	// The subscription is durable before the SUBACK promises it: a writer
+	// goroutine (TLS, WebSocket) sends at once, and a broker killed in
+	// between would lose a subscription the client will not make again.
+	// (Also before a 3.1 client is closed: the filters granted stay.)
+	sess.persistState()
+	if c.version == packet.Version31 {
+		for i, code := range codes {
+			if code >= 0x80 {
+				return c.refuseSubscribe31(p.Subscriptions[i].Filter, code)
+			}
+		}
+	}
 	if c.version != packet.Version5 {
 		for i, code := range codes {
 			if code >= 0x80 {
@@ -68,16 +81,32 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 			}
 		}
 	}
-	// The subscription is durable before the SUBACK promises it: a writer
-	// goroutine (TLS, WebSocket) sends at once, and a broker killed in
-	// between would lose a subscription the client will not make again.
-	sess.persistState()
 	// [MQTT-3.8.4-1] SUBACK with the same packet id, before the retained messages.
 	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
 	for _, w := range wants {
 		c.srv.sendRetained(sess, w.sub, w.msgs)
 	}
 	return nil
+}
+
+// refuseSubscribe31 ends the connection of an MQTT 3.1 client (level 3,
+// "MQIsdp") that asked for a filter the broker refuses: denied by the ACL,
+// invalid, over the subscription quota, or using a feature not offered.
+// The 3.1 SUBACK payload is "a vector of granted QoS levels" (3.1 §3.9):
+// it has no failure code. 0x80 arrived with 3.1.1 [MQTT-3.9.3-2], and a
+// 3.1 client cannot be relied on to understand it; answering the QoS
+// asked for without subscribing (what Mosquitto does for an ACL denial)
+// would lie to it. Closing the connection is the one refusal a 3.1 client
+// is sure to see. The filters of the same SUBSCRIBE that were granted
+// stay, as if each had come in its own SUBSCRIBE ([MQTT-3.8.4-4] in
+// 3.1.1); whatever refused the filter has already counted and logged it
+// (subscribeOne: the quota), and the close is counted under the refusal's
+// reason code like any connection the broker ends.
+func (c *client) refuseSubscribe31(filter string, code packet.ReasonCode) error {
+	c.srv.log.Info("subscription refused, closing MQTT 3.1 client", "client", c.info.ClientID,
+		"remote", c.conn.RemoteAddr(), "filter", filter, "reason", fmt.Sprintf("0x%02X", byte(code)))
+	c.closedBy(code)
+	return fmt.Errorf("%w: MQTT 3.1 subscription %q refused with 0x%02X", errClosed, filter, byte(code))
 }
 
 // unavailableFeature returns the Protocol Error of an MQTT 5 filter that

@@ -66,3 +66,58 @@ func TestUnavailableFeatureSubscribeIsProtocolError_MQTT_4_13_1_1(t *testing.T) 
 	}
 	r.SubscribeOne("c/d", 0) // still connected
 }
+
+// MQTT 3.1 (level 3, "MQIsdp") has no SUBACK failure code: its payload is
+// a vector of granted QoS levels (3.1 §3.9), and 0x80 is 3.1.1's
+// [MQTT-3.9.3-2]. A 3.1 client whose filter is refused (ACL, invalid
+// filter, subscription quota, a feature not offered) is closed without a
+// SUBACK; the close is counted under the refusal's reason code, and the
+// quota still counts what it refused.
+func TestMQTT31RefusedSubscribeClosesConnectionWithoutSuback(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, func(o *broker.Options) {
+		withDenyACL(o)
+		o.MaxSubsPerClient = 2
+		o.WildcardSubs = false
+	})
+	for _, tc := range []struct {
+		name    string
+		id      string // 3.1 client ids are at most 23 bytes
+		filters []string
+		want    packet.ReasonCode
+	}{
+		{"ACL denied", "v31-acl", []string{"public/a", "secret/x"}, packet.NotAuthorized},
+		{"invalid filter", "v31-invalid", []string{"a/#/b"}, packet.TopicFilterInvalid},
+		{"over the subscription quota", "v31-quota", []string{"q/1", "q/2", "q/3"}, packet.QuotaExceeded},
+		{"wildcards not offered", "v31-wildcard", []string{"a/+"}, packet.WildcardSubNotSupported},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			byBroker := &b.Server.Stats().DisconnectsByBroker[tc.want]
+			before := byBroker.Load()
+			quotaBefore := b.Server.LimitStats().MaxSubscriptions.Load()
+			r, _ := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: packet.Version31, ClientID: tc.id, CleanStart: true})
+			subs := make([]packet.Subscription, len(tc.filters))
+			for i, f := range tc.filters {
+				subs[i] = packet.Subscription{Filter: f, QoS: 1}
+			}
+			r.Send(&packet.Subscribe{PacketID: 1, Subscriptions: subs})
+			if got := r.ExpectClosed(waitFor); len(got) != 0 {
+				t.Fatalf("got %v before the close, want no SUBACK", got)
+			}
+			if n := byBroker.Load() - before; n != 1 {
+				t.Fatalf("%d disconnects counted under 0x%02X, want 1", n, byte(tc.want))
+			}
+			wantQuota := int64(0)
+			if tc.want == packet.QuotaExceeded {
+				wantQuota = 1
+			}
+			if n := b.Server.LimitStats().MaxSubscriptions.Load() - quotaBefore; n != wantQuota {
+				t.Fatalf("MaxSubscriptions counted %d, want %d", n, wantQuota)
+			}
+		})
+	}
+
+	// Filters all granted: the SUBACK as ever.
+	r, _ := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: packet.Version31, ClientID: "v31-ok", CleanStart: true})
+	r.SubscribeOne("public/a", 1)
+}
