@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"fmt"
 	"strings"
 	"time"
 
@@ -19,7 +20,8 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 	if len(p.Props.SubscriptionIDs) > 0 {
 		subID = p.Props.SubscriptionIDs[0]
 		if !o.SubIDs {
-			// (v5 §3.2.2.3) identifiers refused when not available.
+			// (v5 §3.2.2.3.12) identifiers used when CONNACK said they are
+			// not available: a Protocol Error, DISCONNECT 0xA1 [MQTT-4.13.1-1].
 			return c.protocolFailure(packet.Errorf(packet.SubscriptionIDsNotSupported, "subscription identifiers not supported"))
 		}
 	}
@@ -27,6 +29,13 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 		if req.NoLocal && strings.HasPrefix(req.Filter, sharePrefix) {
 			// [MQTT-3.8.3-4] a Protocol Error; SUBACK has no code for it.
 			return c.protocolFailure(packet.Errorf(packet.ProtocolError, "No Local on shared subscription %q", req.Filter))
+		}
+		if c.version == packet.Version5 {
+			// Checked before any filter is installed: the whole packet
+			// is in error, not one filter of it.
+			if err := unavailableFeature(o, req.Filter); err != nil {
+				return c.protocolFailure(err)
+			}
 		}
 	}
 	codes := make([]packet.ReasonCode, len(p.Subscriptions))
@@ -53,6 +62,18 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 			}
 		}
 	}
+	// The subscription is durable before the SUBACK promises it: a writer
+	// goroutine (TLS, WebSocket) sends at once, and a broker killed in
+	// between would lose a subscription the client will not make again.
+	// (Also before a 3.1 client is closed: the filters granted stay.)
+	sess.persistState()
+	if c.version == packet.Version31 {
+		for i, code := range codes {
+			if code >= 0x80 {
+				return c.refuseSubscribe31(p.Subscriptions[i].Filter, code)
+			}
+		}
+	}
 	if c.version != packet.Version5 {
 		for i, code := range codes {
 			if code >= 0x80 {
@@ -60,14 +81,55 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 			}
 		}
 	}
-	// The subscription is durable before the SUBACK promises it: a writer
-	// goroutine (TLS, WebSocket) sends at once, and a broker killed in
-	// between would lose a subscription the client will not make again.
-	sess.persistState()
 	// [MQTT-3.8.4-1] SUBACK with the same packet id, before the retained messages.
 	c.send(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes})
 	for _, w := range wants {
 		c.srv.sendRetained(sess, w.sub, w.msgs)
+	}
+	return nil
+}
+
+// refuseSubscribe31 ends the connection of an MQTT 3.1 client (level 3,
+// "MQIsdp") that asked for a filter the broker refuses: denied by the ACL,
+// invalid, over the subscription quota, or using a feature not offered.
+// The 3.1 SUBACK payload is "a vector of granted QoS levels" (3.1 §3.9):
+// it has no failure code. 0x80 arrived with 3.1.1 [MQTT-3.9.3-2], and a
+// 3.1 client cannot be relied on to understand it; answering the QoS
+// asked for without subscribing (what Mosquitto does for an ACL denial)
+// would lie to it. Closing the connection is the one refusal a 3.1 client
+// is sure to see. The filters of the same SUBSCRIBE that were granted
+// stay, as if each had come in its own SUBSCRIBE ([MQTT-3.8.4-4] in
+// 3.1.1); whatever refused the filter has already counted and logged it
+// (subscribeOne: the quota), and the close is counted under the refusal's
+// reason code like any connection the broker ends.
+func (c *client) refuseSubscribe31(filter string, code packet.ReasonCode) error {
+	c.srv.log.Info("subscription refused, closing MQTT 3.1 client", "client", c.info.ClientID,
+		"remote", c.conn.RemoteAddr(), "filter", filter, "reason", fmt.Sprintf("0x%02X", byte(code)))
+	c.closedBy(code)
+	return fmt.Errorf("%w: MQTT 3.1 subscription %q refused with 0x%02X", errClosed, filter, byte(code))
+}
+
+// unavailableFeature returns the Protocol Error of an MQTT 5 filter that
+// uses a feature the CONNACK announced as not available, or nil. The spec
+// makes it a Protocol Error, answered with DISCONNECT, not a SUBACK reason
+// code: (v5 §3.2.2.3.11) Wildcard Subscription Available = 0, 0xA2;
+// (v5 §3.2.2.3.13) Shared Subscription Available = 0, 0x9E; and the
+// server MUST close the connection [MQTT-4.13.1-1]. SUBACK 0xA2 is only
+// for a server that supports wildcards refusing one subscription (v5
+// §3.2.2.3.11). An invalid filter is left to subscribeOne (SUBACK 0x8F).
+func unavailableFeature(o *Options, filter string) error {
+	if o.SharedSubs && o.WildcardSubs {
+		return nil
+	}
+	_, inner, shared, err := topic.ParseShared(filter)
+	if err != nil {
+		return nil
+	}
+	if shared && !o.SharedSubs {
+		return packet.Errorf(packet.SharedSubNotSupported, "shared subscriptions not supported: %q", filter)
+	}
+	if !o.WildcardSubs && strings.ContainsAny(inner, "+#") {
+		return packet.Errorf(packet.WildcardSubNotSupported, "wildcard subscriptions not supported: %q", filter)
 	}
 	return nil
 }
@@ -80,6 +142,11 @@ func (c *client) subscribeOne(req packet.Subscription, subID uint32) (packet.Rea
 	if err != nil {
 		return packet.TopicFilterInvalid, nil, false
 	}
+	// Only MQTT 3.1.1 and 3.1 clients get here with a feature the broker
+	// does not offer (a v5 client's SUBSCRIBE was a Protocol Error, see
+	// unavailableFeature): they had no CONNACK properties to tell them, and
+	// their SUBSCRIBE is valid, so the filter alone is refused, SUBACK 0x80
+	// [MQTT-3.8.3-2] (3.1.1: a server without wildcards rejects them).
 	if shared && !o.SharedSubs {
 		return packet.SharedSubNotSupported, nil, false
 	}

@@ -274,10 +274,10 @@ func TestSharedSubscriptionInflightOfEndedMemberRedelivered(t *testing.T) {
 	}
 }
 
-// (v5 §4.8.2) with a v5 MaximumQoS of 2 and SharedSubs disabled the
-// broker refuses $share filters with 0x9E; with wildcard subscriptions
-// disabled, 0xA2 (see TestConnackCapabilityProperties). Here: an invalid
-// shared filter is refused per filter with 0x8F.
+// (v5 §4.8.2) an invalid shared filter is refused per filter with 0x8F.
+// (With SharedSubs or WildcardSubs disabled a v5 client is disconnected
+// with 0x9E or 0xA2: see
+// TestUnavailableFeatureSubscribeIsProtocolError_MQTT_4_13_1_1.)
 func TestSharedFilterInvalid0x8F(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, func(o *broker.Options) {})
