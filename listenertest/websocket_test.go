@@ -3,12 +3,15 @@ package listenertest
 import (
 	"bytes"
 	"crypto/tls"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/gorilla/websocket"
 )
 
 func TestWebSocketPahoMQTT311(t *testing.T) {
@@ -106,6 +109,40 @@ func TestWebSocketAndTCPClientsShareTopics(t *testing.T) {
 	}
 }
 
+// TestWebSocketMQTT31ClientOfferingOnlyMQTTv31Connects proves that an MQTT
+// 3.1 client that offers only the subprotocol "mqttv3.1" (as Paho
+// JavaScript does at protocol level 3) is upgraded with it and connects.
+func TestWebSocketMQTT31ClientOfferingOnlyMQTTv31Connects(t *testing.T) {
+	b := startBroker(t, nil)
+	d := websocket.Dialer{Subprotocols: []string{"mqttv3.1"}, HandshakeTimeout: waitFor}
+	ws, _, err := d.Dial(b.serveWS(t, "ws", nil, nil), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if p := ws.Subprotocol(); p != "mqttv3.1" {
+		t.Fatalf("server chose subprotocol %q, want mqttv3.1", p)
+	}
+	// CONNECT "MQIsdp" level 3, clean session, keepalive 60, client id "ws-31".
+	connect31 := []byte{0x10, 0x13, 0, 6, 'M', 'Q', 'I', 's', 'd', 'p', 3, 0x02, 0, 60, 0, 5, 'w', 's', '-', '3', '1'}
+	connackAccepted := []byte{0x20, 0x02, 0x00, 0x00}
+	pingreq, pingresp := []byte{0xc0, 0x00}, []byte{0xd0, 0x00}
+	conn := &wsStream{Conn: ws}
+	conn.SetDeadline(time.Now().Add(waitFor))
+	for _, step := range []struct{ send, want []byte }{{connect31, connackAccepted}, {pingreq, pingresp}} {
+		if _, err := conn.Write(step.send); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(step.want))
+		if _, err := io.ReadFull(conn, got); err != nil {
+			t.Fatalf("after % x: %v", step.send, err)
+		}
+		if !bytes.Equal(got, step.want) {
+			t.Fatalf("after % x: got % x, want % x", step.send, got, step.want)
+		}
+	}
+}
+
 func TestWebSocketRefusesClientsWithoutMQTTSubprotocol(t *testing.T) {
 	b := startBroker(t, nil)
 	url := b.serveWS(t, "ws", nil, nil)
@@ -114,7 +151,7 @@ func TestWebSocketRefusesClientsWithoutMQTTSubprotocol(t *testing.T) {
 		want  int
 	}{
 		{nil, http.StatusBadRequest},
-		{[]string{"mqttv3.1"}, http.StatusBadRequest},
+		{[]string{"mqttv3.1"}, http.StatusSwitchingProtocols}, // MQTT 3.1 clients
 		{[]string{"graphql-ws"}, http.StatusBadRequest},
 		{[]string{"graphql-ws", "mqtt"}, http.StatusSwitchingProtocols},
 	} {

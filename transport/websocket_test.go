@@ -111,6 +111,40 @@ func TestWebSocketCoalescesWritesIntoFewerMessages(t *testing.T) {
 	}
 }
 
+// TestWebSocketChoosesMQTTThenMQTTv31 proves the subprotocol choice: "mqtt"
+// whenever it is offered, else "mqttv3.1" (MQTT 3.1 clients offer only
+// that), and the upgraded connection carries bytes either way.
+func TestWebSocketChoosesMQTTThenMQTTv31(t *testing.T) {
+	rs := newRecorders(true)
+	url := startWS(t, context.Background(), rs.accept)
+	for _, tc := range []struct {
+		offer []string
+		want  string
+	}{
+		{[]string{"mqtt"}, "mqtt"},
+		{[]string{"mqttv3.1"}, "mqttv3.1"},
+		{[]string{"mqttv3.1", "mqtt"}, "mqtt"},
+		{[]string{"chat", "mqttv3.1"}, "mqttv3.1"},
+	} {
+		t.Run(strings.Join(tc.offer, ","), func(t *testing.T) {
+			d := websocket.Dialer{Subprotocols: tc.offer, HandshakeTimeout: 5 * time.Second}
+			ws, resp, err := d.Dial(url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.Close()
+			if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != tc.want {
+				t.Errorf("Sec-WebSocket-Protocol = %q, want %q", got, tc.want)
+			}
+			rs.next(t)
+			ws.WriteMessage(websocket.BinaryMessage, []byte{0xc0, 0x00})
+			if got, _ := readWS(t, ws, 2); !bytes.Equal(got, []byte{0xc0, 0x00}) {
+				t.Errorf("echoed % x", got)
+			}
+		})
+	}
+}
+
 func TestWebSocketRefusesWithoutMQTTSubprotocol(t *testing.T) {
 	var accepts atomic.Int32
 	url := startWS(t, context.Background(), func(c Conn) Handler {
@@ -124,8 +158,8 @@ func TestWebSocketRefusesWithoutMQTTSubprotocol(t *testing.T) {
 		want         int
 	}{
 		{"none", "/mqtt", nil, http.StatusBadRequest},
-		{"mqttv3.1 only", "/mqtt", []string{"mqttv3.1"}, http.StatusBadRequest},
 		{"other", "/mqtt", []string{"chat", "wamp"}, http.StatusBadRequest},
+		{"near misses", "/mqtt", []string{"MQTT", "mqttv3.1.1", "mqttv5"}, http.StatusBadRequest},
 		{"wrong path", "/other", []string{"mqtt"}, http.StatusNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
