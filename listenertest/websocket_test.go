@@ -12,6 +12,8 @@ import (
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/gorilla/websocket"
+
+	"github.com/herald-mqtt/herald/transport"
 )
 
 func TestWebSocketPahoMQTT311(t *testing.T) {
@@ -140,6 +142,40 @@ func TestWebSocketMQTT31ClientOfferingOnlyMQTTv31Connects(t *testing.T) {
 		if !bytes.Equal(got, step.want) {
 			t.Fatalf("after % x: got % x, want % x", step.send, got, step.want)
 		}
+	}
+}
+
+// TestWebSocketUpgradedConnectionOutlivesTheRequestTimeouts proves that an
+// MQTT connection over WebSocket is bounded by its keepalive, not by the
+// timeouts of the HTTP request that opened it: it stays up, pinging, well
+// past them.
+func TestWebSocketUpgradedConnectionOutlivesTheRequestTimeouts(t *testing.T) {
+	const short = 200 * time.Millisecond
+	b := startBroker(t, nil)
+	conn, err := dialWS(t, b.serveWSWith(t, "ws", nil, nil, transport.WSOptions{ReadTimeout: short, IdleTimeout: short}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// CONNECT "MQTT" level 4, clean session, keepalive 60, client id "ws".
+	connect := []byte{0x10, 0x0e, 0, 4, 'M', 'Q', 'T', 'T', 4, 0x02, 0, 60, 0, 2, 'w', 's'}
+	exchange := func(send, want []byte) {
+		t.Helper()
+		conn.SetDeadline(time.Now().Add(waitFor))
+		if _, err := conn.Write(send); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(want))
+		if _, err := io.ReadFull(conn, got); err != nil {
+			t.Fatalf("after % x: %v", send, err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("after % x: got % x, want % x", send, got, want)
+		}
+	}
+	exchange(connect, []byte{0x20, 0x02, 0x00, 0x00})
+	for end := time.Now().Add(5 * short); time.Now().Before(end); time.Sleep(short / 4) {
+		exchange([]byte{0xc0, 0x00}, []byte{0xd0, 0x00}) // PINGREQ, PINGRESP
 	}
 }
 

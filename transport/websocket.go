@@ -24,6 +24,12 @@ const WebSocketSubprotocol = "mqtt"
 // standard name (Paho JavaScript at protocol level 3, for one) offer alone.
 var wsSubprotocols = []string{WebSocketSubprotocol, "mqttv3.1"}
 
+// The defaults of WSOptions.ReadTimeout and IdleTimeout.
+const (
+	wsReadTimeout = 10 * time.Second
+	wsIdleTimeout = 30 * time.Second
+)
+
 // closeFrameTimeout bounds the wait to send a WebSocket close frame behind a
 // write that is stuck on a slow peer.
 const closeFrameTimeout = time.Second
@@ -48,6 +54,29 @@ type WSOptions struct {
 	// means 4 KiB. A message larger than the write buffer is written as a
 	// frame header and the payload in one writev, not copied.
 	ReadBufferSize, WriteBufferSize int
+	// ReadTimeout and IdleTimeout are the timeouts of the http.Server that
+	// WebSocketServer returns (WebSocketHandler ignores them); 0 means 10s
+	// and 30s.
+	ReadTimeout, IdleTimeout time.Duration
+}
+
+// WebSocketServer returns an http.Server that serves WebSocketHandler(path,
+// accept, opts) and nothing else, whose connections end with ctx. Its
+// timeouts bound what comes before an upgrade, so that a client cannot hold
+// a connection with a request it never finishes: opts.ReadTimeout the
+// request's headers and body, opts.IdleTimeout a keep-alive connection left
+// idle after a refused request. They do not bound an upgraded connection:
+// the WebSocket library clears the deadlines when it takes the connection
+// over, and MQTT's keepalive applies from then on.
+func WebSocketServer(ctx context.Context, path string, accept Accepter, opts WSOptions) *http.Server {
+	readTimeout := cmp.Or(opts.ReadTimeout, wsReadTimeout)
+	return &http.Server{
+		Handler:           WebSocketHandler(path, accept, opts),
+		ReadHeaderTimeout: readTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       cmp.Or(opts.IdleTimeout, wsIdleTimeout),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
 }
 
 // WebSocketHandler returns an http.Handler that serves MQTT over WebSocket
