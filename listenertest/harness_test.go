@@ -100,12 +100,19 @@ func (b *testBroker) serveTLS(t testing.TB, name string, conf *tls.Config, limit
 	return l.Addr().String()
 }
 
-// serveWS adds a WebSocket listener on /mqtt, over TLS when conf is not
-// nil, and returns its ws:// or wss:// URL.
+// serveWS adds a WebSocket listener on /mqtt, served by
+// transport.WebSocketServer as herald serve does, over TLS when conf is
+// not nil, and returns its ws:// or wss:// URL.
 func (b *testBroker) serveWS(t testing.TB, name string, conf *tls.Config, limit *transport.ConnLimit) string {
 	t.Helper()
-	hs := httptest.NewUnstartedServer(transport.WebSocketHandler("/mqtt", b.accepter(name, limit), transport.WSOptions{}))
-	hs.Config.BaseContext = func(net.Listener) context.Context { return b.ctx }
+	return b.serveWSWith(t, name, conf, limit, transport.WSOptions{})
+}
+
+// serveWSWith is serveWS with opts.
+func (b *testBroker) serveWSWith(t testing.TB, name string, conf *tls.Config, limit *transport.ConnLimit, opts transport.WSOptions) string {
+	t.Helper()
+	hs := httptest.NewUnstartedServer(nil)
+	hs.Config = transport.WebSocketServer(b.ctx, "/mqtt", b.accepter(name, limit), opts)
 	if conf != nil {
 		hs.TLS = conf
 		hs.StartTLS()

@@ -19,6 +19,17 @@ import (
 // (MQTT 5.0 section 6, MQTT 3.1.1 section 6).
 const WebSocketSubprotocol = "mqtt"
 
+// wsSubprotocols are the subprotocols served, in order of preference:
+// "mqtt", then "mqttv3.1", which MQTT 3.1 clients that predate the
+// standard name (Paho JavaScript at protocol level 3, for one) offer alone.
+var wsSubprotocols = []string{WebSocketSubprotocol, "mqttv3.1"}
+
+// The defaults of WSOptions.ReadTimeout and IdleTimeout.
+const (
+	wsReadTimeout = 10 * time.Second
+	wsIdleTimeout = 30 * time.Second
+)
+
 // closeFrameTimeout bounds the wait to send a WebSocket close frame behind a
 // write that is stuck on a slow peer.
 const closeFrameTimeout = time.Second
@@ -43,12 +54,35 @@ type WSOptions struct {
 	// means 4 KiB. A message larger than the write buffer is written as a
 	// frame header and the payload in one writev, not copied.
 	ReadBufferSize, WriteBufferSize int
+	// ReadTimeout and IdleTimeout are the timeouts of the http.Server that
+	// WebSocketServer returns (WebSocketHandler ignores them); 0 means 10s
+	// and 30s.
+	ReadTimeout, IdleTimeout time.Duration
+}
+
+// WebSocketServer returns an http.Server that serves WebSocketHandler(path,
+// accept, opts) and nothing else, whose connections end with ctx. Its
+// timeouts bound what comes before an upgrade, so that a client cannot hold
+// a connection with a request it never finishes: opts.ReadTimeout the
+// request's headers and body, opts.IdleTimeout a keep-alive connection left
+// idle after a refused request. They do not bound an upgraded connection:
+// the WebSocket library clears the deadlines when it takes the connection
+// over, and MQTT's keepalive applies from then on.
+func WebSocketServer(ctx context.Context, path string, accept Accepter, opts WSOptions) *http.Server {
+	readTimeout := cmp.Or(opts.ReadTimeout, wsReadTimeout)
+	return &http.Server{
+		Handler:           WebSocketHandler(path, accept, opts),
+		ReadHeaderTimeout: readTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       cmp.Or(opts.IdleTimeout, wsIdleTimeout),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
 }
 
 // WebSocketHandler returns an http.Handler that serves MQTT over WebSocket
-// on path. The client must offer the subprotocol "mqtt"; a request that
-// does not, or that is not a WebSocket upgrade, is answered 400, and any
-// other path 404.
+// on path. The client must offer the subprotocol "mqtt" or "mqttv3.1"
+// ("mqtt" is chosen when offered); a request that offers neither, or that
+// is not a WebSocket upgrade, is answered 400, and any other path 404.
 //
 // Each accepted connection is served like ServeConn: the handler's
 // goroutine reads and a writer goroutine writes. MQTT bytes travel in binary
@@ -71,7 +105,7 @@ func WebSocketHandler(path string, accept Accepter, opts WSOptions) http.Handler
 		ReadBufferSize:   opts.ReadBufferSize,
 		WriteBufferSize:  opts.WriteBufferSize,
 		WriteBufferPool:  &wsWriteBuffers,
-		Subprotocols:     []string{WebSocketSubprotocol},
+		Subprotocols:     wsSubprotocols, // the upgrader picks by this order
 		CheckOrigin:      checkOrigin,
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -83,10 +117,11 @@ func WebSocketHandler(path string, accept Accepter, opts WSOptions) http.Handler
 			http.Error(w, "MQTT over WebSocket: expected a WebSocket upgrade", http.StatusBadRequest)
 			return
 		}
-		// [MQTT-6.0.0-4] the server must select "mqtt"; refuse a client
-		// that does not offer it rather than upgrade without a subprotocol.
-		if !slices.Contains(websocket.Subprotocols(r), WebSocketSubprotocol) {
-			http.Error(w, `MQTT over WebSocket: the subprotocol "mqtt" is required`, http.StatusBadRequest)
+		// [MQTT-6.0.0-4] the server must select "mqtt" (or, for an MQTT
+		// 3.1 client, "mqttv3.1"); refuse a client that offers neither
+		// rather than upgrade without a subprotocol.
+		if !slices.ContainsFunc(websocket.Subprotocols(r), func(p string) bool { return slices.Contains(wsSubprotocols, p) }) {
+			http.Error(w, `MQTT over WebSocket: the subprotocol "mqtt" (or "mqttv3.1") is required`, http.StatusBadRequest)
 			return
 		}
 		ws, err := up.Upgrade(w, r, nil)

@@ -30,6 +30,24 @@ func startWS(t *testing.T, ctx context.Context, accept Accepter) string {
 	return "ws" + strings.TrimPrefix(srv.URL, "http") + "/mqtt"
 }
 
+// startWSServer serves WebSocketServer on /mqtt with opts and returns the
+// address to dial.
+func startWSServer(t *testing.T, accept Accepter, opts WSOptions) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	hs := WebSocketServer(ctx, "/mqtt", accept, opts)
+	go hs.Serve(l)
+	t.Cleanup(func() {
+		cancel() // the upgraded connections, which Close does not track
+		hs.Close()
+	})
+	return l.Addr().String()
+}
+
 func dialWS(t *testing.T, url string, d *websocket.Dialer) *websocket.Conn {
 	t.Helper()
 	if d == nil {
@@ -111,6 +129,40 @@ func TestWebSocketCoalescesWritesIntoFewerMessages(t *testing.T) {
 	}
 }
 
+// TestWebSocketChoosesMQTTThenMQTTv31 proves the subprotocol choice: "mqtt"
+// whenever it is offered, else "mqttv3.1" (MQTT 3.1 clients offer only
+// that), and the upgraded connection carries bytes either way.
+func TestWebSocketChoosesMQTTThenMQTTv31(t *testing.T) {
+	rs := newRecorders(true)
+	url := startWS(t, context.Background(), rs.accept)
+	for _, tc := range []struct {
+		offer []string
+		want  string
+	}{
+		{[]string{"mqtt"}, "mqtt"},
+		{[]string{"mqttv3.1"}, "mqttv3.1"},
+		{[]string{"mqttv3.1", "mqtt"}, "mqtt"},
+		{[]string{"chat", "mqttv3.1"}, "mqttv3.1"},
+	} {
+		t.Run(strings.Join(tc.offer, ","), func(t *testing.T) {
+			d := websocket.Dialer{Subprotocols: tc.offer, HandshakeTimeout: 5 * time.Second}
+			ws, resp, err := d.Dial(url, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ws.Close()
+			if got := resp.Header.Get("Sec-WebSocket-Protocol"); got != tc.want {
+				t.Errorf("Sec-WebSocket-Protocol = %q, want %q", got, tc.want)
+			}
+			rs.next(t)
+			ws.WriteMessage(websocket.BinaryMessage, []byte{0xc0, 0x00})
+			if got, _ := readWS(t, ws, 2); !bytes.Equal(got, []byte{0xc0, 0x00}) {
+				t.Errorf("echoed % x", got)
+			}
+		})
+	}
+}
+
 func TestWebSocketRefusesWithoutMQTTSubprotocol(t *testing.T) {
 	var accepts atomic.Int32
 	url := startWS(t, context.Background(), func(c Conn) Handler {
@@ -124,8 +176,8 @@ func TestWebSocketRefusesWithoutMQTTSubprotocol(t *testing.T) {
 		want         int
 	}{
 		{"none", "/mqtt", nil, http.StatusBadRequest},
-		{"mqttv3.1 only", "/mqtt", []string{"mqttv3.1"}, http.StatusBadRequest},
 		{"other", "/mqtt", []string{"chat", "wamp"}, http.StatusBadRequest},
+		{"near misses", "/mqtt", []string{"MQTT", "mqttv3.1.1", "mqttv5"}, http.StatusBadRequest},
 		{"wrong path", "/other", []string{"mqtt"}, http.StatusNotFound},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -221,6 +273,59 @@ func TestWebSocketServerShutdownClosesConnections(t *testing.T) {
 	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
 	if _, _, err := ws.ReadMessage(); err == nil {
 		t.Error("connection still open after shutdown")
+	}
+}
+
+// TestWebSocketServerTimesOutUnfinishedAndIdleRequests proves that a client
+// cannot hold a connection of the WebSocket server before upgrading it:
+// not with headers it never finishes, nor with a body it never finishes
+// (a slowloris), nor by leaving a keep-alive connection idle after a
+// request.
+func TestWebSocketServerTimesOutUnfinishedAndIdleRequests(t *testing.T) {
+	const short = 300 * time.Millisecond
+	for _, tc := range []struct {
+		name      string
+		opts      WSOptions
+		request   string
+		wantReply string // the start of what is answered before the close
+	}{
+		{"headers never finished", WSOptions{ReadTimeout: short},
+			"GET /mqtt HTTP/1.1\r\nHost: herald\r\n", ""},
+		{"body never finished", WSOptions{ReadTimeout: short},
+			"POST /mqtt HTTP/1.1\r\nHost: herald\r\nContent-Length: 100\r\n\r\n0123456789", ""},
+		{"idle after a refused request", WSOptions{IdleTimeout: short},
+			"GET /mqtt HTTP/1.1\r\nHost: herald\r\n\r\n", "HTTP/1.1 400 "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rs := newRecorders(false)
+			c := dial(t, startWSServer(t, rs.accept, tc.opts))
+			start := time.Now()
+			if _, err := io.WriteString(c, tc.request); err != nil {
+				t.Fatal(err)
+			}
+			got := expectEOF(t, c)
+			if d := time.Since(start); d < short/2 {
+				t.Errorf("closed after %v, before the %v timeout", d, short)
+			}
+			if !strings.HasPrefix(string(got), tc.wantReply) {
+				t.Errorf("answered %q, want %q first", got, tc.wantReply)
+			}
+		})
+	}
+}
+
+// TestWebSocketServerTimeoutsSpareUpgradedConnections proves that the
+// timeouts that bound a request do not apply once it is upgraded.
+func TestWebSocketServerTimeoutsSpareUpgradedConnections(t *testing.T) {
+	const short = 200 * time.Millisecond
+	rs := newRecorders(true)
+	ws := dialWS(t, "ws://"+startWSServer(t, rs.accept, WSOptions{ReadTimeout: short, IdleTimeout: short})+"/mqtt", nil)
+	rs.next(t)
+	for end := time.Now().Add(5 * short); time.Now().Before(end); time.Sleep(short / 4) {
+		if err := ws.WriteMessage(websocket.BinaryMessage, []byte{0xc0, 0x00}); err != nil {
+			t.Fatal(err)
+		}
+		readWS(t, ws, 2)
 	}
 }
 

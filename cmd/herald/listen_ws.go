@@ -38,18 +38,8 @@ func (n *node) listenWebSocket(ctx context.Context, lc config.Listener, tlsConf 
 		tlsConf.NextProtos = []string{"http/1.1"}
 		l = tls.NewListener(l, tlsConf)
 	}
-	hs := &http.Server{
-		Handler: transport.WebSocketHandler(path, accept, transport.WSOptions{}),
-		// Bounds for what comes before the upgrade (the WebSocket library
-		// clears deadlines once it takes the connection over): headers, a
-		// request body trickled in, a keep-alive connection left idle
-		// after a refused request.
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       10 * time.Second,
-		IdleTimeout:       30 * time.Second,
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
-	}
+	hs := transport.WebSocketServer(ctx, path, accept, transport.WSOptions{})
+	hs.ErrorLog = slog.NewLogLogger(n.log.Handler(), slog.LevelDebug)
 	n.closers = append(n.closers, hs.Close)
 	n.log.Info("listening", "listener", lc.Name, "address", l.Addr().String(), "transport", string(lc.Type), "path", path)
 	n.wg.Add(1)
