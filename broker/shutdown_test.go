@@ -2,6 +2,7 @@ package broker
 
 import (
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -114,5 +115,69 @@ func TestTimerFiringDuringShutdownLeavesTheSessionToTheNextStart(t *testing.T) {
 	c.sess.expire()
 	if ss, _ := st.LoadSessions(); len(ss) != 1 || ss[0].Will == nil {
 		t.Fatalf("stored sessions %+v, want the session with its pending will", ss)
+	}
+}
+
+// closeWatchStore counts the session writes that come after its Close.
+type closeWatchStore struct {
+	*store.Memory
+	closed atomic.Bool
+	late   atomic.Int32
+}
+
+func (s *closeWatchStore) Close() error {
+	s.closed.Store(true)
+	return s.Memory.Close()
+}
+
+func (s *closeWatchStore) SaveSession(r *store.Session) error {
+	if s.closed.Load() {
+		s.late.Add(1)
+	}
+	return s.Memory.SaveSession(r)
+}
+
+func (s *closeWatchStore) DeleteSession(clientID string) error {
+	if s.closed.Load() {
+		s.late.Add(1)
+	}
+	return s.Memory.DeleteSession(clientID)
+}
+
+// Shutdown stops every offline session's expiry and will-delay timer
+// before its last save and the store's close: none is left armed, and
+// none fires into the closed store (a delayed will [MQTT-3.1.3-9] or an
+// expiry due then is dealt with at the next start).
+func TestShutdownStopsSessionTimersBeforeClosingTheStore(t *testing.T) {
+	st := &closeWatchStore{Memory: store.NewMemory()}
+	o := benchOptions()
+	o.Store = st
+	srv := New(o)
+	var sessions []*session
+	for _, p := range []*packet.Connect{
+		{ProtocolVersion: packet.Version5, ClientID: "expires", CleanStart: true,
+			Props: packet.Properties{SessionExpiry: 1, HasSessionExpiry: true}},
+		{ProtocolVersion: packet.Version5, ClientID: "will", CleanStart: true,
+			WillFlag: true, WillTopic: "status/will", WillPayload: []byte("gone"), WillQoS: 1,
+			WillProps: packet.Properties{WillDelay: 1},
+			Props:     packet.Properties{SessionExpiry: 3600, HasSessionExpiry: true}},
+	} {
+		c, _ := fakeClient(t, srv, p, "", 0)
+		c.Closed(nil) // offline: its timer is armed, due in a second
+		sessions = append(sessions, c.sess)
+	}
+	shutdown(t, srv)
+	for _, sess := range sessions {
+		sess.mu.Lock()
+		off := sess.offline
+		armed := off != nil && (off.expiryTimer != nil || off.willTimer != nil)
+		sess.mu.Unlock()
+		if armed {
+			t.Errorf("session %q has a timer still armed after Shutdown", sess.id)
+		}
+	}
+	time.Sleep(1200 * time.Millisecond) // past when the timers were due
+	if n := st.late.Load(); n != 0 {
+		t.Errorf("%d session writes after the store closed, want none", n)
 	}
 }
