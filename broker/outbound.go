@@ -212,10 +212,13 @@ func (sess *session) sendPublish(d *delivery, dup bool, r *route) {
 	o := &sess.out
 	c := o.c
 	now := time.Now()
-	if !dup && d.msg.expired(now) {
-		// [MQTT-3.3.2-5] an expired message is not sent.
-		sess.srv.stats.DroppedExpired.Add(1)
-		sess.forget(d)
+	if d.state == stateQueued && d.msg.expired(now) {
+		// [MQTT-3.3.2-5] an expired message whose onward delivery has not
+		// started is not sent. That is its state, not dup: a delivery
+		// recovered as queued is sent with DUP (a crash may have lost the
+		// record of its sending) but, as far as the store knows, was never
+		// sent; one that was in flight is resent even if expired.
+		sess.dropExpired(d)
 		return
 	}
 	if d.pid == 0 {
@@ -440,6 +443,14 @@ func (sess *session) resume(c *client) {
 		o.queue = append(later, o.queue...)
 	}
 	sess.fill()
+}
+
+// dropExpired drops a delivery whose expiry interval passed before its
+// onward delivery started, and its stored copy [MQTT-3.3.2-5]. Caller
+// holds sess.mu.
+func (sess *session) dropExpired(d *delivery) {
+	sess.srv.stats.DroppedExpired.Add(1)
+	sess.forget(d)
 }
 
 // forget drops a delivery's stored copy. Caller holds sess.mu.

@@ -237,7 +237,7 @@ func (s *Server) recoverSession(rec *store.Session, now time.Time) (*Message, er
 			sess.out.inflight = append(sess.out.inflight, d)
 		default:
 			if m.expired(now) {
-				st.DeleteMessage(rec.ClientID, sm.Seq)
+				sess.dropExpired(d) // expired while the broker was down
 				continue
 			}
 			// It may have been sent before the crash with the id derived

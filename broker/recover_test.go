@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"context"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -205,5 +207,117 @@ func TestFailedCommitForgetsTheInboundQoS2Id(t *testing.T) {
 			t.Fatal("the id of a PUBLISH whose commit failed is still held")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// [MQTT-3.3.2-5] A recovered message whose expiry interval passes before
+// its onward delivery starts is deleted, with its record, and not sent
+// when the subscriber comes back: the store says it was queued, not sent.
+// The recovered delivery is resent with DUP in case a crash lost the
+// record of its sending, but that must not exempt it from expiry. One that
+// was in flight when the broker stopped has started onward delivery and is
+// resent, expired or not.
+func TestRecoveredQueuedMessageExpiresBeforeDelivery(t *testing.T) {
+	srv, st := storedServer(t, nil)
+	now := time.Now()
+	soon := now.Add(200 * time.Millisecond)
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(st.SaveSession(&store.Session{ClientID: "x", ExpiryInterval: store.NeverExpires, DisconnectedAt: now,
+		Subscriptions: []store.Subscription{{Filter: "x/t", QoS: 1}}}))
+	msg := func(seq uint64, payload string, expires time.Time, pid uint16, state store.State) store.Entry {
+		return store.Entry{ClientID: "x", Msg: &store.Message{Seq: seq, Topic: "x/t", Payload: []byte(payload),
+			QoS: 1, ExpiresAt: expires, Created: now, PacketID: pid, State: state}}
+	}
+	must(st.AppendMessages([]store.Entry{
+		msg(1, "inflight", soon, 7, store.AwaitingAck),
+		msg(2, "expired-while-down", now.Add(-time.Second), 0, store.Queued),
+		msg(3, "expires-while-queued", soon, 0, store.Queued),
+		msg(4, "kept", time.Time{}, 0, store.Queued),
+	}))
+	must(srv.Recover())
+	time.Sleep(time.Until(soon) + 50*time.Millisecond)
+
+	p := &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "x", CleanStart: false,
+		Props: packet.Properties{SessionExpiry: 0xFFFFFFFF, HasSessionExpiry: true}}
+	_, cc := fakeClient(t, srv, p, "", 0)
+	var got []string
+	for _, pub := range publishes(t, cc.take(t)) {
+		got = append(got, string(pub.Payload))
+	}
+	if want := []string{"inflight", "kept"}; !slices.Equal(got, want) {
+		t.Fatalf("sent %q after the restart, want %q", got, want)
+	}
+	var stored []string
+	msgs, err := st.LoadMessages("x")
+	must(err)
+	for _, m := range msgs {
+		stored = append(stored, string(m.Payload))
+	}
+	if want := []string{"inflight", "kept"}; !slices.Equal(stored, want) {
+		t.Fatalf("stored %q, want the expired queued messages' records deleted: %q", stored, want)
+	}
+}
+
+// [MQTT-3.3.2-6] The Message Expiry Interval forwarded after a restart is
+// the one received minus all the time the message waited, the time the
+// broker was down included: the store keeps its deadline, not its interval.
+func TestRecoveredMessageExpiryCountsTheDowntime(t *testing.T) {
+	dir := t.TempDir()
+	open := func() (*Server, *store.Pebble) {
+		st, err := store.OpenPebble(dir, store.PebbleOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := benchOptions()
+		o.Store = st
+		srv := New(o)
+		if err := srv.Recover(); err != nil {
+			t.Fatal(err)
+		}
+		return srv, st
+	}
+	sub := &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "x", CleanStart: false,
+		Props: packet.Properties{SessionExpiry: 3600, HasSessionExpiry: true}}
+	srv, _ := open()
+	c, _ := fakeClient(t, srv, sub, "x/t", 1)
+	c.Closed(nil)
+	pub, pubConn := fakeClient(t, srv, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "p", CleanStart: true}, "", 0)
+	feed(t, pub, packet.Version5, &packet.Publish{Topic: "x/t", QoS: 1, PacketID: 1, Payload: []byte("m"),
+		Props: packet.Properties{MessageExpiry: 3, HasMessageExpiry: true}})
+	for deadline := time.Now().Add(5 * time.Second); len(pubConn.take(t)) == 0; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the publish was not acknowledged")
+		}
+	}
+	pub.Closed(nil)
+	shutdown(t, srv)
+	time.Sleep(1100 * time.Millisecond) // down
+
+	srv, _ = open()
+	c, cc := fakeClient(t, srv, sub, "", 0)
+	got := publishes(t, cc.take(t))
+	c.Closed(nil)
+	shutdown(t, srv)
+	if len(got) != 1 || !got[0].Props.HasMessageExpiry {
+		t.Fatalf("sent %+v after the restart, want the message with its expiry interval", got)
+	}
+	if left := got[0].Props.MessageExpiry; left < 1 || left > 2 {
+		t.Fatalf("forwarded Message Expiry Interval %d after 1.1 s down, want 3 less the time waited (2, or 1 on a slow run)", left)
+	}
+}
+
+// shutdown stops srv, failing the test if that takes more than 5 s (its
+// fake clients must have been closed: it waits for them).
+func shutdown(t *testing.T, srv *Server) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil || ctx.Err() != nil {
+		t.Fatalf("shutdown: %v %v", err, ctx.Err())
 	}
 }

@@ -56,6 +56,14 @@ type Server struct {
 	live       atomic.Int64 // clients whose Closed has not run
 	closing    bool
 
+	// tasks are the goroutines that carry on the work of a session that
+	// ended (its will, its shared-subscription messages) and fired will
+	// timers: Shutdown waits for them before its last save and the
+	// store's close. One is added only under mu and while !tasksStopped,
+	// which Shutdown sets (under mu) before it waits, so none starts after.
+	tasks        sync.WaitGroup
+	tasksStopped bool
+
 	commit *committer
 
 	admission  admission
@@ -221,17 +229,47 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	case <-done:
 	case <-ctx.Done():
 	}
+	// The clients are gone; what is left to wait for is the work of the
+	// sessions that ended meanwhile, and no more of it may start: a timer
+	// that fires now leaves its session and will as they are, to be saved
+	// below and to expire or be published at the next start.
+	s.mu.Lock()
+	s.tasksStopped = true
+	s.mu.Unlock()
 	// No expiry or will timer may fire once the store is closing.
 	for _, sess := range sessions {
 		sess.mu.Lock()
 		sess.stopTimers()
 		sess.mu.Unlock()
 	}
+	tasksDone := make(chan struct{})
+	go func() {
+		s.tasks.Wait()
+		close(tasksDone)
+	}()
+	select {
+	case <-tasksDone:
+	case <-ctx.Done():
+	}
 	s.flushSessions()
 	if s.opts.Store != nil {
 		return s.opts.Store.Close()
 	}
 	return ctx.Err()
+}
+
+// goTask runs f on a goroutine that Shutdown waits for (see Server.tasks),
+// or reports false, f not run, once Shutdown waits. Caller holds s.mu.
+func (s *Server) goTask(f func()) bool {
+	if s.tasksStopped {
+		return false
+	}
+	s.tasks.Add(1)
+	go func() {
+		defer s.tasks.Done()
+		f()
+	}()
+	return true
 }
 
 // removeClient forgets a closed connection. Closed counts it out of

@@ -250,6 +250,17 @@ func (c *client) setWillExpiry(published time.Time) {
 
 // fireWill publishes a delayed will if the session is still offline.
 func (sess *session) fireWill(w *Message) {
+	s := sess.srv
+	s.mu.Lock()
+	if s.tasksStopped {
+		// Shutdown saves the session with its will still pending: it is
+		// published at the next start (recoverSession).
+		s.mu.Unlock()
+		return
+	}
+	s.tasks.Add(1)
+	s.mu.Unlock()
+	defer s.tasks.Done()
 	sess.mu.Lock()
 	due := sess.pendingWill() == w && sess.out.c == nil
 	if due {
@@ -266,12 +277,15 @@ func (sess *session) fireWill(w *Message) {
 
 // expire ends an offline session whose expiry interval has passed.
 func (sess *session) expire() {
-	sess.mu.Lock()
-	offline := sess.out.c == nil && !sess.ended
-	sess.mu.Unlock()
-	if offline {
-		sess.srv.endSession(sess)
+	s := sess.srv
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tasksStopped {
+		// Shutdown saves the session instead, and could not wait for its
+		// will: it expires, will published, at the next start.
+		return
 	}
+	s.endSessionLocked(sess) // only if still offline and not ended
 }
 
 // stopTimers cancels the expiry and will timers. Caller holds sess.mu.
@@ -328,13 +342,17 @@ func (s *Server) endSessionLocked(sess *session) {
 			s.log.Error("store: delete session", "client", sess.id, "err", err)
 		}
 	}
-	if will != nil {
-		go s.route(will, nil)
+	// Only a client whose Closed Shutdown gave up waiting for can end a
+	// session once no task may start; then nothing of it is carried on.
+	if will != nil && !s.goTask(func() { s.route(will, nil) }) {
+		s.log.Warn("shutting down: will not published", "client", sess.id)
 	}
 	// Messages queued for a shared subscription go back to the group
 	// rather than leaving with the member.
 	for _, d := range orphans {
-		go s.redeliverShared(d)
+		if !s.goTask(func() { s.redeliverShared(d) }) {
+			s.log.Warn("shutting down: shared message not redelivered", "client", sess.id, "topic", d.msg.Topic)
+		}
 	}
 }
 

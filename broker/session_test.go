@@ -55,12 +55,13 @@ func (c *captureConn) take(t *testing.T) []packet.Packet {
 	return out
 }
 
-// fakeClient is a connected client on a captureConn, CONNECT and SUBSCRIBE
-// done through the real read path.
+// fakeClient is a connected client on a captureConn, accepted, and
+// CONNECT and SUBSCRIBE done, through the real path. (Its Closed is the
+// test's to call: Shutdown waits for it.)
 func fakeClient(t *testing.T, srv *Server, p *packet.Connect, filter string, qos byte) (*client, *captureConn) {
 	t.Helper()
 	cc := &captureConn{version: p.ProtocolVersion}
-	c := newClient(srv, cc, "unit")
+	c := srv.Accept("unit")(cc).(*client)
 	feed(t, c, p.ProtocolVersion, p)
 	got := cc.take(t)
 	if ack, ok := got[0].(*packet.Connack); !ok || ack.ReasonCode != packet.Success {
