@@ -70,7 +70,7 @@
 // read, write and readwrite are accepted for subscribe, publish and all.
 // A filter or name with spaces is written as a quoted Go string. Example:
 //
-//	deny  publish   $SYS/#
+//	deny  subscribe $SYS/#
 //	allow all       users/%u/#
 //	allow subscribe rooms/+/messages
 //	allow publish   sensors/%c/data   client=sensor-1

@@ -206,7 +206,7 @@ func (c *client) completeConnect(p *packet.Connect) error {
 	if code := c.srv.flapping(c.info.ClientID, time.Now()); code != packet.Success {
 		return c.refuse(code, "client identifier banned for reconnecting too often")
 	}
-	if p.WillFlag && o.ACL != nil && !o.ACL.CanPublish(&c.info, p.WillTopic) {
+	if p.WillFlag && (sysTopic(p.WillTopic) || o.ACL != nil && !o.ACL.CanPublish(&c.info, p.WillTopic)) {
 		return c.refuse(packet.NotAuthorized, "will topic not authorized")
 	}
 

@@ -64,7 +64,8 @@ func (c *client) handlePublish(p *packet.Publish, size int, now time.Time) error
 		pending  []pendingStore
 		retained *Message
 	)
-	if o.ACL != nil && !o.ACL.CanPublish(&c.info, p.Topic) {
+	if sysTopic(p.Topic) || o.ACL != nil && !o.ACL.CanPublish(&c.info, p.Topic) {
+		// $SYS is the broker's own, whatever the ACL allows.
 		c.srv.stats.DroppedACL.Add(1)
 		reason = packet.NotAuthorized // [MQTT-3.3.5-2] acknowledged, not delivered
 	} else {

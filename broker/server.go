@@ -88,7 +88,7 @@ type Stats struct {
 	DroppedQueueFull atomic.Int64    // QoS 1/2 deliveries refused: session queue full
 	DroppedTooLarge  atomic.Int64    // deliveries larger than the client's maximum packet size
 	DroppedExpired   atomic.Int64    // messages expired before delivery
-	DroppedACL       atomic.Int64    // publishes refused by ACL
+	DroppedACL       atomic.Int64    // publishes refused by ACL, and client publishes to $SYS
 	MessagesOutQoS   [3]atomic.Int64 // PUBLISH packets sent, by QoS
 
 	ConnectsRefused     [256]atomic.Int64 // CONNACK refusals by v5 reason code

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -22,6 +23,13 @@ func (s *Server) publishSys() {
 			s.publishSysOnce()
 		}
 	}
+}
+
+// sysTopic reports whether name is under $SYS, the broker's own topics:
+// no client may publish there or leave a will there, whatever the ACL
+// says, or it could replace or delete the broker's retained values.
+func sysTopic(name string) bool {
+	return name == "$SYS" || strings.HasPrefix(name, "$SYS/")
 }
 
 func (s *Server) publishSysOnce() {

@@ -130,3 +130,65 @@ func TestSysTopicsPublished(t *testing.T) {
 	}
 	hash.ExpectNothing()
 }
+
+// $SYS belongs to the broker: with no ACL at all, a client PUBLISH to
+// $SYS (retained or not, any QoS) is refused like an ACL denial (v5
+// PUBACK/PUBREC 0x87; 3.1.1 acknowledged, not delivered), so the broker's
+// retained $SYS values can be neither replaced nor deleted.
+func TestClientCannotPublishToSys(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, func(o *broker.Options) { o.SysInterval = time.Hour }) // the version only
+	version := "herald " + broker.Version
+	watch, _ := connectRaw(t, b.Addr, mqtttest.V5("sys-watch"))
+	watch.SubscribeOne("$SYS/#", 1)
+	if p := watch.RecvPublish(); p.Topic != "$SYS/broker/version" || string(p.Payload) != version {
+		t.Fatalf("got %q %q, want the version", p.Topic, p.Payload)
+	}
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("sys-pub"))
+	for _, topic := range []string{"$SYS/broker/version", "$SYS"} {
+		for qos := byte(1); qos <= 2; qos++ {
+			if rc := pub.Publish(&packet.Publish{Topic: topic, QoS: qos, Retain: true, Payload: []byte("pwned")}); rc != packet.NotAuthorized {
+				t.Fatalf("%s QoS %d: ack 0x%02X, want 0x87", topic, qos, byte(rc))
+			}
+		}
+	}
+	pub.Publish(&packet.Publish{Topic: "$SYS/broker/version", Retain: true}) // QoS 0 delete
+	pub3, _ := connectRaw(t, b.Addr, mqtttest.V311("sys-pub3"))
+	if rc := pub3.Publish(&packet.Publish{Topic: "$SYS/broker/version", QoS: 1, Retain: true, Payload: []byte("pwned")}); rc != packet.Success {
+		t.Fatalf("3.1.1 PUBACK 0x%02X", byte(rc))
+	}
+	watch.ExpectNothing()
+	if n := b.Server.Stats().DroppedACL.Load(); n != 6 {
+		t.Fatalf("DroppedACL = %d, want 6", n)
+	}
+	late, _ := connectRaw(t, b.Addr, mqtttest.V5("sys-late"))
+	late.SubscribeOne("$SYS/broker/version", 0)
+	if p := late.RecvPublish(); string(p.Payload) != version {
+		t.Fatalf("retained version %q, want %q", p.Payload, version)
+	}
+}
+
+// A will on $SYS is refused at CONNECT (v5 0x87, 3.1.1 5), as a will the
+// ACL denies: it would otherwise be published when the client goes.
+func TestWillOnSysRefused(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	for _, v := range []byte{packet.Version311, packet.Version5} {
+		for _, topic := range []string{"$SYS/broker/version", "$SYS"} {
+			r := dialRaw(t, b.Addr, v)
+			r.Send(&packet.Connect{ProtocolVersion: v, ClientID: "sys-will", CleanStart: true,
+				WillFlag: true, WillTopic: topic, WillRetain: true, WillPayload: []byte("pwned")})
+			want := packet.NotAuthorized
+			if v != packet.Version5 {
+				want = packet.ConnackCode311(want)
+			}
+			if ack := mqtttest.Expect[*packet.Connack](r); ack.ReasonCode != want {
+				t.Fatalf("v%d will on %s: CONNACK 0x%02X, want 0x%02X", v, topic, byte(ack.ReasonCode), byte(want))
+			}
+		}
+	}
+	// Other $ topics are left to the ACL.
+	r, _ := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "app-will", CleanStart: true,
+		WillFlag: true, WillTopic: "$app/status", WillPayload: []byte("gone")})
+	r.Disconnect()
+}

@@ -90,7 +90,7 @@ var (
 	descRouted           = desc("messages_routed_total", "Application messages routed to subscribers, by QoS as published and by origin: client (PUBLISH and wills of connections) or broker ($SYS, bridges, delayed wills).", "qos", "origin")
 	descBytesIn          = desc("bytes_received_total", "Bytes read from client connections (MQTT frames, all packet types).")
 	descBytesOut         = desc("bytes_sent_total", "Bytes written to client connections (MQTT frames, all packet types).")
-	descDropped          = desc("messages_dropped_total", "Deliveries not made, by cause: qos0 (QoS 0 to an offline session, or to a slow consumer whose unwritten bytes are over the limit), queue_full (QoS 1/2 refused by a full session queue), too_large (above the client's Maximum Packet Size), expired (Message Expiry passed before delivery), acl (PUBLISH refused by ACL).", "cause")
+	descDropped          = desc("messages_dropped_total", "Deliveries not made, by cause: qos0 (QoS 0 to an offline session, or to a slow consumer whose unwritten bytes are over the limit), queue_full (QoS 1/2 refused by a full session queue), too_large (above the client's Maximum Packet Size), expired (Message Expiry passed before delivery), acl (PUBLISH refused by ACL, or to $SYS).", "cause")
 	descQueued           = desc("queued_messages", "QoS 1/2 messages waiting in session queues (window full or client offline), summed over sessions.")
 	descQueuedBytes      = desc("queued_bytes", "Bytes (topic, payload, properties) of queued_messages.")
 	descQueuedMax        = desc("queued_messages_max", "Length of the longest session queue.")
