@@ -153,10 +153,13 @@ func (s *Server) flushSessions() {
 // Recover loads retained messages and persistent sessions from the store:
 // subscriptions are reinstalled, queued and inflight messages wait for the
 // client, and inbound QoS 2 ids keep exactly-once across the restart. Call
-// it once, before accepting connections.
+// it once, before accepting connections, with or without a store: it then
+// starts the $SYS publisher, whose retained values the recovered ones
+// must not replace.
 func (s *Server) Recover() error {
 	st := s.opts.Store
 	if st == nil {
+		s.startSys()
 		return nil
 	}
 	now := time.Now()
@@ -189,6 +192,7 @@ func (s *Server) Recover() error {
 		s.route(w, nil)
 	}
 	s.log.Info("recovered state", "sessions", len(sessions), "retained", len(retained))
+	s.startSys()
 	return nil
 }
 

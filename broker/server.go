@@ -20,7 +20,8 @@ import (
 // Version is reported in $SYS/broker/version.
 var Version = "0.1.0-dev"
 
-// Server is one broker node. Create it with New, attach listeners with
+// Server is one broker node. Create it with New, call Recover (which also
+// starts the $SYS publisher, with or without a store), attach listeners with
 // Accept (or the transport helpers), and stop it with Shutdown.
 type Server struct {
 	opts Options
@@ -133,10 +134,6 @@ func New(opts Options) *Server {
 	s.wg.Add(2)
 	go s.sweep()
 	go s.commit.run()
-	if opts.SysInterval > 0 { // negative disables too
-		s.wg.Add(1)
-		go s.publishSys()
-	}
 	return s
 }
 

@@ -7,6 +7,14 @@ import (
 	"time"
 )
 
+// startSys starts the $SYS publisher if SysInterval is positive.
+func (s *Server) startSys() {
+	if s.opts.SysInterval > 0 { // negative disables too
+		s.wg.Add(1)
+		go s.publishSys()
+	}
+}
+
 // publishSys publishes the broker statistics under $SYS/broker/ every
 // SysInterval as retained messages, the topics Mosquitto and most
 // dashboards know.

@@ -44,7 +44,11 @@ func startBroker(t testing.TB, mod func(*broker.Options)) *testBroker {
 	if mod != nil {
 		mod(&opts)
 	}
-	return &testBroker{Broker: mqtttest.Serve(t, broker.New(opts), "test"), hooks: rec}
+	srv := broker.New(opts)
+	if err := srv.Recover(); err != nil { // as herald serve does; starts $SYS
+		t.Fatal(err)
+	}
+	return &testBroker{Broker: mqtttest.Serve(t, srv, "test"), hooks: rec}
 }
 
 // waitConnected waits until the broker counts n connected clients.
