@@ -168,6 +168,13 @@ func (s *Server) Recover() error {
 		return fmt.Errorf("load retained: %w", err)
 	}
 	for _, sm := range retained {
+		if sysTopic(sm.Topic) {
+			// Stored by older versions; stale, and $SYS is in memory only.
+			if err := st.DeleteRetained(sm.Topic); err != nil {
+				return fmt.Errorf("delete retained %q: %w", sm.Topic, err)
+			}
+			continue
+		}
 		if m := messageFromStore(sm); !m.expired(now) {
 			s.retained.Set(m.Topic, m)
 		}
@@ -191,7 +198,7 @@ func (s *Server) Recover() error {
 	for _, w := range wills {
 		s.route(w, nil)
 	}
-	s.log.Info("recovered state", "sessions", len(sessions), "retained", len(retained))
+	s.log.Info("recovered state", "sessions", len(sessions), "retained", s.retained.Len())
 	s.startSys()
 	return nil
 }

@@ -250,20 +250,24 @@ func publishIDOffset(frame []byte) int {
 }
 
 // retain stores or clears a retained message in the index [MQTT-3.3.1-5,
-// -6, -10] and returns the update the store needs (nil if none).
+// -6, -10] and returns the update the store needs (nil if none). $SYS
+// values stay in memory: a store commit for each of them every tick would
+// delay the acknowledgements waiting on the store, for values that are
+// stale after a restart.
 func (s *Server) retain(m *Message) *Message {
 	s.retainMu.Lock()
 	defer s.retainMu.Unlock()
 	s.retainSeq++
 	m.retainSeq = s.retainSeq
+	durable := s.opts.Store != nil && !sysTopic(m.Topic)
 	if len(m.Payload) == 0 {
-		if s.retained.Delete(m.Topic) && s.opts.Store != nil {
+		if s.retained.Delete(m.Topic) && durable {
 			return m
 		}
 		return nil
 	}
 	s.retained.Set(m.Topic, m)
-	if s.opts.Store != nil {
+	if durable {
 		return m
 	}
 	return nil

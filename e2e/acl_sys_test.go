@@ -10,6 +10,7 @@ import (
 	"github.com/herald-mqtt/herald/broker"
 	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
+	"github.com/herald-mqtt/herald/store"
 )
 
 func withDenyACL(o *broker.Options) {
@@ -191,4 +192,65 @@ func TestWillOnSysRefused(t *testing.T) {
 	r, _ := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "app-will", CleanStart: true,
 		WillFlag: true, WillTopic: "$app/status", WillPayload: []byte("gone")})
 	r.Disconnect()
+}
+
+// storedTopics returns the topics of st's retained messages.
+func storedTopics(t *testing.T, st store.Store) []string {
+	t.Helper()
+	msgs, err := st.LoadRetained()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var topics []string
+	for _, m := range msgs {
+		topics = append(topics, m.Topic)
+	}
+	return topics
+}
+
+// $SYS values are retained in memory only: every tick would otherwise be a
+// store commit per topic, delaying the acknowledgements waiting on the
+// store, for values that are stale after a restart.
+func TestSysRetainedNeverStored(t *testing.T) {
+	t.Parallel()
+	st := store.NewMemory()
+	b := startBroker(t, func(o *broker.Options) {
+		o.Store = st
+		o.SysInterval = 50 * time.Millisecond
+	})
+	s, _ := connectRaw(t, b.Addr, mqtttest.V5("sys-mem"))
+	s.SubscribeOne("$SYS/broker/uptime", 0)
+	s.RecvPublish()
+	b.hooks.waitTopic(t, "$SYS/broker/version", waitFor)
+	if topics := storedTopics(t, st); len(topics) != 0 {
+		t.Fatalf("retained in the store: %v, want no $SYS topic", topics)
+	}
+}
+
+// Older versions stored $SYS values: recovery deletes them instead of
+// serving them (frozen for good with sys_interval 0); other retained
+// messages are recovered.
+func TestStaleSysRetainedDeletedAtRecovery(t *testing.T) {
+	t.Parallel()
+	st := store.NewMemory()
+	for _, m := range []*store.Message{
+		{Topic: "$SYS/broker/uptime", Payload: []byte("999999")},
+		{Topic: "$SYS/broker/version", Payload: []byte("herald 0.0.0-old")},
+		{Topic: "app/kept", Payload: []byte("kept")},
+	} {
+		if err := st.SaveRetained(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := startBroker(t, func(o *broker.Options) { o.Store = st }) // no $SYS
+	if topics := storedTopics(t, st); !slices.Equal(topics, []string{"app/kept"}) {
+		t.Fatalf("retained in the store after recovery: %v, want [app/kept]", topics)
+	}
+	s, _ := connectRaw(t, b.Addr, mqtttest.V5("sys-stale"))
+	s.SubscribeOne("$SYS/#", 0)
+	s.ExpectNothing()
+	s.SubscribeOne("app/kept", 0)
+	if p := s.RecvPublish(); string(p.Payload) != "kept" {
+		t.Fatalf("got %q on %s", p.Payload, p.Topic)
+	}
 }
