@@ -101,6 +101,13 @@ type Stats struct {
 	PausedPublishers atomic.Int64 // times a publisher was paused by the memory budget
 }
 
+// Dropped is the sum of the Dropped counters: the messages and deliveries
+// not made, whatever the cause.
+func (st *Stats) Dropped() int64 {
+	return st.DroppedQoS0.Load() + st.DroppedQueueFull.Load() + st.DroppedTooLarge.Load() +
+		st.DroppedExpired.Load() + st.DroppedACL.Load()
+}
+
 // New returns a Server with opts. Start from DefaultOptions: numeric limits
 // left at zero take their defaults, but switches and MaximumQoS are taken
 // as given.

@@ -53,7 +53,7 @@ func (s *Server) publishSysOnce() {
 		{"$SYS/broker/clients/total", int64(sessions)},
 		{"$SYS/broker/messages/received", st.MessagesIn.Load()},
 		{"$SYS/broker/messages/sent", st.MessagesOut.Load()},
-		{"$SYS/broker/messages/dropped", st.DroppedQoS0.Load() + st.DroppedQueueFull.Load() + st.DroppedTooLarge.Load()},
+		{"$SYS/broker/messages/dropped", st.Dropped()},
 		{"$SYS/broker/bytes/received", st.BytesIn.Load()},
 		{"$SYS/broker/bytes/sent", st.BytesOut.Load()},
 		{"$SYS/broker/subscriptions/count", int64(s.subs.Len())},

@@ -43,3 +43,24 @@ func TestSysPublishedOnlyAfterRecover(t *testing.T) {
 		}
 	}
 }
+
+// $SYS/broker/messages/dropped counts every drop cause the metrics export
+// (herald_messages_dropped_total{cause}), expired and acl included.
+func TestSysDroppedCountsEveryCause(t *testing.T) {
+	srv := New(benchOptions())
+	t.Cleanup(srv.cancel)
+	st := srv.Stats()
+	st.DroppedQoS0.Add(1)
+	st.DroppedQueueFull.Add(10)
+	st.DroppedTooLarge.Add(100)
+	st.DroppedExpired.Add(1000)
+	st.DroppedACL.Add(10000)
+	srv.publishSysOnce()
+	msgs, _ := srv.Retained("$SYS/broker/messages/dropped", 1)
+	if len(msgs) != 1 {
+		t.Fatalf("$SYS/broker/messages/dropped: %d messages, want one of 11111", len(msgs))
+	}
+	if got := string(msgs[0].Payload); got != "11111" {
+		t.Fatalf("$SYS/broker/messages/dropped = %s, want 11111", got)
+	}
+}
