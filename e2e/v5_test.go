@@ -424,3 +424,28 @@ func TestRetainedCarrySubscriptionIdentifier(t *testing.T) {
 		t.Fatalf("retained: retain %v ids %v, want [77]", p.Retain, p.Props.SubscriptionIDs)
 	}
 }
+
+// [MQTT-3.3.4-3] [MQTT-3.3.4-4] a PUBLISH carries the Subscription
+// Identifiers of the receiver's own matching subscriptions, and none when
+// those have none: another session's identifier never leaks into it (the
+// router pools its per-message state between publishes).
+func TestSubscriptionIdentifierNotLeakedToAnotherSession_MQTT_3_3_4_3(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	a, _ := connectRaw(t, b.Addr, mqtttest.V5("sidleak-a"))
+	a.Subscribe(1, packet.Properties{SubscriptionIDs: []uint32{5}}, packet.Subscription{Filter: "sidleak/#"})
+	// Two subscriptions without identifiers: its deliveries are merged.
+	s, _ := connectRaw(t, b.Addr, mqtttest.V5("sidleak-b"))
+	s.SubscribeOne("sidleak/t", 0)
+	s.SubscribeOne("sidleak/x", 0)
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("sidleak-pub"))
+	for i := range 10 {
+		pub.Publish(&packet.Publish{Topic: "sidleak/t", Payload: []byte("m")})
+		if p := a.RecvPublish(); !slices.Equal(p.Props.SubscriptionIDs, []uint32{5}) {
+			t.Fatalf("publish %d: subscriber with id 5 got ids %v", i, p.Props.SubscriptionIDs)
+		}
+		if p := s.RecvPublish(); len(p.Props.SubscriptionIDs) != 0 {
+			t.Fatalf("publish %d: subscriber without ids got ids %v", i, p.Props.SubscriptionIDs)
+		}
+	}
+}
