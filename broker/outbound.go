@@ -106,9 +106,9 @@ func (sess *session) deliver(r *route, qos byte, retain bool, subIDs []uint32) {
 // deliverShared is deliver for a shared subscription: the delivery
 // remembers its group so it can be handed to another member if this
 // session ends before sending it.
-func (sess *session) deliverShared(r *route, qos byte, subIDs []uint32, group, filter string) {
+func (sess *session) deliverShared(r *route, qos byte, retain bool, subIDs []uint32, group, filter string) {
 	if qos == 0 {
-		sess.deliver(r, 0, false, subIDs)
+		sess.deliver(r, 0, retain, subIDs)
 		return
 	}
 	sess.mu.Lock()
@@ -116,7 +116,7 @@ func (sess *session) deliverShared(r *route, qos byte, subIDs []uint32, group, f
 	if sess.ended {
 		return
 	}
-	d := &delivery{msg: r.msg, qos: qos, group: group, groupFilter: filter}
+	d := &delivery{msg: r.msg, qos: qos, retain: retain, group: group, groupFilter: filter}
 	if len(subIDs) > 0 {
 		d.subIDs = append([]uint32(nil), subIDs...)
 	}

@@ -202,11 +202,12 @@ func (r *route) visitShared(g *topic.Group[*session, *subscription]) {
 	m := g.Members[pick]
 	r.matched++
 	qos := min(m.Value.qos, r.msg.QoS)
+	retain := m.Value.retainAsPublished && r.msg.Retain // [MQTT-3.3.1-12] [MQTT-3.3.1-13]
 	var ids []uint32
 	if m.Value.id != 0 {
 		ids = r.idScratch(m.Value.id)
 	}
-	m.Client.deliverShared(r, qos, ids, g.Name, g.Filter)
+	m.Client.deliverShared(r, qos, retain, ids, g.Name, g.Filter)
 }
 
 // form returns m encoded for a wire form, encoding it on first use. For QoS
