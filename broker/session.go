@@ -129,6 +129,7 @@ func (s *Server) attach(c *client, cleanStart bool, expiry uint32) (*session, bo
 	id := c.info.ClientID
 	old := s.sessions.get(id)
 	var oldClient *client
+	ending := cleanStart
 	if old != nil {
 		old.mu.Lock()
 		if old.owner() != c.info.Username {
@@ -139,13 +140,20 @@ func (s *Server) attach(c *client, cleanStart bool, expiry uint32) (*session, bo
 			s.mu.Unlock()
 			return nil, false, errSessionOwned
 		}
+		// A session with Session Expiry 0 (3.1.1: Clean Session) lasts as
+		// long as its connection (v5 §3.1.2.11.2, [MQTT-3.1.2-6] in 3.1.1):
+		// this takeover ends it, as Clean Start would, and the old
+		// connection's will goes out per [MQTT-3.1.3-9]. (Only its
+		// connection keeps such a session; this one may also be between
+		// the close of that connection and detach ending it.)
+		ending = ending || old.expiry == 0
 		oldClient = old.out.c
 		old.out.c = nil
 		old.stopTimers()
 		old.mu.Unlock()
 	}
-	present := old != nil && !cleanStart
-	if old != nil && cleanStart {
+	present := old != nil && !ending
+	if old != nil && ending {
 		// [MQTT-3.1.2-4] Clean Start discards the existing session.
 		s.endSessionLocked(old)
 		old = nil

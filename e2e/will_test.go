@@ -166,6 +166,21 @@ func TestWillOnTakeoverWithCleanStart_MQTT_3_1_3_9(t *testing.T) {
 	}
 }
 
+// [MQTT-3.1.3-9] [MQTT-3.1.4-3] a session with Session Expiry 0 ends with
+// its connection, so a takeover ends it even without Clean Start, and a
+// delayed will of the old connection is published at once.
+func TestWillOnTakeoverOfSessionExpiryZero_MQTT_3_1_3_9(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	w := watcher(t, b.Addr, "w-watch", "will/#")
+	old, _ := connectRaw(t, b.Addr, willConnect("w-take00", "will/take00", 30, 0))
+	connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "w-take00"})
+	old.ExpectDisconnect(packet.SessionTakenOver, waitFor)
+	if p := w.RecvPublish(); p.Topic != "will/take00" {
+		t.Fatalf("got %q", p.Topic)
+	}
+}
+
 // [MQTT-3.1.2-8] [MQTT-3.1.4-3] a takeover closes the old connection
 // without DISCONNECT: a will with no delay is published.
 func TestWillOnTakeoverNoDelay_MQTT_3_1_4_3(t *testing.T) {
