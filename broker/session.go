@@ -206,10 +206,13 @@ func (sess *session) detach(c *client) {
 	expiry := sess.expiry
 	will := c.will()
 	willDue := will != nil && !c.is(fCleanExit)
+	now := time.Now()
 	if willDue && c.extra.willDelay > 0 && expiry > 0 {
 		// [MQTT-3.1.3-9] delayed until the will delay or the session ends.
+		// Its Message Expiry is counted from the end of the delay here,
+		// and moved to its actual publication by startWillExpiry.
 		delay := min(c.extra.willDelay, expiry)
-		c.setWillExpiry(time.Now().Add(time.Duration(delay) * time.Second))
+		c.setWillExpiry(now.Add(time.Duration(delay) * time.Second))
 		off := sess.off()
 		off.pendingWill = will
 		off.pendingWillDelay = delay
@@ -221,7 +224,7 @@ func (sess *session) detach(c *client) {
 	}
 	if expiry > 0 {
 		sess.off().owner = c.info.Username
-		sess.offline.since = time.Now()
+		sess.offline.since = now
 	}
 	sess.mu.Unlock()
 
@@ -256,6 +259,24 @@ func (c *client) setWillExpiry(published time.Time) {
 	}
 }
 
+// startWillExpiry moves a delayed will's Message Expiry to start at now,
+// when it is published, from due, the end of its will delay that detach
+// counted it from (v5 §3.1.3.2.4: the interval runs from publication).
+// The session may end before due (a Clean Start takeover) and the broker
+// may have been down past it. Caller owns w: it is no longer pending.
+func startWillExpiry(w *Message, due, now time.Time) {
+	if !w.ExpiresAt.IsZero() {
+		w.ExpiresAt = w.ExpiresAt.Add(now.Sub(due))
+	}
+}
+
+// willDue is when the session's pending will was due to be published.
+// Caller holds sess.mu and has checked that a will is pending.
+func (sess *session) willDue() time.Time {
+	off := sess.offline
+	return off.since.Add(time.Duration(off.pendingWillDelay) * time.Second)
+}
+
 // fireWill publishes a delayed will if the session is still offline.
 func (sess *session) fireWill(w *Message) {
 	s := sess.srv
@@ -272,6 +293,7 @@ func (sess *session) fireWill(w *Message) {
 	sess.mu.Lock()
 	due := sess.pendingWill() == w && sess.out.c == nil
 	if due {
+		startWillExpiry(w, sess.willDue(), time.Now())
 		sess.offline.pendingWill = nil
 	}
 	sess.mu.Unlock()
@@ -329,6 +351,9 @@ func (s *Server) endSessionLocked(sess *session) {
 	sess.ended = true
 	sess.stopTimers()
 	will := sess.pendingWill()
+	if will != nil {
+		startWillExpiry(will, sess.willDue(), time.Now())
+	}
 	sess.offline = nil
 	subs := sess.subs.all()
 	sess.subs = subSet{}

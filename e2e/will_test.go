@@ -270,3 +270,25 @@ func TestWillMessageExpiryCountsFromPublication(t *testing.T) {
 		t.Fatalf("will: topic %q expiry %v/%d, want 1", p.Topic, p.Props.HasMessageExpiry, p.Props.MessageExpiry)
 	}
 }
+
+// (v5 §3.1.3.2.4) a delayed will's Message Expiry Interval runs from when
+// it is published, also when that is before its delay ends: a Clean Start
+// takeover of the offline session publishes it at once [MQTT-3.1.3-9],
+// forwarded with its whole interval [MQTT-3.3.2-6], not that plus the
+// delay it did not wait.
+func TestDelayedWillPublishedEarlyKeepsItsMessageExpiry(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	w := watcher(t, b.Addr, "w-watch", "will/#")
+	cp := willConnect("w-early", "will/early", 30, 60)
+	cp.WillProps.MessageExpiry, cp.WillProps.HasMessageExpiry = 10, true
+	c, _ := connectRaw(t, b.Addr, cp)
+	c.Conn.Close()
+	b.waitConnected(t, 1) // the watcher only: the session is offline, its will pending
+	// Clean Start: the session ends, 30 s before the will delay would.
+	connectRaw(t, b.Addr, mqtttest.V5("w-early"))
+	p := w.RecvPublish()
+	if p.Topic != "will/early" || !p.Props.HasMessageExpiry || p.Props.MessageExpiry != 10 {
+		t.Fatalf("will: topic %q expiry %v/%d, want 10", p.Topic, p.Props.HasMessageExpiry, p.Props.MessageExpiry)
+	}
+}
