@@ -106,9 +106,9 @@ func (sess *session) deliver(r *route, qos byte, retain bool, subIDs []uint32) {
 // deliverShared is deliver for a shared subscription: the delivery
 // remembers its group so it can be handed to another member if this
 // session ends before sending it.
-func (sess *session) deliverShared(r *route, qos byte, subIDs []uint32, group, filter string) {
+func (sess *session) deliverShared(r *route, qos byte, retain bool, subIDs []uint32, group, filter string) {
 	if qos == 0 {
-		sess.deliver(r, 0, false, subIDs)
+		sess.deliver(r, 0, retain, subIDs)
 		return
 	}
 	sess.mu.Lock()
@@ -116,7 +116,7 @@ func (sess *session) deliverShared(r *route, qos byte, subIDs []uint32, group, f
 	if sess.ended {
 		return
 	}
-	d := &delivery{msg: r.msg, qos: qos, group: group, groupFilter: filter}
+	d := &delivery{msg: r.msg, qos: qos, retain: retain, group: group, groupFilter: filter}
 	if len(subIDs) > 0 {
 		d.subIDs = append([]uint32(nil), subIDs...)
 	}
@@ -464,20 +464,25 @@ func (sess *session) forget(d *delivery) {
 	}
 }
 
-// drainShared takes the not-yet-sent shared-subscription deliveries out of
-// the queue so they can go to another member. Caller holds sess.mu.
+// drainShared takes the shared-subscription deliveries that may go to
+// another member out of the session. Caller holds sess.mu.
+//
+// A QoS 1 message sent but not acknowledged goes to another member too
+// (v5 4.8.2, SHOULD). A QoS 2 message whose delivery has started (sent,
+// even if queued again behind a smaller Receive Maximum) is this member's:
+// it is not sent to any other [MQTT-4.8.2-5] and ends with the session,
+// like any other message in flight to it. (It is not counted as dropped:
+// the client may well have received it.)
 func (o *outbound) drainShared() []*delivery {
 	var out []*delivery
-	// A shared message sent but not acknowledged goes to another member
-	// too (v5 4.8.2, SHOULD); a QoS 2 message past PUBREC is the client's.
 	for _, d := range o.inflight {
-		if d.group != "" && d.state == stateSent {
+		if d.group != "" && d.state == stateSent && d.qos == 1 {
 			out = append(out, d)
 		}
 	}
 	kept := o.queue[:0]
 	for _, d := range o.queue {
-		if d.group != "" {
+		if d.group != "" && (d.qos == 1 || d.state == stateQueued) {
 			out = append(out, d)
 			o.queuedBytes -= d.msg.weight()
 		} else {

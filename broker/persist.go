@@ -215,6 +215,7 @@ func (s *Server) recoverSession(rec *store.Session, now time.Time) (*Message, er
 		var will *Message
 		if rec.Will != nil {
 			will = messageFromStore(rec.Will)
+			startWillExpiry(will, gone.Add(time.Duration(rec.WillDelay)*time.Second), now)
 		}
 		return will, st.DeleteSession(rec.ClientID)
 	}

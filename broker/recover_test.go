@@ -48,6 +48,58 @@ func TestRecoverPublishesTheWillOfASessionThatExpiredWhileDown(t *testing.T) {
 	}
 }
 
+// A delayed will published after a restart, later than its delay ended
+// (the broker was down then), keeps its whole Message Expiry Interval from
+// that publication (v5 §3.1.3.2.4), whether its session expired while the
+// broker was down or lives on: the record holds the expiry as counted from
+// the end of the delay, and the will must not come out expired.
+func TestRecoveredDelayedWillExpiryCountsFromPublication(t *testing.T) {
+	srv, st := storedServer(t, nil)
+	long := time.Now().Add(-time.Hour)
+	will := func(topic string) *store.Message {
+		// As detach stores it: 60 s delay, then a 10 s Message Expiry.
+		return &store.Message{Topic: topic, Payload: []byte("gone"), QoS: 1, ExpiresAt: long.Add(70 * time.Second)}
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(st.SaveSession(&store.Session{ClientID: "listener", ExpiryInterval: store.NeverExpires,
+		DisconnectedAt: long, Subscriptions: []store.Subscription{{Filter: "status/#", QoS: 1}}}))
+	must(st.SaveSession(&store.Session{ClientID: "expired", ExpiryInterval: 120, DisconnectedAt: long,
+		Will: will("status/expired"), WillDelay: 60}))
+	must(st.SaveSession(&store.Session{ClientID: "lives", ExpiryInterval: 7200, DisconnectedAt: long,
+		Will: will("status/lives"), WillDelay: 60}))
+	start := time.Now()
+	must(srv.Recover())
+	srv.mu.Lock()
+	listener := srv.sessions.get("listener")
+	srv.mu.Unlock()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		listener.mu.Lock()
+		var got []*Message
+		for _, d := range listener.out.queue {
+			got = append(got, d.msg)
+		}
+		listener.mu.Unlock()
+		if len(got) == 2 {
+			for _, m := range got {
+				if m.ExpiresAt.Before(start.Add(10*time.Second)) || m.ExpiresAt.After(time.Now().Add(10*time.Second)) {
+					t.Errorf("will %q expires at %v, want 10 s after its publication (%v)", m.Topic, m.ExpiresAt, start)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the subscriber has %d queued wills, want 2", len(got))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // A graceful stop saves every offline session again; the disconnect time
 // it records stays the real one, so expiry and will delay do not restart
 // with every restart.

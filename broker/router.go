@@ -23,6 +23,7 @@ type route struct {
 
 	forms   [2][3][2][]byte // encoded once per wire form: [v5][qos][retain]
 	scratch []byte          // per-delivery copy when the id or properties differ
+	oneID   [1]uint32       // the subscription id of an unmerged delivery (idScratch)
 
 	durable []pendingStore // QoS 1/2 deliveries to persistent sessions
 	matched int
@@ -172,12 +173,12 @@ func (r *route) newMerged(sess *session) *mergedDelivery {
 }
 
 // idScratch returns a one-element slice holding id without allocating.
+// It is the route's own, not a pooled mergedDelivery's: a pooled entry
+// must come back clean, or its id would go to another session's delivery
+// [MQTT-3.3.4-3]. Deliveries copy what they keep, so one slice serves all.
 func (r *route) idScratch(id uint32) []uint32 {
-	d := r.newMerged(nil)
-	r.order = r.order[:len(r.order)-1] // not a merged delivery; just borrow its slice
-	r.spare = append(r.spare, d)
-	d.subIDs = append(d.subIDs[:0], id)
-	return d.subIDs
+	r.oneID[0] = id
+	return r.oneID[:]
 }
 
 // visitShared picks one member of a shared group [MQTT-4.8.2-4], preferring
@@ -201,11 +202,12 @@ func (r *route) visitShared(g *topic.Group[*session, *subscription]) {
 	m := g.Members[pick]
 	r.matched++
 	qos := min(m.Value.qos, r.msg.QoS)
+	retain := m.Value.retainAsPublished && r.msg.Retain // [MQTT-3.3.1-12] [MQTT-3.3.1-13]
 	var ids []uint32
 	if m.Value.id != 0 {
 		ids = r.idScratch(m.Value.id)
 	}
-	m.Client.deliverShared(r, qos, ids, g.Name, g.Filter)
+	m.Client.deliverShared(r, qos, retain, ids, g.Name, g.Filter)
 }
 
 // form returns m encoded for a wire form, encoding it on first use. For QoS

@@ -129,6 +129,7 @@ func (s *Server) attach(c *client, cleanStart bool, expiry uint32) (*session, bo
 	id := c.info.ClientID
 	old := s.sessions.get(id)
 	var oldClient *client
+	ending := cleanStart
 	if old != nil {
 		old.mu.Lock()
 		if old.owner() != c.info.Username {
@@ -139,13 +140,20 @@ func (s *Server) attach(c *client, cleanStart bool, expiry uint32) (*session, bo
 			s.mu.Unlock()
 			return nil, false, errSessionOwned
 		}
+		// A session with Session Expiry 0 (3.1.1: Clean Session) lasts as
+		// long as its connection (v5 §3.1.2.11.2, [MQTT-3.1.2-6] in 3.1.1):
+		// this takeover ends it, as Clean Start would, and the old
+		// connection's will goes out per [MQTT-3.1.3-9]. (Only its
+		// connection keeps such a session; this one may also be between
+		// the close of that connection and detach ending it.)
+		ending = ending || old.expiry == 0
 		oldClient = old.out.c
 		old.out.c = nil
 		old.stopTimers()
 		old.mu.Unlock()
 	}
-	present := old != nil && !cleanStart
-	if old != nil && cleanStart {
+	present := old != nil && !ending
+	if old != nil && ending {
 		// [MQTT-3.1.2-4] Clean Start discards the existing session.
 		s.endSessionLocked(old)
 		old = nil
@@ -198,10 +206,13 @@ func (sess *session) detach(c *client) {
 	expiry := sess.expiry
 	will := c.will()
 	willDue := will != nil && !c.is(fCleanExit)
+	now := time.Now()
 	if willDue && c.extra.willDelay > 0 && expiry > 0 {
 		// [MQTT-3.1.3-9] delayed until the will delay or the session ends.
+		// Its Message Expiry is counted from the end of the delay here,
+		// and moved to its actual publication by startWillExpiry.
 		delay := min(c.extra.willDelay, expiry)
-		c.setWillExpiry(time.Now().Add(time.Duration(delay) * time.Second))
+		c.setWillExpiry(now.Add(time.Duration(delay) * time.Second))
 		off := sess.off()
 		off.pendingWill = will
 		off.pendingWillDelay = delay
@@ -213,7 +224,7 @@ func (sess *session) detach(c *client) {
 	}
 	if expiry > 0 {
 		sess.off().owner = c.info.Username
-		sess.offline.since = time.Now()
+		sess.offline.since = now
 	}
 	sess.mu.Unlock()
 
@@ -248,6 +259,24 @@ func (c *client) setWillExpiry(published time.Time) {
 	}
 }
 
+// startWillExpiry moves a delayed will's Message Expiry to start at now,
+// when it is published, from due, the end of its will delay that detach
+// counted it from (v5 §3.1.3.2.4: the interval runs from publication).
+// The session may end before due (a Clean Start takeover) and the broker
+// may have been down past it. Caller owns w: it is no longer pending.
+func startWillExpiry(w *Message, due, now time.Time) {
+	if !w.ExpiresAt.IsZero() {
+		w.ExpiresAt = w.ExpiresAt.Add(now.Sub(due))
+	}
+}
+
+// willDue is when the session's pending will was due to be published.
+// Caller holds sess.mu and has checked that a will is pending.
+func (sess *session) willDue() time.Time {
+	off := sess.offline
+	return off.since.Add(time.Duration(off.pendingWillDelay) * time.Second)
+}
+
 // fireWill publishes a delayed will if the session is still offline.
 func (sess *session) fireWill(w *Message) {
 	s := sess.srv
@@ -264,6 +293,7 @@ func (sess *session) fireWill(w *Message) {
 	sess.mu.Lock()
 	due := sess.pendingWill() == w && sess.out.c == nil
 	if due {
+		startWillExpiry(w, sess.willDue(), time.Now())
 		sess.offline.pendingWill = nil
 	}
 	sess.mu.Unlock()
@@ -321,6 +351,9 @@ func (s *Server) endSessionLocked(sess *session) {
 	sess.ended = true
 	sess.stopTimers()
 	will := sess.pendingWill()
+	if will != nil {
+		startWillExpiry(will, sess.willDue(), time.Now())
+	}
 	sess.offline = nil
 	subs := sess.subs.all()
 	sess.subs = subSet{}

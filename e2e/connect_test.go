@@ -215,6 +215,30 @@ func TestTakeoverDisconnectsOldWith0x8E_MQTT_3_1_4_3(t *testing.T) {
 	}
 }
 
+// [MQTT-3.1.2-23] (v5 §3.1.2.11.2) a session with Session Expiry 0, and
+// [MQTT-3.1.2-6] (3.1.1) a Clean Session one, lasts only as long as its
+// network connection: a takeover ends it, so a new connection with Clean
+// Start 0 gets no session [MQTT-3.2.2-3] and none of its subscriptions.
+func TestTakeoverOfSessionEndingWithItsConnectionResumesNothing_MQTT_3_1_2_23(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("tk0-pub"))
+	for _, v := range []byte{packet.Version311, packet.Version5} {
+		id := "tk0-" + string('0'+v)
+		old, _ := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: v, ClientID: id, CleanStart: true})
+		old.SubscribeOne("tk0/"+id, 1)
+		fresh, ack := connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: v, ClientID: id})
+		if ack.SessionPresent {
+			t.Fatalf("v%d: takeover resumed a session that ended with its connection", v)
+		}
+		old.ExpectClosed(waitFor)
+		if rc := pub.Publish(&packet.Publish{Topic: "tk0/" + id, QoS: 1, Payload: []byte("x")}); rc != packet.NoMatchingSubscribers {
+			t.Fatalf("v%d: PUBACK 0x%02X, want 0x10: the ended session's subscription was kept", v, byte(rc))
+		}
+		fresh.ExpectNothing()
+	}
+}
+
 // [MQTT-3.1.4-3] takeover of a 3.1.1 connection just closes the old one.
 func TestTakeover311ClosesOld_MQTT_3_1_4_3(t *testing.T) {
 	t.Parallel()

@@ -274,6 +274,45 @@ func TestSharedSubscriptionInflightOfEndedMemberRedelivered(t *testing.T) {
 	}
 }
 
+// [MQTT-4.8.2-5] a QoS 2 message whose delivery to a shared-subscription
+// member had started (PUBLISH sent, no PUBREC) is not sent to another
+// member when that member's session ends; one still queued, never sent,
+// is (v5 section 4.8.2).
+func TestSharedSubscriptionQoS2InflightOfEndedMemberNotRedelivered_MQTT_4_8_2_5(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	cp := mqtttest.V5("shq2-a")
+	cp.Props.ReceiveMaximum = 1 // the first in flight, the second queued
+	a, _ := connectRaw(t, b.Addr, cp)
+	a.SubscribeOne("$share/q2/shq2/t", 2)
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("shq2-pub"))
+	pub.Publish(&packet.Publish{Topic: "shq2/t", QoS: 2, PacketID: 1, Payload: []byte("sent")})
+	pub.Publish(&packet.Publish{Topic: "shq2/t", QoS: 2, PacketID: 2, Payload: []byte("queued")})
+	if p := mqtttest.Expect[*packet.Publish](a); string(p.Payload) != "sent" { // no PUBREC
+		t.Fatalf("member got %q first", p.Payload)
+	}
+	other, _ := connectRaw(t, b.Addr, mqtttest.V5("shq2-b"))
+	other.SubscribeOne("$share/q2/shq2/t", 2)
+	a.Conn.Close() // session expiry 0: the session ends
+	var got []string
+	for {
+		p, err := other.Recv(quietFor)
+		if err != nil {
+			break
+		}
+		switch p := p.(type) {
+		case *packet.Publish:
+			got = append(got, string(p.Payload))
+			other.Send(&packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID})
+		case *packet.Ack: // PUBREL
+			other.Send(&packet.Ack{Kind: packet.PUBCOMP, PacketID: p.PacketID})
+		}
+	}
+	if !slices.Equal(got, []string{"queued"}) {
+		t.Fatalf("other member got %q, want only the never-sent message", got)
+	}
+}
+
 // (v5 §4.8.2) an invalid shared filter is refused per filter with 0x8F.
 // (With SharedSubs or WildcardSubs disabled a v5 client is disconnected
 // with 0x9E or 0xA2: see

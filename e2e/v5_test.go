@@ -108,6 +108,29 @@ func TestRetainAsPublished_MQTT_3_3_1_12_13(t *testing.T) {
 	}
 }
 
+// [MQTT-3.3.1-12] [MQTT-3.3.1-13] Retain As Published holds on a shared
+// subscription as on any other, at QoS 0 and QoS 1.
+func TestRetainAsPublishedOnSharedSubscription_MQTT_3_3_1_13(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	rap1, _ := connectRaw(t, b.Addr, mqtttest.V5("raps1"))
+	rap1.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "$share/g1/raps/t", QoS: 1, RetainAsPublished: true})
+	rap0, _ := connectRaw(t, b.Addr, mqtttest.V5("raps0"))
+	rap0.Subscribe(1, packet.Properties{}, packet.Subscription{Filter: "$share/g0/raps/t", QoS: 1})
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("raps-pub"))
+	for _, retain := range []bool{true, false} {
+		for _, qos := range []byte{0, 1} {
+			pub.Publish(&packet.Publish{Topic: "raps/t", QoS: qos, Retain: retain, Payload: []byte("x")})
+			if p := rap1.RecvPublish(); p.Retain != retain {
+				t.Fatalf("shared, RAP 1, QoS %d: RETAIN=%v, published %v", qos, p.Retain, retain)
+			}
+			if p := rap0.RecvPublish(); p.Retain {
+				t.Fatalf("shared, RAP 0, QoS %d: RETAIN=1 on a live message", qos)
+			}
+		}
+	}
+}
+
 // [MQTT-3.8.3-3] No Local: a client's own messages are not sent back to
 // it on that subscription; without No Local they are.
 func TestNoLocal_MQTT_3_8_3_3(t *testing.T) {
@@ -422,5 +445,30 @@ func TestRetainedCarrySubscriptionIdentifier(t *testing.T) {
 	p := s.RecvPublish()
 	if !p.Retain || !slices.Equal(p.Props.SubscriptionIDs, []uint32{77}) {
 		t.Fatalf("retained: retain %v ids %v, want [77]", p.Retain, p.Props.SubscriptionIDs)
+	}
+}
+
+// [MQTT-3.3.4-3] [MQTT-3.3.4-4] a PUBLISH carries the Subscription
+// Identifiers of the receiver's own matching subscriptions, and none when
+// those have none: another session's identifier never leaks into it (the
+// router pools its per-message state between publishes).
+func TestSubscriptionIdentifierNotLeakedToAnotherSession_MQTT_3_3_4_3(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	a, _ := connectRaw(t, b.Addr, mqtttest.V5("sidleak-a"))
+	a.Subscribe(1, packet.Properties{SubscriptionIDs: []uint32{5}}, packet.Subscription{Filter: "sidleak/#"})
+	// Two subscriptions without identifiers: its deliveries are merged.
+	s, _ := connectRaw(t, b.Addr, mqtttest.V5("sidleak-b"))
+	s.SubscribeOne("sidleak/t", 0)
+	s.SubscribeOne("sidleak/x", 0)
+	pub, _ := connectRaw(t, b.Addr, mqtttest.V5("sidleak-pub"))
+	for i := range 10 {
+		pub.Publish(&packet.Publish{Topic: "sidleak/t", Payload: []byte("m")})
+		if p := a.RecvPublish(); !slices.Equal(p.Props.SubscriptionIDs, []uint32{5}) {
+			t.Fatalf("publish %d: subscriber with id 5 got ids %v", i, p.Props.SubscriptionIDs)
+		}
+		if p := s.RecvPublish(); len(p.Props.SubscriptionIDs) != 0 {
+			t.Fatalf("publish %d: subscriber without ids got ids %v", i, p.Props.SubscriptionIDs)
+		}
 	}
 }

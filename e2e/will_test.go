@@ -166,6 +166,21 @@ func TestWillOnTakeoverWithCleanStart_MQTT_3_1_3_9(t *testing.T) {
 	}
 }
 
+// [MQTT-3.1.3-9] [MQTT-3.1.4-3] a session with Session Expiry 0 ends with
+// its connection, so a takeover ends it even without Clean Start, and a
+// delayed will of the old connection is published at once.
+func TestWillOnTakeoverOfSessionExpiryZero_MQTT_3_1_3_9(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	w := watcher(t, b.Addr, "w-watch", "will/#")
+	old, _ := connectRaw(t, b.Addr, willConnect("w-take00", "will/take00", 30, 0))
+	connectRaw(t, b.Addr, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "w-take00"})
+	old.ExpectDisconnect(packet.SessionTakenOver, waitFor)
+	if p := w.RecvPublish(); p.Topic != "will/take00" {
+		t.Fatalf("got %q", p.Topic)
+	}
+}
+
 // [MQTT-3.1.2-8] [MQTT-3.1.4-3] a takeover closes the old connection
 // without DISCONNECT: a will with no delay is published.
 func TestWillOnTakeoverNoDelay_MQTT_3_1_4_3(t *testing.T) {
@@ -253,5 +268,27 @@ func TestWillMessageExpiryCountsFromPublication(t *testing.T) {
 	p := w.RecvPublish()
 	if p.Topic != "will/exp" || !p.Props.HasMessageExpiry || p.Props.MessageExpiry != 1 {
 		t.Fatalf("will: topic %q expiry %v/%d, want 1", p.Topic, p.Props.HasMessageExpiry, p.Props.MessageExpiry)
+	}
+}
+
+// (v5 §3.1.3.2.4) a delayed will's Message Expiry Interval runs from when
+// it is published, also when that is before its delay ends: a Clean Start
+// takeover of the offline session publishes it at once [MQTT-3.1.3-9],
+// forwarded with its whole interval [MQTT-3.3.2-6], not that plus the
+// delay it did not wait.
+func TestDelayedWillPublishedEarlyKeepsItsMessageExpiry(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	w := watcher(t, b.Addr, "w-watch", "will/#")
+	cp := willConnect("w-early", "will/early", 30, 60)
+	cp.WillProps.MessageExpiry, cp.WillProps.HasMessageExpiry = 10, true
+	c, _ := connectRaw(t, b.Addr, cp)
+	c.Conn.Close()
+	b.waitConnected(t, 1) // the watcher only: the session is offline, its will pending
+	// Clean Start: the session ends, 30 s before the will delay would.
+	connectRaw(t, b.Addr, mqtttest.V5("w-early"))
+	p := w.RecvPublish()
+	if p.Topic != "will/early" || !p.Props.HasMessageExpiry || p.Props.MessageExpiry != 10 {
+		t.Fatalf("will: topic %q expiry %v/%d, want 10", p.Topic, p.Props.HasMessageExpiry, p.Props.MessageExpiry)
 	}
 }
