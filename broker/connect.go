@@ -331,8 +331,11 @@ func (c *client) handleDisconnect(p *packet.Disconnect) error {
 		}
 		c.sess.setExpiry(p.Props.SessionExpiry)
 	}
-	// [MQTT-3.14.4-3] a normal disconnection discards the will; 0x04 keeps it.
-	if p.ReasonCode != packet.DisconnectWithWill {
+	// [MQTT-3.14.4-3] [MQTT-3.1.2-10] only 0x00 Normal disconnection
+	// discards the will (a 3.1.1 DISCONNECT decodes as 0x00); 0x04 asks
+	// for it and an error code (0x80 and above) leaves it to be published
+	// as on any abnormal close [MQTT-3.1.2-8].
+	if p.ReasonCode == packet.Success {
 		c.set(fCleanExit)
 	}
 	if c.claimEnd(fEndedByClient) {
