@@ -324,12 +324,10 @@ func newClientID() string {
 
 // handleDisconnect processes a client's DISCONNECT.
 func (c *client) handleDisconnect(p *packet.Disconnect) error {
-	if c.version == packet.Version5 && p.Props.HasSessionExpiry {
-		// [MQTT-3.14.2-2] a session created with expiry 0 cannot be given one now.
-		if c.sess.expiryInterval() == 0 && p.Props.SessionExpiry != 0 {
-			return c.protocolFailure(packet.Errorf(packet.ProtocolError, "session expiry set on DISCONNECT after 0 at CONNECT"))
-		}
-		c.sess.setExpiry(p.Props.SessionExpiry)
+	if c.version == packet.Version5 && p.Props.HasSessionExpiry && !c.sess.disconnectExpiry(c, p.Props.SessionExpiry) {
+		// (v5 §3.14.2.2.2) a non-zero Session Expiry Interval on DISCONNECT
+		// after 0 on CONNECT is a Protocol Error.
+		return c.protocolFailure(packet.Errorf(packet.ProtocolError, "session expiry set on DISCONNECT after 0 at CONNECT"))
 	}
 	// [MQTT-3.14.4-3] [MQTT-3.1.2-10] only 0x00 Normal disconnection
 	// discards the will (a 3.1.1 DISCONNECT decodes as 0x00); 0x04 asks
