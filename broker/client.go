@@ -214,6 +214,12 @@ func (c *client) handleFrame(frame []byte) error {
 		return err
 	}
 	switch packet.Type(frame[0] >> 4) {
+	case packet.CONNECT:
+		// [MQTT-3.1.0-2] a second CONNECT is a Protocol Error whatever it
+		// holds. It is not decoded: what is wrong inside it (a protocol
+		// level we do not speak, a wildcard in its will topic) would pick
+		// another reason code, some of them CONNACK-only.
+		return c.protocolFailure(packet.Errorf(packet.ProtocolError, "second CONNECT"))
 	case packet.SUBSCRIBE:
 		p := subscribePool.Get().(*packet.Subscribe)
 		err := packet.DecodeSubscribe(c.version, frame, p)
@@ -251,9 +257,6 @@ func (c *client) handleFrame(frame []byte) error {
 		return nil
 	case *packet.Disconnect:
 		return c.handleDisconnect(p)
-	case *packet.Connect:
-		// [MQTT-3.1.0-2] a second CONNECT is a protocol violation.
-		return c.protocolFailure(packet.Errorf(packet.ProtocolError, "second CONNECT"))
 	case *packet.Auth:
 		return c.protocolFailure(packet.Errorf(packet.ProtocolError, "AUTH without an authentication method"))
 	default:
@@ -268,7 +271,10 @@ func (c *client) handleFrame(frame []byte) error {
 func (c *client) protocolFailure(err error) error {
 	var pe *packet.Error
 	code := packet.ProtocolError
-	if errors.As(err, &pe) {
+	// [MQTT-3.14.2-1] a DISCONNECT carries a DISCONNECT reason code: any
+	// other (0x84 Unsupported Protocol Version is CONNACK's) is answered
+	// as the Protocol Error it is.
+	if errors.As(err, &pe) && packet.ValidDisconnectCode(pe.Code) {
 		code = pe.Code
 	}
 	c.srv.log.Debug("protocol error", "client", c.info.ClientID, "remote", c.conn.RemoteAddr(), "err", err)

@@ -33,3 +33,30 @@ func TestDisconnectAfterTakeoverLeavesSessionExpiry(t *testing.T) {
 		t.Fatalf("session expiry %d after the old connection's DISCONNECT, want the new CONNECT's 30", got)
 	}
 }
+
+// [MQTT-3.14.2-1] protocolFailure sends only DISCONNECT reason codes: an
+// error carrying a code DISCONNECT does not have is answered with 0x82
+// Protocol Error; one it has is passed on.
+func TestProtocolFailureSendsOnlyDisconnectReasonCodes(t *testing.T) {
+	for _, tc := range []struct {
+		err, want packet.ReasonCode
+	}{
+		{packet.UnsupportedProtocolVersion, packet.ProtocolError}, // CONNACK only
+		{packet.BadAuthenticationMethod, packet.ProtocolError},    // CONNACK only
+		{packet.PacketIDInUse, packet.ProtocolError},              // acks only
+		{packet.TopicNameInvalid, packet.TopicNameInvalid},
+		{packet.MalformedPacket, packet.MalformedPacket},
+	} {
+		srv := New(benchOptions())
+		c, cc := fakeClient(t, srv, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "pf", CleanStart: true}, "", 0)
+		c.protocolFailure(packet.Errorf(tc.err, "test"))
+		got := cc.take(t)
+		if len(got) != 1 {
+			t.Fatalf("error 0x%02X: sent %v, want one DISCONNECT", byte(tc.err), got)
+		}
+		if d, ok := got[0].(*packet.Disconnect); !ok || d.ReasonCode != tc.want {
+			t.Fatalf("error 0x%02X: sent %+v, want DISCONNECT 0x%02X", byte(tc.err), got[0], byte(tc.want))
+		}
+		srv.cancel()
+	}
+}

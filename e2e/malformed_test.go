@@ -79,6 +79,11 @@ func TestMalformedPacketsCloseWithReasonCode_MQTT_4_13_1_1(t *testing.T) {
 		{"SUBSCRIBE packet id 0", "MQTT-2.2.1-3", frame(0x82, []byte{0, 0}, noProps, str("a"), []byte{0}), packet.MalformedPacket, false},
 		{"UNSUBSCRIBE without filters", "MQTT-3.10.3-2", frame(0xA2, []byte{0, 1}, noProps), packet.ProtocolError, false},
 		{"second CONNECT", "MQTT-3.1.0-2", frame(0x10, str("MQTT"), []byte{5, 2, 0, 60}, noProps, str("again")), packet.ProtocolError, true},
+		// Whatever is wrong inside a second CONNECT, it is a Protocol Error
+		// first: not 0x84, a CONNACK-only code [MQTT-3.14.2-1], nor 0x90.
+		{"second CONNECT with protocol level 6", "MQTT-3.1.0-2", frame(0x10, str("MQTT"), []byte{6, 2, 0, 60}, noProps, str("again")), packet.ProtocolError, false},
+		{"second CONNECT with a wildcard will topic", "MQTT-3.1.0-2", frame(0x10, str("MQTT"), []byte{5, 0x06, 0, 60}, noProps, str("again"), noProps, str("w/+"), str("")), packet.ProtocolError, false},
+		{"second CONNECT with the reserved flag set", "MQTT-3.1.0-2", frame(0x10, str("MQTT"), []byte{5, 0x03, 0, 60}, noProps, str("again")), packet.ProtocolError, false},
 		{"reserved packet type 0", "MQTT-2.1.2", []byte{0x00, 0}, packet.MalformedPacket, true},
 		{"CONNACK from a client", "MQTT-3.2", frame(0x20, []byte{0, 0}, noProps), packet.ProtocolError, false},
 		{"SUBACK from a client", "MQTT-3.9", frame(0x90, []byte{0, 1}, noProps, []byte{0}), packet.ProtocolError, false},

@@ -340,6 +340,11 @@ var (
 	suback3Codes = codeSet(0, 1, 2, SubackFailure311)
 )
 
+// ValidDisconnectCode reports whether rc is one of the DISCONNECT Reason
+// Codes (v5 §3.14.2.1), the only codes a DISCONNECT may carry
+// [MQTT-3.14.2-1].
+func ValidDisconnectCode(rc ReasonCode) bool { return disconnCodes.has(rc) }
+
 // reasonSet is a set of reason codes, one bit per code.
 type reasonSet [4]uint64
 

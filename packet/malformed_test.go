@@ -232,3 +232,18 @@ func TestDecodeConnectIgnoresVersionArgument(t *testing.T) {
 		}
 	}
 }
+
+// ValidDisconnectCode is the set Decode accepts in a DISCONNECT.
+func TestValidDisconnectCodeMatchesDecode(t *testing.T) {
+	for rc := 0; rc < 256; rc++ {
+		_, err := Decode(Version5, []byte{0xE0, 0x01, byte(rc)})
+		if ValidDisconnectCode(ReasonCode(rc)) != (err == nil) {
+			t.Errorf("0x%02X: ValidDisconnectCode %v, Decode error %v", rc, ValidDisconnectCode(ReasonCode(rc)), err)
+		}
+	}
+	for _, rc := range []ReasonCode{UnsupportedProtocolVersion, BadAuthenticationMethod, ClientIDNotValid} {
+		if ValidDisconnectCode(rc) {
+			t.Errorf("CONNACK-only code 0x%02X taken for a DISCONNECT code", byte(rc))
+		}
+	}
+}
