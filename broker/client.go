@@ -285,15 +285,30 @@ func (c *client) protocolFailure(err error) error {
 	return fmt.Errorf("%w: %v", errClosed, err)
 }
 
-// send encodes p and queues it on the connection.
+// send encodes p and queues it on the connection. A packet larger than
+// the client's Maximum Packet Size is never sent [MQTT-3.1.2-24]: its
+// Reason String and User Properties are left out first, as the spec asks
+// of every packet that has them ([MQTT-3.2.2-19] [MQTT-3.2.2-20] for
+// CONNACK, [MQTT-3.14.2-3] [MQTT-3.14.2-4] for DISCONNECT); if it is still
+// too large it is dropped. Callers that cannot do without their packet
+// (CONNACK, SUBACK, UNSUBACK) check its size first.
 func (c *client) send(p packet.Packet) {
 	bp := sendBuffers.Get().(*[]byte)
 	buf, err := packet.Encode((*bp)[:0], c.version, p)
+	if err == nil && c.maxPacketOut > 0 && len(buf) > int(c.maxPacketOut) {
+		if packet.FitProps(c.version, p, int(c.maxPacketOut)) {
+			buf, err = packet.Encode(buf[:0], c.version, p)
+		} else {
+			c.srv.log.Debug("packet above the client's maximum packet size not sent", "client", c.info.ClientID,
+				"size", len(buf), "max", c.maxPacketOut)
+			buf = buf[:0]
+		}
+	}
 	if err != nil {
 		// The error names the packet type; p itself is not logged so
 		// that it does not escape (callers build it on the stack).
 		c.srv.log.Error("encode", "err", err)
-	} else {
+	} else if len(buf) > 0 {
 		c.write(buf) // the transport copies buf
 	}
 	if cap(buf) <= 4096 {
@@ -323,10 +338,7 @@ func (c *client) sendDisconnect(code packet.ReasonCode, reason string) {
 	}
 	d := &packet.Disconnect{ReasonCode: code}
 	if c.problemInfo && reason != "" {
-		d.Props.ReasonString = reason
-	}
-	if c.maxPacketOut > 0 && uint32(packet.Size(c.version, d)) > c.maxPacketOut {
-		d.Props.ReasonString = "" // [MQTT-3.14.2-3] never exceed the client's maximum
+		d.Props.ReasonString = reason // left out by send if too large [MQTT-3.14.2-3]
 	}
 	c.send(d)
 }

@@ -59,7 +59,9 @@ func connectLevel(frame []byte) byte {
 }
 
 // refuse sends a CONNACK carrying a refusal (v5 code, mapped for 3.1.1)
-// and closes the connection.
+// and closes the connection. The reason string is left out if it would
+// take the CONNACK past the client's Maximum Packet Size (send,
+// [MQTT-3.2.2-19]).
 func (c *client) refuse(code packet.ReasonCode, reason string) error {
 	ack := &packet.Connack{ReasonCode: code}
 	if c.version != packet.Version5 {
