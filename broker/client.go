@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/herald-mqtt/herald/packet"
 	"github.com/herald-mqtt/herald/transport"
@@ -338,9 +339,31 @@ func (c *client) sendDisconnect(code packet.ReasonCode, reason string) {
 	}
 	d := &packet.Disconnect{ReasonCode: code}
 	if c.problemInfo && reason != "" {
-		d.Props.ReasonString = reason // left out by send if too large [MQTT-3.14.2-3]
+		d.Props.ReasonString = reasonString(reason) // left out by send if too large [MQTT-3.14.2-3]
+	}
+	if packet.Size(c.version, d) < 0 {
+		d.Props = packet.Properties{} // the code must go out even if the reason cannot
 	}
 	c.send(d)
+}
+
+// maxReasonString caps the Reason Strings the broker sends. Error messages
+// may quote what the client sent (a topic, %q-escaped), which could take
+// them past the 65535 bytes a UTF-8 string holds: Encode would refuse the
+// packet and the client would get no reason code at all.
+const maxReasonString = 256
+
+// reasonString returns s cut to at most maxReasonString bytes, at a rune
+// boundary so that it stays well-formed UTF-8 [MQTT-1.5.4-1].
+func reasonString(s string) string {
+	if len(s) <= maxReasonString {
+		return s
+	}
+	n := maxReasonString
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // disconnect closes the connection from the broker's side, telling a v5

@@ -67,7 +67,7 @@ func (c *client) refuse(code packet.ReasonCode, reason string) error {
 	if c.version != packet.Version5 {
 		ack.ReasonCode = packet.ConnackCode311(code)
 	} else if c.problemInfo && reason != "" {
-		ack.Props.ReasonString = reason
+		ack.Props.ReasonString = reasonString(reason)
 	}
 	c.srv.stats.ConnectsRefused[code].Add(1)
 	c.set(fDisconnectSent)

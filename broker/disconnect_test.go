@@ -1,7 +1,9 @@
 package broker
 
 import (
+	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/herald-mqtt/herald/packet"
 )
@@ -58,5 +60,26 @@ func TestProtocolFailureSendsOnlyDisconnectReasonCodes(t *testing.T) {
 			t.Fatalf("error 0x%02X: sent %+v, want DISCONNECT 0x%02X", byte(tc.err), got[0], byte(tc.want))
 		}
 		srv.cancel()
+	}
+}
+
+// reasonString caps a Reason String at maxReasonString bytes without
+// cutting a character in two [MQTT-1.5.4-1].
+func TestReasonStringCappedAtRuneBoundary(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   string
+		want int // length kept
+	}{
+		{"short", "keep alive timeout", 18},
+		{"exactly the cap", strings.Repeat("a", maxReasonString), maxReasonString},
+		{"ascii over the cap", strings.Repeat("a", 70000), maxReasonString},
+		{"two-byte rune across the cap", strings.Repeat("a", maxReasonString-1) + "é", maxReasonString - 1},
+		{"three-byte runes", strings.Repeat("€", 100), maxReasonString - maxReasonString%3},
+	} {
+		got := reasonString(tc.in)
+		if len(got) != tc.want || !utf8.ValidString(got) || !strings.HasPrefix(tc.in, got) {
+			t.Errorf("%s: kept %d bytes (valid UTF-8 %v), want %d", tc.name, len(got), utf8.ValidString(got), tc.want)
+		}
 	}
 }

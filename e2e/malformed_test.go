@@ -274,3 +274,24 @@ func TestRandomGarbageNeverBreaksBroker(t *testing.T) {
 		t.Fatalf("got %q", p.Payload)
 	}
 }
+
+// A topic quoted in the reason for a refusal can be longer than a Reason
+// String may be (%q writes a control character in 4 bytes): the DISCONNECT
+// still goes out with its reason code [MQTT-4.13.1-1], the reason cut short.
+func TestDisconnectReasonStringCappedForLongTopic(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	r, _ := connectRaw(t, b.Addr, mqtttest.V5("long-topic"))
+	r.Write(frame(0x30, str("+"+strings.Repeat("\x01", 40000)), []byte{0}))
+	got := r.ExpectClosed(waitFor)
+	if len(got) != 1 {
+		t.Fatalf("got %v, want one DISCONNECT", got)
+	}
+	d, ok := got[0].(*packet.Disconnect)
+	if !ok || d.ReasonCode != packet.TopicNameInvalid {
+		t.Fatalf("got %+v, want DISCONNECT 0x90", got[0])
+	}
+	if n := len(d.Props.ReasonString); n == 0 || n > 256 {
+		t.Fatalf("reason string of %d bytes, want 1 to 256", n)
+	}
+}
