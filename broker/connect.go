@@ -262,17 +262,7 @@ func (c *client) completeConnect(p *packet.Connect) error {
 		x.willDelay = p.WillProps.WillDelay
 	}
 
-	sess, present, err := c.srv.attach(c, p.CleanStart, expiry)
-	if errors.Is(err, errSessionOwned) {
-		return c.refuse(packet.NotAuthorized, err.Error())
-	}
-	if err != nil {
-		return c.refuse(packet.ServerUnavailable, err.Error())
-	}
-	c.sess = sess
-	c.connectedAt = c.srv.seconds()
-
-	ack := &packet.Connack{SessionPresent: present}
+	ack := &packet.Connack{}
 	if c.version == packet.Version5 {
 		c.fillConnackProps(&ack.Props)
 		ack.Props.AssignedClientID = assigned
@@ -282,7 +272,28 @@ func (c *client) completeConnect(p *packet.Connect) error {
 		if expiryCapped {
 			ack.Props.SessionExpiry, ack.Props.HasSessionExpiry = expiry, true
 		}
+		if c.maxPacketOut > 0 && packet.Size(c.version, ack) > int(c.maxPacketOut) {
+			// [MQTT-3.1.2-24] the CONNACK may not exceed the client's
+			// Maximum Packet Size, and none of its properties can be left
+			// out: they state limits the client must keep to, and an empty
+			// client id must get its Assigned Client Identifier
+			// [MQTT-3.2.2-16]. A limit the broker cannot meet refuses the
+			// connection, before the session is touched [MQTT-3.1.4-2];
+			// 0x83: the CONNECT is valid but not accepted by this server.
+			return c.refuse(packet.ImplementationSpecific, "maximum packet size too small for the CONNACK")
+		}
 	}
+
+	sess, present, err := c.srv.attach(c, p.CleanStart, expiry)
+	if errors.Is(err, errSessionOwned) {
+		return c.refuse(packet.NotAuthorized, err.Error())
+	}
+	if err != nil {
+		return c.refuse(packet.ServerUnavailable, err.Error())
+	}
+	c.sess = sess
+	c.connectedAt = c.srv.seconds()
+	ack.SessionPresent = present
 	c.set(fConnected)
 	c.srv.stats.Connected.Add(1)
 	c.send(ack)
