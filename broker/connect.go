@@ -96,8 +96,9 @@ func (c *client) handleConnect(p *packet.Connect) error {
 		c.ext() // holds the outbound aliases; allocated before any delivery reads it
 	}
 
-	if p.Props.AuthMethod != "" {
-		// Enhanced authentication is not offered [MQTT-4.12.0-1].
+	if p.Props.HasAuthMethod {
+		// Enhanced authentication is not offered [MQTT-4.12.0-1], with
+		// any method, an empty one included.
 		return c.refuse(packet.BadAuthenticationMethod, "authentication method not supported")
 	}
 

@@ -34,6 +34,23 @@ func TestProtocolVersions_31_311_5_OnOneListenerInteroperate(t *testing.T) {
 	}
 }
 
+// [MQTT-4.12.0-1] the broker offers no enhanced authentication: a CONNECT
+// with an Authentication Method, even an empty one (a zero-length string
+// is a method, not its absence), gets CONNACK 0x8C and is closed.
+func TestAuthenticationMethodRefused_MQTT_4_12_0_1(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	for _, method := range []string{"SCRAM-SHA-1", ""} {
+		r := dialRaw(t, b.Addr, packet.Version5)
+		r.Write(frame(0x10, str("MQTT"), []byte{5, 0x02, 0, 60}, []byte{byte(3 + len(method)), 0x15}, str(method), str("am")))
+		ack := mqtttest.Expect[*packet.Connack](r)
+		if ack.ReasonCode != packet.BadAuthenticationMethod {
+			t.Fatalf("method %q: CONNACK 0x%02X, want 0x8C", method, byte(ack.ReasonCode))
+		}
+		r.ExpectClosed(waitFor)
+	}
+}
+
 // [MQTT-3.1.2-2] an unsupported protocol level is answered with CONNACK
 // 0x01 (3.1.1 form) or 0x84 (v5 form) and the connection is closed.
 func TestUnsupportedProtocolLevelRefused_MQTT_3_1_2_2(t *testing.T) {
