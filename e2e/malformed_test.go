@@ -56,6 +56,8 @@ func TestMalformedPacketsCloseWithReasonCode_MQTT_4_13_1_1(t *testing.T) {
 	}{
 		{"remaining length of five bytes", "MQTT-1.5.5-1", []byte{0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01}, packet.MalformedPacket, true},
 		{"PUBACK shorter than its packet id", "MQTT-3.4.2", frame(0x40, []byte{0}), packet.MalformedPacket, true},
+		{"PINGREQ remaining length in two bytes", "MQTT-1.5.5-1", []byte{0xC0, 0x80, 0x00}, packet.MalformedPacket, false},
+		{"PUBLISH property length in two bytes", "MQTT-1.5.5-1", frame(0x30, str("a"), []byte{0x80, 0x00}), packet.MalformedPacket, false},
 		{"SUBSCRIBE with reserved flags 0000", "MQTT-3.8.1-1", frame(0x80, []byte{0, 1}, noProps, str("a"), []byte{0}), packet.MalformedPacket, false},
 		{"PUBREL with reserved flags 0000", "MQTT-3.6.1-1", frame(0x60, []byte{0, 1}), packet.MalformedPacket, true},
 		{"UNSUBSCRIBE with reserved flags 0000", "MQTT-3.10.1-1", frame(0xA0, []byte{0, 1}, noProps, str("a")), packet.MalformedPacket, false},
@@ -294,4 +296,15 @@ func TestDisconnectReasonStringCappedForLongTopic(t *testing.T) {
 	if n := len(d.Props.ReasonString); n == 0 || n > 256 {
 		t.Fatalf("reason string of %d bytes, want 1 to 256", n)
 	}
+}
+
+// [MQTT-1.5.5-1] is MQTT 5's rule: a 3.1.1 client whose Remaining Length
+// takes more bytes than it needs, which 3.1.1 (2.2.3) does not forbid, is
+// answered as usual.
+func TestRemainingLengthNotMinimalAcceptedFrom311(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	r, _ := connectRaw(t, b.Addr, mqtttest.V311("len311"))
+	r.Write([]byte{0xC0, 0x80, 0x00})
+	mqtttest.Expect[*packet.Pingresp](r)
 }

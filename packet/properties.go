@@ -86,7 +86,7 @@ var allowedProps = [...]propSet{
 // decodeProps reads a property length and the properties that follow into
 // p. Strings and byte slices alias r's buffer, which Decode owns.
 func (r *reader) decodeProps(ctx propCtx, p *Properties) error {
-	length, n := readVarint(r.b[r.off:])
+	length, n := readMinimalVarint(r.b[r.off:])
 	if n == 0 {
 		return Errorf(MalformedPacket, "%s: bad property length", ctxName[ctx])
 	}
@@ -150,7 +150,7 @@ func (r *reader) decodeProp(id byte, p *Properties) error {
 	case propCorrelationData:
 		p.CorrelationData, err = r.binary()
 	case propSubscriptionID:
-		v, n := readVarint(r.b[r.off:])
+		v, n := readMinimalVarint(r.b[r.off:])
 		if n == 0 {
 			return Errorf(MalformedPacket, "bad subscription identifier")
 		}
