@@ -420,7 +420,8 @@ func (c *client) Closed(err error) {
 }
 
 // checkTimeouts closes connections that sent no CONNECT in time or whose
-// keepalive lapsed: [MQTT-3.1.2-24] one and a half times the keep alive.
+// keepalive lapsed: one and a half times the keep alive [MQTT-3.1.2-22]
+// ([MQTT-3.1.2-24] in 3.1.1).
 func (c *client) checkTimeouts(now time.Time, nowMillis uint32) {
 	// A packet may have arrived after the sweep read the clock: its
 	// timestamp is then ahead of nowMillis. A signed difference keeps that
@@ -443,7 +444,7 @@ func (c *client) checkTimeouts(now time.Time, nowMillis uint32) {
 		return
 	}
 	// A connection the broker is not reading cannot show it is alive: its
-	// PINGREQs wait unread, so the keepalive clock stops [MQTT-3.1.2-24].
+	// PINGREQs wait unread, so the keepalive clock stops [MQTT-3.1.2-22].
 	if ka := time.Duration(c.keepAlive) * time.Second; ka > 0 && !paused && silent > ka*3/2 {
 		c.srv.log.Debug("keepalive timeout", "client", c.info.ClientID)
 		c.disconnect(packet.KeepAliveTimeout, "keep alive timeout")

@@ -18,8 +18,8 @@ var (
 // bytes than its value needs is left to Decode, which knows the protocol
 // version (only MQTT 5 forbids it [MQTT-1.5.5-1]). A packet larger than
 // maxSize is an *Error with PacketTooLarge, reported as soon as the header
-// shows it, without waiting for the body [MQTT-3.1.2-24]. maxSize <= 0 means
-// the protocol maximum. SplitFrame never allocates.
+// shows it, without waiting for the body ([MQTT-3.2.2-15], v5 §3.2.2.3.6).
+// maxSize <= 0 means the protocol maximum. SplitFrame never allocates.
 func SplitFrame(buf []byte, maxSize int) (n int, err error) {
 	if maxSize <= 0 || maxSize > maxFrameSize {
 		maxSize = maxFrameSize
