@@ -6,6 +6,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/herald-mqtt/herald/packet"
 	"github.com/herald-mqtt/herald/transport"
@@ -214,6 +215,12 @@ func (c *client) handleFrame(frame []byte) error {
 		return err
 	}
 	switch packet.Type(frame[0] >> 4) {
+	case packet.CONNECT:
+		// [MQTT-3.1.0-2] a second CONNECT is a Protocol Error whatever it
+		// holds. It is not decoded: what is wrong inside it (a protocol
+		// level we do not speak, a wildcard in its will topic) would pick
+		// another reason code, some of them CONNACK-only.
+		return c.protocolFailure(packet.Errorf(packet.ProtocolError, "second CONNECT"))
 	case packet.SUBSCRIBE:
 		p := subscribePool.Get().(*packet.Subscribe)
 		err := packet.DecodeSubscribe(c.version, frame, p)
@@ -251,9 +258,6 @@ func (c *client) handleFrame(frame []byte) error {
 		return nil
 	case *packet.Disconnect:
 		return c.handleDisconnect(p)
-	case *packet.Connect:
-		// [MQTT-3.1.0-2] a second CONNECT is a protocol violation.
-		return c.protocolFailure(packet.Errorf(packet.ProtocolError, "second CONNECT"))
 	case *packet.Auth:
 		return c.protocolFailure(packet.Errorf(packet.ProtocolError, "AUTH without an authentication method"))
 	default:
@@ -268,7 +272,10 @@ func (c *client) handleFrame(frame []byte) error {
 func (c *client) protocolFailure(err error) error {
 	var pe *packet.Error
 	code := packet.ProtocolError
-	if errors.As(err, &pe) {
+	// [MQTT-3.14.2-1] a DISCONNECT carries a DISCONNECT reason code: any
+	// other (0x84 Unsupported Protocol Version is CONNACK's) is answered
+	// as the Protocol Error it is.
+	if errors.As(err, &pe) && packet.ValidDisconnectCode(pe.Code) {
 		code = pe.Code
 	}
 	c.srv.log.Debug("protocol error", "client", c.info.ClientID, "remote", c.conn.RemoteAddr(), "err", err)
@@ -279,15 +286,30 @@ func (c *client) protocolFailure(err error) error {
 	return fmt.Errorf("%w: %v", errClosed, err)
 }
 
-// send encodes p and queues it on the connection.
+// send encodes p and queues it on the connection. A packet larger than
+// the client's Maximum Packet Size is never sent [MQTT-3.1.2-24]: its
+// Reason String and User Properties are left out first, as the spec asks
+// of every packet that has them ([MQTT-3.2.2-19] [MQTT-3.2.2-20] for
+// CONNACK, [MQTT-3.14.2-3] [MQTT-3.14.2-4] for DISCONNECT); if it is still
+// too large it is dropped. Callers that cannot do without their packet
+// (CONNACK, SUBACK, UNSUBACK) check its size first.
 func (c *client) send(p packet.Packet) {
 	bp := sendBuffers.Get().(*[]byte)
 	buf, err := packet.Encode((*bp)[:0], c.version, p)
+	if err == nil && c.maxPacketOut > 0 && len(buf) > int(c.maxPacketOut) {
+		if packet.FitProps(c.version, p, int(c.maxPacketOut)) {
+			buf, err = packet.Encode(buf[:0], c.version, p)
+		} else {
+			c.srv.log.Debug("packet above the client's maximum packet size not sent", "client", c.info.ClientID,
+				"size", len(buf), "max", c.maxPacketOut)
+			buf = buf[:0]
+		}
+	}
 	if err != nil {
 		// The error names the packet type; p itself is not logged so
 		// that it does not escape (callers build it on the stack).
 		c.srv.log.Error("encode", "err", err)
-	} else {
+	} else if len(buf) > 0 {
 		c.write(buf) // the transport copies buf
 	}
 	if cap(buf) <= 4096 {
@@ -317,12 +339,31 @@ func (c *client) sendDisconnect(code packet.ReasonCode, reason string) {
 	}
 	d := &packet.Disconnect{ReasonCode: code}
 	if c.problemInfo && reason != "" {
-		d.Props.ReasonString = reason
+		d.Props.ReasonString = reasonString(reason) // left out by send if too large [MQTT-3.14.2-3]
 	}
-	if c.maxPacketOut > 0 && uint32(packet.Size(c.version, d)) > c.maxPacketOut {
-		d.Props.ReasonString = "" // [MQTT-3.14.2-3] never exceed the client's maximum
+	if packet.Size(c.version, d) < 0 {
+		d.Props = packet.Properties{} // the code must go out even if the reason cannot
 	}
 	c.send(d)
+}
+
+// maxReasonString caps the Reason Strings the broker sends. Error messages
+// may quote what the client sent (a topic, %q-escaped), which could take
+// them past the 65535 bytes a UTF-8 string holds: Encode would refuse the
+// packet and the client would get no reason code at all.
+const maxReasonString = 256
+
+// reasonString returns s cut to at most maxReasonString bytes, at a rune
+// boundary so that it stays well-formed UTF-8 [MQTT-1.5.4-1].
+func reasonString(s string) string {
+	if len(s) <= maxReasonString {
+		return s
+	}
+	n := maxReasonString
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }
 
 // disconnect closes the connection from the broker's side, telling a v5
@@ -379,7 +420,8 @@ func (c *client) Closed(err error) {
 }
 
 // checkTimeouts closes connections that sent no CONNECT in time or whose
-// keepalive lapsed: [MQTT-3.1.2-24] one and a half times the keep alive.
+// keepalive lapsed: one and a half times the keep alive [MQTT-3.1.2-22]
+// ([MQTT-3.1.2-24] in 3.1.1).
 func (c *client) checkTimeouts(now time.Time, nowMillis uint32) {
 	// A packet may have arrived after the sweep read the clock: its
 	// timestamp is then ahead of nowMillis. A signed difference keeps that
@@ -402,7 +444,7 @@ func (c *client) checkTimeouts(now time.Time, nowMillis uint32) {
 		return
 	}
 	// A connection the broker is not reading cannot show it is alive: its
-	// PINGREQs wait unread, so the keepalive clock stops [MQTT-3.1.2-24].
+	// PINGREQs wait unread, so the keepalive clock stops [MQTT-3.1.2-22].
 	if ka := time.Duration(c.keepAlive) * time.Second; ka > 0 && !paused && silent > ka*3/2 {
 		c.srv.log.Debug("keepalive timeout", "client", c.info.ClientID)
 		c.disconnect(packet.KeepAliveTimeout, "keep alive timeout")

@@ -59,13 +59,15 @@ func connectLevel(frame []byte) byte {
 }
 
 // refuse sends a CONNACK carrying a refusal (v5 code, mapped for 3.1.1)
-// and closes the connection.
+// and closes the connection. The reason string is left out if it would
+// take the CONNACK past the client's Maximum Packet Size (send,
+// [MQTT-3.2.2-19]).
 func (c *client) refuse(code packet.ReasonCode, reason string) error {
 	ack := &packet.Connack{ReasonCode: code}
 	if c.version != packet.Version5 {
 		ack.ReasonCode = packet.ConnackCode311(code)
 	} else if c.problemInfo && reason != "" {
-		ack.Props.ReasonString = reason
+		ack.Props.ReasonString = reasonString(reason)
 	}
 	c.srv.stats.ConnectsRefused[code].Add(1)
 	c.set(fDisconnectSent)
@@ -94,8 +96,9 @@ func (c *client) handleConnect(p *packet.Connect) error {
 		c.ext() // holds the outbound aliases; allocated before any delivery reads it
 	}
 
-	if p.Props.AuthMethod != "" {
-		// Enhanced authentication is not offered [MQTT-4.12.0-1].
+	if p.Props.HasAuthMethod {
+		// Enhanced authentication is not offered [MQTT-4.12.0-1], with
+		// any method, an empty one included.
 		return c.refuse(packet.BadAuthenticationMethod, "authentication method not supported")
 	}
 
@@ -260,17 +263,7 @@ func (c *client) completeConnect(p *packet.Connect) error {
 		x.willDelay = p.WillProps.WillDelay
 	}
 
-	sess, present, err := c.srv.attach(c, p.CleanStart, expiry)
-	if errors.Is(err, errSessionOwned) {
-		return c.refuse(packet.NotAuthorized, err.Error())
-	}
-	if err != nil {
-		return c.refuse(packet.ServerUnavailable, err.Error())
-	}
-	c.sess = sess
-	c.connectedAt = c.srv.seconds()
-
-	ack := &packet.Connack{SessionPresent: present}
+	ack := &packet.Connack{}
 	if c.version == packet.Version5 {
 		c.fillConnackProps(&ack.Props)
 		ack.Props.AssignedClientID = assigned
@@ -280,7 +273,28 @@ func (c *client) completeConnect(p *packet.Connect) error {
 		if expiryCapped {
 			ack.Props.SessionExpiry, ack.Props.HasSessionExpiry = expiry, true
 		}
+		if c.maxPacketOut > 0 && packet.Size(c.version, ack) > int(c.maxPacketOut) {
+			// [MQTT-3.1.2-24] the CONNACK may not exceed the client's
+			// Maximum Packet Size, and none of its properties can be left
+			// out: they state limits the client must keep to, and an empty
+			// client id must get its Assigned Client Identifier
+			// [MQTT-3.2.2-16]. A limit the broker cannot meet refuses the
+			// connection, before the session is touched [MQTT-3.1.4-2];
+			// 0x83: the CONNECT is valid but not accepted by this server.
+			return c.refuse(packet.ImplementationSpecific, "maximum packet size too small for the CONNACK")
+		}
 	}
+
+	sess, present, err := c.srv.attach(c, p.CleanStart, expiry)
+	if errors.Is(err, errSessionOwned) {
+		return c.refuse(packet.NotAuthorized, err.Error())
+	}
+	if err != nil {
+		return c.refuse(packet.ServerUnavailable, err.Error())
+	}
+	c.sess = sess
+	c.connectedAt = c.srv.seconds()
+	ack.SessionPresent = present
 	c.set(fConnected)
 	c.srv.stats.Connected.Add(1)
 	c.send(ack)
@@ -324,15 +338,16 @@ func newClientID() string {
 
 // handleDisconnect processes a client's DISCONNECT.
 func (c *client) handleDisconnect(p *packet.Disconnect) error {
-	if c.version == packet.Version5 && p.Props.HasSessionExpiry {
-		// [MQTT-3.14.2-2] a session created with expiry 0 cannot be given one now.
-		if c.sess.expiryInterval() == 0 && p.Props.SessionExpiry != 0 {
-			return c.protocolFailure(packet.Errorf(packet.ProtocolError, "session expiry set on DISCONNECT after 0 at CONNECT"))
-		}
-		c.sess.setExpiry(p.Props.SessionExpiry)
+	if c.version == packet.Version5 && p.Props.HasSessionExpiry && !c.sess.disconnectExpiry(c, p.Props.SessionExpiry) {
+		// (v5 §3.14.2.2.2) a non-zero Session Expiry Interval on DISCONNECT
+		// after 0 on CONNECT is a Protocol Error.
+		return c.protocolFailure(packet.Errorf(packet.ProtocolError, "session expiry set on DISCONNECT after 0 at CONNECT"))
 	}
-	// [MQTT-3.14.4-3] a normal disconnection discards the will; 0x04 keeps it.
-	if p.ReasonCode != packet.DisconnectWithWill {
+	// [MQTT-3.14.4-3] [MQTT-3.1.2-10] only 0x00 Normal disconnection
+	// discards the will (a 3.1.1 DISCONNECT decodes as 0x00); 0x04 asks
+	// for it and an error code (0x80 and above) leaves it to be published
+	// as on any abnormal close [MQTT-3.1.2-8].
+	if p.ReasonCode == packet.Success {
 		c.set(fCleanExit)
 	}
 	if c.claimEnd(fEndedByClient) {

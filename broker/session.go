@@ -395,13 +395,26 @@ func (sess *session) expiryInterval() uint32 {
 	return sess.expiry
 }
 
-func (sess *session) setExpiry(e uint32) {
+// disconnectExpiry applies the Session Expiry Interval e of a DISCONNECT
+// read on c's connection, capped as at CONNECT. It reports false, changing
+// nothing, if the session's expiry is 0 and e is not (v5 §3.14.2.2.2: a
+// Protocol Error). A connection already taken over no longer owns the
+// session: its DISCONNECT changes nothing, nor is it checked against the
+// expiry the new connection's CONNECT set.
+func (sess *session) disconnectExpiry(c *client, e uint32) bool {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	if sess.out.c != c {
+		return true
+	}
+	if sess.expiry == 0 && e != 0 {
+		return false
+	}
 	if max := sess.srv.opts.MaxSessionExpiry; max > 0 && e > max {
 		e = max
 	}
-	sess.mu.Lock()
 	sess.expiry = e
-	sess.mu.Unlock()
+	return true
 }
 
 // client is the connection attached to the session, nil while offline.

@@ -251,8 +251,8 @@ func TestResumeResendsInflightWithDup(t *testing.T) {
 // The keepalive sweep reads the clock once and then checks every client: a
 // packet that arrives in between carries a timestamp after the sweep's.
 // That is no silence at all, not (by unsigned wrap-around) 49 days of it
-// [MQTT-3.1.2-24]. A client silent for longer than 1.5 x its keep alive
-// is still closed.
+// ([MQTT-3.1.2-24] in 3.1.1, the client's version here). A client silent
+// for longer than 1.5 x its keep alive is still closed.
 func TestKeepaliveSweepAfterAFreshPacket(t *testing.T) {
 	srv := New(benchOptions())
 	defer srv.cancel()

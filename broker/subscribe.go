@@ -16,6 +16,10 @@ type groupT = topic.Group[*session, *subscription]
 func (c *client) handleSubscribe(p *packet.Subscribe) error {
 	o := &c.srv.opts
 	sess := c.sess
+	codes := make([]packet.ReasonCode, len(p.Subscriptions))
+	if !c.ackFits(&packet.Suback{PacketID: p.PacketID, ReasonCodes: codes}) {
+		return c.ackTooLarge(packet.SUBACK, len(codes))
+	}
 	var subID uint32
 	if len(p.Props.SubscriptionIDs) > 0 {
 		subID = p.Props.SubscriptionIDs[0]
@@ -38,7 +42,6 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 			}
 		}
 	}
-	codes := make([]packet.ReasonCode, len(p.Subscriptions))
 	type retainedWant struct {
 		sub  *subscription
 		msgs []*Message
@@ -183,6 +186,9 @@ func (c *client) subscribeOne(req packet.Subscription, subID uint32) (packet.Rea
 func (c *client) handleUnsubscribe(p *packet.Unsubscribe) error {
 	sess := c.sess
 	codes := make([]packet.ReasonCode, len(p.Filters))
+	if !c.ackFits(&packet.Unsuback{PacketID: p.PacketID, ReasonCodes: codes}) {
+		return c.ackTooLarge(packet.UNSUBACK, len(codes))
+	}
 	for i, f := range p.Filters {
 		group, filter, _, err := topic.ParseShared(f)
 		if err != nil {
@@ -206,6 +212,25 @@ func (c *client) handleUnsubscribe(p *packet.Unsubscribe) error {
 	sess.persistState() // durable before UNSUBACK, as for SUBACK
 	c.send(ack)
 	return nil
+}
+
+// ackFits reports whether ack, a SUBACK or UNSUBACK without properties,
+// fits the client's Maximum Packet Size [MQTT-3.1.2-24]. Only a v5 client
+// sets one, and only its acknowledgements carry a code per filter.
+func (c *client) ackFits(ack packet.Packet) bool {
+	return c.maxPacketOut == 0 || packet.Size(c.version, ack) <= int(c.maxPacketOut)
+}
+
+// ackTooLarge ends the connection of a client whose SUBSCRIBE or
+// UNSUBSCRIBE has more filters than the acknowledgement it is owed, one
+// reason code per filter [MQTT-3.8.4-6] [MQTT-3.11.3-1], can carry within
+// its Maximum Packet Size [MQTT-3.1.2-24]. Discarding it as if sent is for
+// Application Messages [MQTT-3.1.2-25]; a client left without its SUBACK
+// would wait for it forever. Nothing of the request is done, and the
+// DISCONNECT (3 bytes) says 0x95, packet too large for this client.
+func (c *client) ackTooLarge(t packet.Type, filters int) error {
+	return c.protocolFailure(packet.Errorf(packet.PacketTooLarge,
+		"%v for %d filters exceeds the client's maximum packet size %d", t, filters, c.maxPacketOut))
 }
 
 // retainedFor returns the unexpired retained messages matching filter.

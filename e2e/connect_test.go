@@ -34,6 +34,23 @@ func TestProtocolVersions_31_311_5_OnOneListenerInteroperate(t *testing.T) {
 	}
 }
 
+// [MQTT-4.12.0-1] the broker offers no enhanced authentication: a CONNECT
+// with an Authentication Method, even an empty one (a zero-length string
+// is a method, not its absence), gets CONNACK 0x8C and is closed.
+func TestAuthenticationMethodRefused_MQTT_4_12_0_1(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	for _, method := range []string{"SCRAM-SHA-1", ""} {
+		r := dialRaw(t, b.Addr, packet.Version5)
+		r.Write(frame(0x10, str("MQTT"), []byte{5, 0x02, 0, 60}, []byte{byte(3 + len(method)), 0x15}, str(method), str("am")))
+		ack := mqtttest.Expect[*packet.Connack](r)
+		if ack.ReasonCode != packet.BadAuthenticationMethod {
+			t.Fatalf("method %q: CONNACK 0x%02X, want 0x8C", method, byte(ack.ReasonCode))
+		}
+		r.ExpectClosed(waitFor)
+	}
+}
+
 // [MQTT-3.1.2-2] an unsupported protocol level is answered with CONNACK
 // 0x01 (3.1.1 form) or 0x84 (v5 form) and the connection is closed.
 func TestUnsupportedProtocolLevelRefused_MQTT_3_1_2_2(t *testing.T) {
@@ -177,9 +194,10 @@ func TestSessionExpiryZeroEndsAtClose_MQTT_3_1_2_23(t *testing.T) {
 	}
 }
 
-// [MQTT-3.14.2-2] DISCONNECT may not set a non-zero Session Expiry after
-// CONNECT set 0: protocol error 0x82.
-func TestDisconnectCannotRaiseZeroExpiry_MQTT_3_14_2_2(t *testing.T) {
+// (v5 §3.14.2.2.2) DISCONNECT may not set a non-zero Session Expiry after
+// CONNECT set 0: protocol error 0x82. (The rule has no id; [MQTT-3.14.2-2]
+// is that a server's DISCONNECT carries no Session Expiry.)
+func TestDisconnectCannotRaiseZeroExpiry(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
 	r, _ := connectRaw(t, b.Addr, mqtttest.V5("dexp"))
@@ -279,9 +297,10 @@ func TestAssignedClientIdentifier_MQTT_3_2_2_16(t *testing.T) {
 	r.ExpectClosed(waitFor)
 }
 
-// [MQTT-3.1.2-24] a client silent for 1.5 times its Keep Alive is
-// disconnected (v5: DISCONNECT 0x8D) — not earlier.
-func TestKeepAliveTimeoutAtOneAndAHalf_MQTT_3_1_2_24(t *testing.T) {
+// [MQTT-3.1.2-22] a client silent for 1.5 times its Keep Alive is
+// disconnected (v5: DISCONNECT 0x8D) — not earlier. ([MQTT-3.1.2-24] in
+// 3.1.1; in v5 that id is the Maximum Packet Size rule.)
+func TestKeepAliveTimeoutAtOneAndAHalf_MQTT_3_1_2_22(t *testing.T) {
 	t.Parallel()
 	b := startBroker(t, nil)
 	start := time.Now()
@@ -292,7 +311,7 @@ func TestKeepAliveTimeoutAtOneAndAHalf_MQTT_3_1_2_24(t *testing.T) {
 	}
 }
 
-// [MQTT-3.1.2-24] [MQTT-3.12.4-1] a client that keeps sending PINGREQ
+// [MQTT-3.1.2-24] (3.1.1) [MQTT-3.12.4-1] a client that keeps sending PINGREQ
 // within its keep alive stays connected and gets PINGRESP each time.
 func TestKeepAlivePingKeepsConnection_MQTT_3_12_4_1(t *testing.T) {
 	t.Parallel()

@@ -56,6 +56,8 @@ func TestMalformedPacketsCloseWithReasonCode_MQTT_4_13_1_1(t *testing.T) {
 	}{
 		{"remaining length of five bytes", "MQTT-1.5.5-1", []byte{0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x01}, packet.MalformedPacket, true},
 		{"PUBACK shorter than its packet id", "MQTT-3.4.2", frame(0x40, []byte{0}), packet.MalformedPacket, true},
+		{"PINGREQ remaining length in two bytes", "MQTT-1.5.5-1", []byte{0xC0, 0x80, 0x00}, packet.MalformedPacket, false},
+		{"PUBLISH property length in two bytes", "MQTT-1.5.5-1", frame(0x30, str("a"), []byte{0x80, 0x00}), packet.MalformedPacket, false},
 		{"SUBSCRIBE with reserved flags 0000", "MQTT-3.8.1-1", frame(0x80, []byte{0, 1}, noProps, str("a"), []byte{0}), packet.MalformedPacket, false},
 		{"PUBREL with reserved flags 0000", "MQTT-3.6.1-1", frame(0x60, []byte{0, 1}), packet.MalformedPacket, true},
 		{"UNSUBSCRIBE with reserved flags 0000", "MQTT-3.10.1-1", frame(0xA0, []byte{0, 1}, noProps, str("a")), packet.MalformedPacket, false},
@@ -79,6 +81,11 @@ func TestMalformedPacketsCloseWithReasonCode_MQTT_4_13_1_1(t *testing.T) {
 		{"SUBSCRIBE packet id 0", "MQTT-2.2.1-3", frame(0x82, []byte{0, 0}, noProps, str("a"), []byte{0}), packet.MalformedPacket, false},
 		{"UNSUBSCRIBE without filters", "MQTT-3.10.3-2", frame(0xA2, []byte{0, 1}, noProps), packet.ProtocolError, false},
 		{"second CONNECT", "MQTT-3.1.0-2", frame(0x10, str("MQTT"), []byte{5, 2, 0, 60}, noProps, str("again")), packet.ProtocolError, true},
+		// Whatever is wrong inside a second CONNECT, it is a Protocol Error
+		// first: not 0x84, a CONNACK-only code [MQTT-3.14.2-1], nor 0x90.
+		{"second CONNECT with protocol level 6", "MQTT-3.1.0-2", frame(0x10, str("MQTT"), []byte{6, 2, 0, 60}, noProps, str("again")), packet.ProtocolError, false},
+		{"second CONNECT with a wildcard will topic", "MQTT-3.1.0-2", frame(0x10, str("MQTT"), []byte{5, 0x06, 0, 60}, noProps, str("again"), noProps, str("w/+"), str("")), packet.ProtocolError, false},
+		{"second CONNECT with the reserved flag set", "MQTT-3.1.0-2", frame(0x10, str("MQTT"), []byte{5, 0x03, 0, 60}, noProps, str("again")), packet.ProtocolError, false},
 		{"reserved packet type 0", "MQTT-2.1.2", []byte{0x00, 0}, packet.MalformedPacket, true},
 		{"CONNACK from a client", "MQTT-3.2", frame(0x20, []byte{0, 0}, noProps), packet.ProtocolError, false},
 		{"SUBACK from a client", "MQTT-3.9", frame(0x90, []byte{0, 1}, noProps, []byte{0}), packet.ProtocolError, false},
@@ -268,4 +275,36 @@ func TestRandomGarbageNeverBreaksBroker(t *testing.T) {
 	if p := mqtttest.Expect[*packet.Publish](pub); string(p.Payload) != "ok" {
 		t.Fatalf("got %q", p.Payload)
 	}
+}
+
+// A topic quoted in the reason for a refusal can be longer than a Reason
+// String may be (%q writes a control character in 4 bytes): the DISCONNECT
+// still goes out with its reason code [MQTT-4.13.1-1], the reason cut short.
+func TestDisconnectReasonStringCappedForLongTopic(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	r, _ := connectRaw(t, b.Addr, mqtttest.V5("long-topic"))
+	r.Write(frame(0x30, str("+"+strings.Repeat("\x01", 40000)), []byte{0}))
+	got := r.ExpectClosed(waitFor)
+	if len(got) != 1 {
+		t.Fatalf("got %v, want one DISCONNECT", got)
+	}
+	d, ok := got[0].(*packet.Disconnect)
+	if !ok || d.ReasonCode != packet.TopicNameInvalid {
+		t.Fatalf("got %+v, want DISCONNECT 0x90", got[0])
+	}
+	if n := len(d.Props.ReasonString); n == 0 || n > 256 {
+		t.Fatalf("reason string of %d bytes, want 1 to 256", n)
+	}
+}
+
+// [MQTT-1.5.5-1] is MQTT 5's rule: a 3.1.1 client whose Remaining Length
+// takes more bytes than it needs, which 3.1.1 (2.2.3) does not forbid, is
+// answered as usual.
+func TestRemainingLengthNotMinimalAcceptedFrom311(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	r, _ := connectRaw(t, b.Addr, mqtttest.V311("len311"))
+	r.Write([]byte{0xC0, 0x80, 0x00})
+	mqtttest.Expect[*packet.Pingresp](r)
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -99,6 +100,23 @@ func TestWillOnDisconnectWithWill0x04(t *testing.T) {
 	c.Send(&packet.Disconnect{ReasonCode: packet.DisconnectWithWill})
 	if p := w.RecvPublish(); p.Topic != "will/04" {
 		t.Fatalf("got %q", p.Topic)
+	}
+}
+
+// [MQTT-3.1.2-8] [MQTT-3.1.2-10] [MQTT-3.14.4-3] only DISCONNECT 0x00
+// deletes the will: a client that disconnects with an error reason code
+// still has its will published.
+func TestWillOnDisconnectWithErrorCode_MQTT_3_14_4_3(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	w := watcher(t, b.Addr, "w-watch", "will/#")
+	for _, code := range []packet.ReasonCode{packet.UnspecifiedError, packet.ImplementationSpecific} {
+		id := fmt.Sprintf("w-err%02x", byte(code))
+		c, _ := connectRaw(t, b.Addr, willConnect(id, "will/"+id, 0, 0))
+		c.Send(&packet.Disconnect{ReasonCode: code})
+		if p := w.RecvPublish(); p.Topic != "will/"+id {
+			t.Fatalf("DISCONNECT 0x%02X: got %q, want the will on will/%s", byte(code), p.Topic, id)
+		}
 	}
 }
 

@@ -30,10 +30,20 @@ func Decode(version byte, frame []byte) (Packet, error) {
 		return nil, err
 	}
 	if t == CONNECT {
-		return decodeConnect(body)
+		p, err := decodeConnect(body)
+		if err == nil {
+			err = checkLengthForm(p.(*Connect).ProtocolVersion, frame, body)
+		}
+		if err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
 	if version != Version31 && version != Version311 && version != Version5 {
 		return nil, Errorf(ProtocolError, "unknown protocol version %d", version)
+	}
+	if err := checkLengthForm(version, frame, body); err != nil {
+		return nil, err
 	}
 	switch t {
 	case CONNACK:
@@ -100,6 +110,19 @@ func parseFixedHeader(frame []byte) (Type, byte, []byte, error) {
 	return t, flags, body, nil
 }
 
+// checkLengthForm refuses an MQTT 5 frame whose Remaining Length takes
+// more bytes than its value needs: "The encoded value MUST use the minimum
+// number of bytes necessary to represent the value" [MQTT-1.5.5-1]. MQTT
+// 3.1.1 (2.2.3) and 3.1 describe the same encoding without that rule, so
+// their frames are not held to it. frame is a frame parseFixedHeader
+// accepted, body its body.
+func checkLengthForm(version byte, frame, body []byte) error {
+	if version == Version5 && len(frame)-1-len(body) != varintLen(len(body)) {
+		return Errorf(MalformedPacket, "remaining length %d not in its shortest form", len(body))
+	}
+	return nil
+}
+
 // DecodeConnect is Decode for a frame known to be a CONNECT, decoding into
 // p (which it first resets) so that a server can reuse one struct: a
 // Connect with its two property sets is most of a kilobyte, garbage on
@@ -113,7 +136,10 @@ func DecodeConnect(frame []byte, p *Connect) error {
 	if t != CONNECT {
 		return Errorf(MalformedPacket, "%v is not a CONNECT", t)
 	}
-	return decodeConnectInto(p, body)
+	if err := decodeConnectInto(p, body); err != nil {
+		return err
+	}
+	return checkLengthForm(p.ProtocolVersion, frame, body)
 }
 
 // DecodeSubscribe is Decode for a frame known to be a SUBSCRIBE, decoding
@@ -128,6 +154,9 @@ func DecodeSubscribe(version byte, frame []byte, p *Subscribe) error {
 	}
 	if version != Version31 && version != Version311 && version != Version5 {
 		return Errorf(ProtocolError, "unknown protocol version %d", version)
+	}
+	if err := checkLengthForm(version, frame, body); err != nil {
+		return err
 	}
 	return decodeSubscribeInto(p, version, body)
 }
@@ -277,6 +306,9 @@ func DecodePublish(version byte, frame []byte, p *Publish) error {
 	if version != Version31 && version != Version311 && version != Version5 {
 		return Errorf(ProtocolError, "unknown protocol version %d", version)
 	}
+	if err := checkLengthForm(version, frame, body); err != nil {
+		return err
+	}
 	return decodePublishInto(p, version, frame[0]&0x0F, body)
 }
 
@@ -339,6 +371,11 @@ var (
 	disconnCodes = codeSet(Success, DisconnectWithWill, UnspecifiedError, MalformedPacket, ProtocolError, ImplementationSpecific, NotAuthorized, ServerBusy, ServerShuttingDown, KeepAliveTimeout, SessionTakenOver, TopicFilterInvalid, TopicNameInvalid, ReceiveMaximumExceeded, TopicAliasInvalid, PacketTooLarge, MessageRateTooHigh, QuotaExceeded, AdministrativeAction, PayloadFormatInvalid, RetainNotSupported, QoSNotSupported, UseAnotherServer, ServerMoved, SharedSubNotSupported, ConnectionRateExceeded, MaximumConnectTime, SubscriptionIDsNotSupported, WildcardSubNotSupported)
 	suback3Codes = codeSet(0, 1, 2, SubackFailure311)
 )
+
+// ValidDisconnectCode reports whether rc is one of the DISCONNECT Reason
+// Codes (v5 §3.14.2.1), the only codes a DISCONNECT may carry
+// [MQTT-3.14.2-1].
+func ValidDisconnectCode(rc ReasonCode) bool { return disconnCodes.has(rc) }
 
 // reasonSet is a set of reason codes, one bit per code.
 type reasonSet [4]uint64

@@ -101,11 +101,12 @@ func Size(version byte, p Packet) int {
 
 // FitProps makes p fit within maxSize bytes by dropping, in this order, its
 // Reason String and then its User Properties, which a sender must leave out
-// rather than exceed the receiver's Maximum Packet Size [MQTT-3.1.2-25]
-// [MQTT-3.2.2-19] [MQTT-3.2.2-20]. It never changes a PUBLISH, whose
-// properties belong to the application: a PUBLISH too large is not sent
-// [MQTT-3.1.2-24]. It reports whether p now fits; maxSize <= 0 means no
-// limit.
+// rather than exceed the receiver's Maximum Packet Size ([MQTT-3.2.2-19]
+// [MQTT-3.2.2-20] for CONNACK, [MQTT-3.14.2-3] [MQTT-3.14.2-4] for
+// DISCONNECT, and the like for every packet that has them). It never
+// changes a PUBLISH, whose properties belong to the application: a PUBLISH
+// too large is discarded without being sent [MQTT-3.1.2-25]. It reports
+// whether p now fits; maxSize <= 0 means no limit.
 func FitProps(version byte, p Packet, maxSize int) bool {
 	size := Size(version, p)
 	if size < 0 {

@@ -54,6 +54,15 @@ var validFixtures = []validFixture{
 		0x00,
 		0x00, 0x01, 'c',
 	}, &Connect{ProtocolName: "MQTT", ProtocolVersion: Version5, CleanStart: true, KeepAlive: 60, ClientID: "c"}},
+	// [MQTT-4.12.0-1] an empty Authentication Method is present, not absent.
+	{"connect_5_empty_auth_method", Version5, []byte{
+		0x10, 0x11,
+		0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05,
+		0x02, 0x00, 0x3C,
+		0x03, 0x15, 0x00, 0x00, // authentication method ""
+		0x00, 0x01, 'c',
+	}, &Connect{ProtocolName: "MQTT", ProtocolVersion: Version5, CleanStart: true, KeepAlive: 60, ClientID: "c",
+		Props: Properties{HasAuthMethod: true}}},
 	{"connect_5_props_will_password_only", Version5, []byte{
 		0x10, 0x28,
 		0x00, 0x04, 'M', 'Q', 'T', 'T', 0x05,
@@ -198,7 +207,7 @@ var validFixtures = []validFixture{
 		0x0D,
 		0x15, 0x00, 0x05, 'S', 'C', 'R', 'A', 'M', // authentication method
 		0x16, 0x00, 0x02, 0x01, 0x02, // authentication data
-	}, &Auth{ReasonCode: ContinueAuthentication, Props: Properties{AuthMethod: "SCRAM", AuthData: []byte{1, 2}}}},
+	}, &Auth{ReasonCode: ContinueAuthentication, Props: Properties{AuthMethod: "SCRAM", HasAuthMethod: true, AuthData: []byte{1, 2}}}},
 }
 
 func TestDecodeValidFixtures(t *testing.T) {

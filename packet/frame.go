@@ -14,10 +14,12 @@ var (
 // SplitFrame reports whether buf begins with a complete control packet. It
 // returns the packet's total length (fixed header plus remaining length), or
 // 0 and a nil error if more bytes are needed. A remaining length longer than
-// four bytes is an *Error with MalformedPacket [MQTT-1.5.5]; a packet larger
-// than maxSize is an *Error with PacketTooLarge, reported as soon as the
-// header shows it, without waiting for the body [MQTT-3.1.2-24]. maxSize <= 0
-// means the protocol maximum. SplitFrame never allocates.
+// four bytes is an *Error with MalformedPacket [MQTT-1.5.5]; one in more
+// bytes than its value needs is left to Decode, which knows the protocol
+// version (only MQTT 5 forbids it [MQTT-1.5.5-1]). A packet larger than
+// maxSize is an *Error with PacketTooLarge, reported as soon as the header
+// shows it, without waiting for the body ([MQTT-3.2.2-15], v5 §3.2.2.3.6).
+// maxSize <= 0 means the protocol maximum. SplitFrame never allocates.
 func SplitFrame(buf []byte, maxSize int) (n int, err error) {
 	if maxSize <= 0 || maxSize > maxFrameSize {
 		maxSize = maxFrameSize
@@ -68,6 +70,17 @@ func readVarint(b []byte) (v uint32, n int) {
 		shift += 7
 	}
 	return 0, 0
+}
+
+// readMinimalVarint is readVarint for the variable byte integers only MQTT
+// 5 has (property lengths, Subscription Identifiers): n is 0 also when the
+// value is not encoded in the fewest bytes [MQTT-1.5.5-1].
+func readMinimalVarint(b []byte) (v uint32, n int) {
+	v, n = readVarint(b)
+	if n != varintLen(int(v)) {
+		return 0, 0
+	}
+	return v, n
 }
 
 // appendVarint appends v as a variable byte integer. v must not exceed

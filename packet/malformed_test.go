@@ -40,6 +40,15 @@ var malformedFixtures = []malformedFixture{
 	{"remaining_length_shorter_than_body", Version311, []byte{0x30, 0x03, 0x00, 0x01, 't', 'x'}, MalformedPacket},
 	// [MQTT-1.5.5] at most four bytes of remaining length.
 	{"remaining_length_five_bytes", Version311, []byte{0x30, 0xFF, 0xFF, 0xFF, 0xFF, 0x7F}, MalformedPacket},
+	// [MQTT-1.5.5-1] MQTT 5 variable byte integers in the fewest bytes.
+	{"pingreq_v5_remaining_length_not_minimal", Version5, []byte{0xC0, 0x80, 0x00}, MalformedPacket},
+	{"publish_v5_remaining_length_not_minimal", Version5, []byte{0x30, 0x84, 0x00, 0x00, 0x01, 't', 0x00}, MalformedPacket},
+	{"subscribe_v5_remaining_length_not_minimal", Version5, []byte{0x82, 0x87, 0x00, 0x00, 0x01, 0x00, 0x00, 0x01, 'a', 0x00}, MalformedPacket},
+	{"connect_v5_remaining_length_not_minimal", Version5, cat([]byte{0x10, 0x8E, 0x00}, mqtt5, []byte{0x02, 0x00, 0x3C, 0x00}, cid), MalformedPacket},
+	{"connect_v5_property_length_not_minimal", Version5, pkt(0x10, cat(mqtt5, []byte{0x02, 0x00, 0x00, 0x80, 0x00}, cid)...), MalformedPacket},
+	{"publish_v5_property_length_not_minimal", Version5, pkt(0x30, 0x00, 0x01, 't', 0x80, 0x00), MalformedPacket},
+	{"publish_v5_subscription_id_not_minimal", Version5, pkt(0x30, 0x00, 0x01, 't', 0x03, 0x0B, 0x81, 0x00), MalformedPacket},
+	{"subscribe_v5_subscription_id_not_minimal", Version5, pkt(0x82, 0x00, 0x01, 0x03, 0x0B, 0x81, 0x00, 0x00, 0x01, 'a', 0x00), MalformedPacket},
 	{"frame_one_byte", Version311, []byte{0xC0}, MalformedPacket},
 	{"type_0_reserved", Version311, []byte{0x00, 0x00}, MalformedPacket},
 	{"auth_type_reserved_in_311", Version311, []byte{0xF0, 0x00}, MalformedPacket},
@@ -230,5 +239,65 @@ func TestDecodeConnectIgnoresVersionArgument(t *testing.T) {
 		if c := p.(*Connect); c.ProtocolVersion != Version5 {
 			t.Fatalf("Decode(%d) version = %d, want 5", v, c.ProtocolVersion)
 		}
+	}
+}
+
+// ValidDisconnectCode is the set Decode accepts in a DISCONNECT.
+func TestValidDisconnectCodeMatchesDecode(t *testing.T) {
+	for rc := 0; rc < 256; rc++ {
+		_, err := Decode(Version5, []byte{0xE0, 0x01, byte(rc)})
+		if ValidDisconnectCode(ReasonCode(rc)) != (err == nil) {
+			t.Errorf("0x%02X: ValidDisconnectCode %v, Decode error %v", rc, ValidDisconnectCode(ReasonCode(rc)), err)
+		}
+	}
+	for _, rc := range []ReasonCode{UnsupportedProtocolVersion, BadAuthenticationMethod, ClientIDNotValid} {
+		if ValidDisconnectCode(rc) {
+			t.Errorf("CONNACK-only code 0x%02X taken for a DISCONNECT code", byte(rc))
+		}
+	}
+}
+
+// [MQTT-1.5.5-1] is MQTT 5's: a Remaining Length in more bytes than it
+// needs is Malformed there, for every decoder, but MQTT 3.1.1 (2.2.3) and
+// 3.1 state no such rule, and their frames are accepted as sent.
+func TestRemainingLengthNotMinimalRefusedOnlyInV5(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		version byte
+		wire    []byte
+		ok      bool
+	}{
+		{"pingreq_311", Version311, []byte{0xC0, 0x80, 0x00}, true},
+		{"pingreq_31", Version31, []byte{0xC0, 0x80, 0x80, 0x00}, true},
+		{"publish_311", Version311, []byte{0x30, 0x83, 0x00, 0x00, 0x01, 't'}, true},
+		{"subscribe_311", Version311, []byte{0x82, 0x86, 0x00, 0x00, 0x01, 0x00, 0x01, 'a', 0x00}, true},
+		// A CONNECT states its own level: the version argument is ignored.
+		{"connect_311", Version5, cat([]byte{0x10, 0x8D, 0x00}, mqtt311, []byte{0x02, 0x00, 0x3C}, cid), true},
+		{"pingreq_5", Version5, []byte{0xC0, 0x80, 0x00}, false},
+		{"publish_5", Version5, []byte{0x30, 0x84, 0x00, 0x00, 0x01, 't', 0x00}, false},
+		{"subscribe_5", Version5, []byte{0x82, 0x87, 0x00, 0x00, 0x01, 0x00, 0x00, 0x01, 'a', 0x00}, false},
+		{"connect_5", Version311, cat([]byte{0x10, 0x8E, 0x00}, mqtt5, []byte{0x02, 0x00, 0x3C, 0x00}, cid), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			errs := map[string]error{}
+			_, errs["Decode"] = Decode(tc.version, tc.wire)
+			switch Type(tc.wire[0] >> 4) {
+			case CONNECT:
+				errs["DecodeConnect"] = DecodeConnect(tc.wire, &Connect{})
+			case PUBLISH:
+				errs["DecodePublish"] = DecodePublish(tc.version, tc.wire, &Publish{})
+			case SUBSCRIBE:
+				errs["DecodeSubscribe"] = DecodeSubscribe(tc.version, tc.wire, &Subscribe{})
+			}
+			for fn, err := range errs {
+				var pe *Error
+				switch {
+				case tc.ok && err != nil:
+					t.Errorf("%s: %v, want accepted", fn, err)
+				case !tc.ok && (!errors.As(err, &pe) || pe.Code != MalformedPacket):
+					t.Errorf("%s: %v, want Malformed Packet", fn, err)
+				}
+			}
+		})
 	}
 }

@@ -209,6 +209,7 @@ type Properties struct {
 	ServerKeepAlive      uint16 // 0x13
 	HasServerKeepAlive   bool
 	AuthMethod           string // 0x15
+	HasAuthMethod        bool   // present, even empty; a non-empty AuthMethod is sent without it too
 	AuthData             []byte // 0x16
 	RequestProblemInfo   byte   // 0x17, absent means 1
 	HasRequestProblem    bool

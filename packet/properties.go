@@ -86,7 +86,7 @@ var allowedProps = [...]propSet{
 // decodeProps reads a property length and the properties that follow into
 // p. Strings and byte slices alias r's buffer, which Decode owns.
 func (r *reader) decodeProps(ctx propCtx, p *Properties) error {
-	length, n := readVarint(r.b[r.off:])
+	length, n := readMinimalVarint(r.b[r.off:])
 	if n == 0 {
 		return Errorf(MalformedPacket, "%s: bad property length", ctxName[ctx])
 	}
@@ -150,7 +150,7 @@ func (r *reader) decodeProp(id byte, p *Properties) error {
 	case propCorrelationData:
 		p.CorrelationData, err = r.binary()
 	case propSubscriptionID:
-		v, n := readVarint(r.b[r.off:])
+		v, n := readMinimalVarint(r.b[r.off:])
 		if n == 0 {
 			return Errorf(MalformedPacket, "bad subscription identifier")
 		}
@@ -170,7 +170,10 @@ func (r *reader) decodeProp(id byte, p *Properties) error {
 		p.ServerKeepAlive, err = r.uint16()
 		p.HasServerKeepAlive = true
 	case propAuthMethod:
+		// Present even when empty: an empty method is still a method,
+		// one no server supports [MQTT-4.12.0-1].
 		p.AuthMethod, err = r.string()
+		p.HasAuthMethod = true
 	case propAuthData:
 		p.AuthData, err = r.binary()
 	case propRequestProblemInfo:
@@ -274,7 +277,7 @@ func propsSize(p *Properties) (n int, present propSet) {
 	if p.HasServerKeepAlive {
 		n, present = n+3, present|bit(propServerKeepAlive)
 	}
-	if p.AuthMethod != "" {
+	if p.AuthMethod != "" || p.HasAuthMethod {
 		n, present = n+3+len(p.AuthMethod), present|bit(propAuthMethod)
 	}
 	if p.AuthData != nil {
@@ -395,7 +398,9 @@ func appendProps(dst []byte, p *Properties, size int) []byte {
 	if p.HasServerKeepAlive {
 		dst = binary.BigEndian.AppendUint16(append(dst, propServerKeepAlive), p.ServerKeepAlive)
 	}
-	dst = appendStrProp(dst, propAuthMethod, p.AuthMethod)
+	if p.AuthMethod != "" || p.HasAuthMethod {
+		dst = appendString(append(dst, propAuthMethod), p.AuthMethod)
+	}
 	if p.AuthData != nil {
 		dst = appendBinary(append(dst, propAuthData), p.AuthData)
 	}
