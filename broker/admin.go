@@ -179,8 +179,10 @@ func (s *Server) Clients(after string, limit int) (page []ClientSnapshot, total 
 	return page, total
 }
 
-// Client returns the session of a client id with its subscriptions.
-func (s *Server) Client(id string) (SessionSnapshot, bool) {
+// Client returns the session of a client id with up to maxFilters of its
+// subscriptions, the first by filter (maxFilters <= 0 means all);
+// Subscriptions counts them all.
+func (s *Server) Client(id string, maxFilters int) (SessionSnapshot, bool) {
 	s.mu.Lock()
 	sess := s.sessions.get(id)
 	s.mu.Unlock()
@@ -188,20 +190,23 @@ func (s *Server) Client(id string) (SessionSnapshot, bool) {
 		return SessionSnapshot{}, false
 	}
 	snap := SessionSnapshot{ClientSnapshot: sess.snapshot()}
+	// Subscriptions are immutable: copy the pointers, choose outside the lock.
 	sess.mu.Lock()
-	snap.Filters = make([]SubscriptionSnapshot, 0, sess.subs.len())
-	for _, sub := range sess.subs.all() {
-		snap.Filters = append(snap.Filters, SubscriptionSnapshot{
+	subs := slices.Clone(sess.subs.all())
+	sess.mu.Unlock()
+	snap.Subscriptions = len(subs)
+	subs = smallest(subs, maxFilters, func(a, b *subscription) bool { return a.full < b.full })
+	snap.Filters = make([]SubscriptionSnapshot, len(subs))
+	for i, sub := range subs {
+		snap.Filters[i] = SubscriptionSnapshot{
 			Filter:            sub.full,
 			QoS:               sub.qos,
 			NoLocal:           sub.noLocal,
 			RetainAsPublished: sub.retainAsPublished,
 			RetainHandling:    sub.retainHandling,
 			SubscriptionID:    sub.id,
-		})
+		}
 	}
-	sess.mu.Unlock()
-	slices.SortFunc(snap.Filters, func(a, b SubscriptionSnapshot) int { return cmp.Compare(a.Filter, b.Filter) })
 	return snap, true
 }
 

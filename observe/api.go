@@ -19,6 +19,9 @@ const (
 	maxTopicsLimit       = 1000
 	defaultRetainedLimit = 100
 	maxRetainedLimit     = 10000
+	// maxClientFilters caps the filters of /api/clients/{id}:
+	// max_subscriptions_per_client is unlimited by default.
+	maxClientFilters = 1000
 )
 
 // statsJSON is the body of GET /api/stats. Counters are totals since start;
@@ -201,7 +204,12 @@ func (h *Handler) clients(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	page, total := h.o.Server.Clients(r.URL.Query().Get("after"), limit)
+	// One more than asked tells whether another page follows.
+	page, total := h.o.Server.Clients(r.URL.Query().Get("after"), limit+1)
+	more := len(page) > limit
+	if more {
+		page = page[:limit]
+	}
 	out := struct {
 		Total   int          `json:"total"`
 		Clients []clientJSON `json:"clients"`
@@ -210,7 +218,7 @@ func (h *Handler) clients(w http.ResponseWriter, r *http.Request) {
 	for i, c := range page {
 		out.Clients[i] = clientFrom(c)
 	}
-	if len(page) == limit {
+	if more {
 		out.Next = page[len(page)-1].ClientID
 	}
 	writeJSON(w, out)
@@ -225,17 +233,23 @@ type subscriptionJSON struct {
 	SubscriptionID    uint32 `json:"subscription_id,omitempty"`
 }
 
-// GET /api/clients/{id}: one session with its subscriptions.
+// GET /api/clients/{id}: one session with its subscriptions, the first
+// maxClientFilters by filter; "subscriptions" counts them all.
 func (h *Handler) client(w http.ResponseWriter, r *http.Request) {
-	snap, ok := h.o.Server.Client(r.PathValue("id"))
+	snap, ok := h.o.Server.Client(r.PathValue("id"), maxClientFilters)
 	if !ok {
 		writeError(w, http.StatusNotFound, "no such session")
 		return
 	}
 	out := struct {
 		clientJSON
-		Filters []subscriptionJSON `json:"filters"`
-	}{clientJSON: clientFrom(snap.ClientSnapshot), Filters: make([]subscriptionJSON, len(snap.Filters))}
+		Filters          []subscriptionJSON `json:"filters"`
+		FiltersTruncated bool               `json:"filters_truncated"`
+	}{
+		clientJSON:       clientFrom(snap.ClientSnapshot),
+		Filters:          make([]subscriptionJSON, len(snap.Filters)),
+		FiltersTruncated: len(snap.Filters) < snap.Subscriptions,
+	}
 	for i, f := range snap.Filters {
 		out.Filters[i] = subscriptionJSON(f)
 	}

@@ -174,6 +174,17 @@ func TestClientsPagingAndDetail(t *testing.T) {
 	if !slices.Equal(seen, ids) {
 		t.Fatalf("paged ids %v, want %v", seen, ids)
 	}
+	// A last page that is exactly full has no next either.
+	for _, path := range []string{"/api/clients?limit=11", "/api/clients?limit=3&after=" + ids[7]} {
+		var out struct {
+			Clients []clientJSON `json:"clients"`
+			Next    *string      `json:"next"`
+		}
+		r.getJSON(t, path, testToken, &out)
+		if len(out.Clients) == 0 || out.Clients[len(out.Clients)-1].ClientID != ids[10] || out.Next != nil {
+			t.Errorf("GET %s: %d clients, next %v; want the last page without next", path, len(out.Clients), out.Next)
+		}
+	}
 
 	c, _ := mqtttest.Connect(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "user/7", CleanStart: true, UsernameFlag: true, Username: "alice"})
 	c.SubscribeOne("user/7/#", 1)
@@ -195,6 +206,34 @@ func TestClientsPagingAndDetail(t *testing.T) {
 	}
 	if code, _, _ := r.do(t, "GET", "/api/clients?limit=0", testToken); code != http.StatusBadRequest {
 		t.Errorf("limit=0: %d, want 400", code)
+	}
+}
+
+// /api/clients/{id} lists at most maxClientFilters filters, the first in
+// order, and says that it left the others out.
+func TestClientDetailCapsFilters(t *testing.T) {
+	r := startRig(t, rigOptions{token: testToken})
+	c, _ := mqtttest.Connect(t, r.mqtt, mqtttest.V5("many"))
+	const n = maxClientFilters + 5
+	subs := make([]packet.Subscription, n)
+	for i := range subs {
+		subs[i] = packet.Subscription{Filter: fmt.Sprintf("f/%04d", n-1-i)}
+	}
+	if codes := c.Subscribe(1, packet.Properties{}, subs...); len(codes) != n {
+		t.Fatalf("SUBACK with %d codes, want %d", len(codes), n)
+	}
+	var detail struct {
+		clientJSON
+		Filters   []subscriptionJSON `json:"filters"`
+		Truncated bool               `json:"filters_truncated"`
+	}
+	r.getJSON(t, "/api/clients/many", testToken, &detail)
+	if detail.Subscriptions != n || len(detail.Filters) != maxClientFilters || !detail.Truncated {
+		t.Fatalf("%d subscriptions, %d filters, truncated %v; want %d, %d, true",
+			detail.Subscriptions, len(detail.Filters), detail.Truncated, n, maxClientFilters)
+	}
+	if detail.Filters[0].Filter != "f/0000" || detail.Filters[maxClientFilters-1].Filter != fmt.Sprintf("f/%04d", maxClientFilters-1) {
+		t.Errorf("filters from %s to %s, want the first %d in order", detail.Filters[0].Filter, detail.Filters[maxClientFilters-1].Filter, maxClientFilters)
 	}
 }
 

@@ -51,7 +51,7 @@ type Options struct {
 //	GET    /readyz              200 when the broker runs and the store answers, else 503
 //	GET    /api/stats           counters and levels (JSON)
 //	GET    /api/clients         sessions, paged: ?after=ID&limit=N
-//	GET    /api/clients/{id}    one session with its subscriptions
+//	GET    /api/clients/{id}    one session with its first 1000 subscriptions
 //	DELETE /api/clients/{id}    disconnect a client (v5: 0x98 Administrative action)
 //	GET    /api/topics          most subscribed filters: ?limit=N
 //	GET    /api/retained        retained messages: ?filter=F&limit=N
