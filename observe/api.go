@@ -268,13 +268,27 @@ func (h *Handler) kick(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// topicsTTL is how long a topic ranking is reused. Ranking walks every
+// subscription under the subscription index's read lock, which a
+// SUBSCRIBE waiting for it turns into a pause of all routing: however
+// many dashboards poll, the walk happens at most once per topicsTTL.
+const topicsTTL = 5 * time.Second
+
+// topicRanking is the maxTopicsLimit most subscribed filters, from which
+// every smaller limit is a prefix, and the number of distinct filters.
+type topicRanking struct {
+	top      []broker.TopicCount
+	distinct int
+}
+
 // GET /api/topics?limit=N: the most subscribed filters.
 func (h *Handler) topics(w http.ResponseWriter, r *http.Request) {
 	limit, ok := limitParam(w, r, defaultTopicsLimit, maxTopicsLimit)
 	if !ok {
 		return
 	}
-	top, distinct := h.o.Server.Topics(limit)
+	rank := h.ranks.get()
+	top := rank.top[:min(limit, len(rank.top))]
 	type topicJSON struct {
 		Filter      string `json:"filter"`
 		Group       string `json:"group,omitempty"`
@@ -283,7 +297,7 @@ func (h *Handler) topics(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		Distinct int         `json:"distinct"`
 		Topics   []topicJSON `json:"topics"`
-	}{Distinct: distinct, Topics: make([]topicJSON, len(top))}
+	}{Distinct: rank.distinct, Topics: make([]topicJSON, len(top))}
 	for i, t := range top {
 		out.Topics[i] = topicJSON(t)
 	}

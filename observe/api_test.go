@@ -7,8 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
@@ -267,6 +270,50 @@ func TestTopicsRankedBySubscribers(t *testing.T) {
 		out.Topics[0].Filter != "chat/#" || out.Topics[0].Subscribers != 3 ||
 		out.Topics[1].Filter != "jobs" || out.Topics[1].Group != "g" || out.Topics[1].Subscribers != 2 {
 		t.Errorf("top topics %+v", out.Topics)
+	}
+}
+
+// However many callers ask, /api/topics walks the subscriptions at most
+// once per interval, and every limit gets its prefix of one ranking.
+func TestTopicsWalkOncePerInterval(t *testing.T) {
+	r := startRig(t, rigOptions{token: testToken})
+	for i, f := range []string{"a", "b", "b", "c", "c", "c"} {
+		c, _ := mqtttest.Connect(t, r.mqtt, mqtttest.V5(fmt.Sprint("s", i)))
+		c.SubscribeOne(f, 0)
+	}
+	var walks atomic.Int32
+	walk := r.handler.ranks.compute
+	r.handler.ranks.compute = func() topicRanking { walks.Add(1); return walk() }
+	r.handler.ranks.ttl = time.Hour
+
+	type topics struct {
+		Distinct int `json:"distinct"`
+		Topics   []struct {
+			Filter      string `json:"filter"`
+			Subscribers int    `json:"subscribers"`
+		} `json:"topics"`
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			var out topics
+			r.getJSON(t, "/api/topics", testToken, &out)
+		})
+	}
+	wg.Wait()
+	for limit, want := range map[int]string{1: "c", 2: "c b", 3: "c b a", 1000: "c b a"} {
+		var out topics
+		r.getJSON(t, fmt.Sprint("/api/topics?limit=", limit), testToken, &out)
+		var got []string
+		for _, tc := range out.Topics {
+			got = append(got, tc.Filter)
+		}
+		if strings.Join(got, " ") != want || out.Distinct != 3 {
+			t.Errorf("limit %d: %v of %d distinct, want %s of 3", limit, got, out.Distinct, want)
+		}
+	}
+	if n := walks.Load(); n != 1 {
+		t.Errorf("%d walks over the subscriptions for 12 requests, want 1", n)
 	}
 }
 

@@ -7,7 +7,8 @@
 // RouteCounter hook (one atomic add per routed message). Values that need
 // a walk over every session (queue depths, sessions online and offline)
 // are computed at most once a second and shared between /metrics and
-// /api/stats.
+// /api/stats; the topic ranking of /api/topics, a walk over every
+// subscription, at most once every five seconds.
 //
 // # Security
 //

@@ -63,7 +63,8 @@ type Handler struct {
 	o      Options
 	log    *slog.Logger
 	mux    *http.ServeMux
-	gauges *gaugeCache
+	gauges *cache[broker.Gauges]
+	ranks  *cache[topicRanking]
 }
 
 // NewHandler returns the Handler of o.
@@ -75,7 +76,11 @@ func NewHandler(o Options) *Handler {
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
-	h.gauges = &gaugeCache{srv: o.Server, ttl: gaugeTTL}
+	h.gauges = &cache[broker.Gauges]{compute: o.Server.Gauges, ttl: gaugeTTL}
+	h.ranks = &cache[topicRanking]{compute: func() topicRanking {
+		top, distinct := o.Server.Topics(maxTopicsLimit)
+		return topicRanking{top, distinct}
+	}, ttl: topicsTTL}
 	col := newCollector(o.Server, o.Store, o.Routed, h.gauges)
 	col.listenerRefusals = o.ListenerRefusals
 	reg := newRegistry(col)

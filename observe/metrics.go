@@ -26,24 +26,24 @@ type storeStats interface {
 // one walk instead of each paying O(sessions).
 const gaugeTTL = time.Second
 
-// gaugeCache computes broker.Gauges at most once per ttl.
-type gaugeCache struct {
-	srv *broker.Server
-	ttl time.Duration
+// cache computes a value at most once per ttl.
+type cache[T any] struct {
+	compute func() T
+	ttl     time.Duration
 
-	mu sync.Mutex // held while computing, so concurrent readers wait for one walk
+	mu sync.Mutex // held while computing, so concurrent readers wait for one computation
 	at time.Time
-	g  broker.Gauges
+	v  T
 }
 
-func (c *gaugeCache) get() broker.Gauges {
+func (c *cache[T]) get() T {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if now := time.Now(); c.at.IsZero() || now.Sub(c.at) >= c.ttl {
-		c.g = c.srv.Gauges()
+		c.v = c.compute()
 		c.at = now
 	}
-	return c.g
+	return c.v
 }
 
 // RouteCounter is a broker.Hook that counts routed messages by QoS and
@@ -117,17 +117,17 @@ type Collector struct {
 	srv    *broker.Server
 	store  storeStats    // nil when the store keeps no stats
 	routed *RouteCounter // nil when not registered
-	gauges *gaugeCache
+	gauges *cache[broker.Gauges]
 
 	listenerRefusals func() map[string]uint64 // nil when not wired
 }
 
 // NewCollector returns a Collector for srv. st and routed may be nil.
 func NewCollector(srv *broker.Server, st store.Store, routed *RouteCounter) *Collector {
-	return newCollector(srv, st, routed, &gaugeCache{srv: srv, ttl: gaugeTTL})
+	return newCollector(srv, st, routed, &cache[broker.Gauges]{compute: srv.Gauges, ttl: gaugeTTL})
 }
 
-func newCollector(srv *broker.Server, st store.Store, routed *RouteCounter, gc *gaugeCache) *Collector {
+func newCollector(srv *broker.Server, st store.Store, routed *RouteCounter, gc *cache[broker.Gauges]) *Collector {
 	c := &Collector{srv: srv, routed: routed, gauges: gc}
 	if ss, ok := st.(storeStats); ok {
 		c.store = ss
