@@ -22,6 +22,10 @@ const (
 	// maxClientFilters caps the filters of /api/clients/{id}:
 	// max_subscriptions_per_client is unlimited by default.
 	maxClientFilters = 1000
+	// retainedBudget caps the topic and payload bytes of one
+	// /api/retained answer: 10,000 payloads of up to max_packet_size
+	// (256 MiB at most) would otherwise be built in memory, encoded.
+	retainedBudget = 16 << 20
 )
 
 // statsJSON is the body of GET /api/stats. Counters are totals since start;
@@ -318,7 +322,8 @@ type retainedJSON struct {
 }
 
 // GET /api/retained?filter=F&limit=N: retained messages matching F
-// (default "#", which like any wildcard filter leaves out $ topics).
+// (default "#", which like any wildcard filter leaves out $ topics), in
+// topic order as long as their topics and payloads fit in retainedBudget.
 func (h *Handler) retained(w http.ResponseWriter, r *http.Request) {
 	limit, ok := limitParam(w, r, defaultRetainedLimit, maxRetainedLimit)
 	if !ok {
@@ -337,6 +342,12 @@ func (h *Handler) retained(w http.ResponseWriter, r *http.Request) {
 	truncated := len(msgs) > limit
 	if truncated {
 		msgs = msgs[:limit]
+	}
+	for i, size := 0, 0; i < len(msgs); i++ {
+		if size += len(msgs[i].Topic) + len(msgs[i].Payload); size > h.retainedBudget {
+			msgs, truncated = msgs[:i], true
+			break
+		}
 	}
 	out := struct {
 		Filter    string         `json:"filter"`

@@ -318,7 +318,8 @@ func TestTopicsWalkOncePerInterval(t *testing.T) {
 }
 
 // /api/retained lists matching retained messages by topic, text as text
-// and binary as base64, and says when the limit cut the list.
+// and binary as base64, and says when the limit or the byte budget cut
+// the list.
 func TestRetainedByFilter(t *testing.T) {
 	r := startRig(t, rigOptions{token: testToken})
 	c, _ := mqtttest.Connect(t, r.mqtt, mqtttest.V5("pub"))
@@ -348,6 +349,13 @@ func TestRetainedByFilter(t *testing.T) {
 	r.getJSON(t, "/api/retained?limit=2", testToken, &out) // default filter "#"
 	if len(out.Messages) != 2 || !out.Truncated {
 		t.Errorf("limit 2 of 3: got %d messages, truncated %v", len(out.Messages), out.Truncated)
+	}
+	// The byte budget cuts the list too: status/a fits, status/b does not.
+	r.handler.retainedBudget = len("status/a") + len("online") + len("status/b") + len(binary) - 1
+	out = list{}
+	r.getJSON(t, "/api/retained?filter=status/%2B", testToken, &out)
+	if len(out.Messages) != 1 || out.Messages[0].Topic != "status/a" || !out.Truncated {
+		t.Errorf("over the byte budget: got %+v, want status/a only, truncated", out)
 	}
 	if code, _, _ := r.do(t, "GET", "/api/retained?filter=a/%23/b", testToken); code != http.StatusBadRequest {
 		t.Errorf("invalid filter: %d, want 400", code)

@@ -65,6 +65,8 @@ type Handler struct {
 	mux    *http.ServeMux
 	gauges *cache[broker.Gauges]
 	ranks  *cache[topicRanking]
+
+	retainedBudget int // bytes of topics and payloads per /api/retained answer
 }
 
 // NewHandler returns the Handler of o.
@@ -72,7 +74,7 @@ func NewHandler(o Options) *Handler {
 	if o.Server == nil {
 		panic("observe: Options.Server is nil")
 	}
-	h := &Handler{o: o, log: o.Logger, mux: http.NewServeMux()}
+	h := &Handler{o: o, log: o.Logger, mux: http.NewServeMux(), retainedBudget: retainedBudget}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
