@@ -59,33 +59,67 @@ func TestAdminAPIRequiresToken(t *testing.T) {
 	}
 }
 
-// With no token configured the API answers loopback requests to a
-// loopback host only: not other addresses, and not a rebound DNS name.
+// With no token configured the API and pprof answer loopback requests to
+// a loopback host only: not other addresses, not a rebound DNS name, and
+// not other web pages open in the operator's browser.
 func TestAdminAPIWithoutTokenOnlyForLoopback(t *testing.T) {
 	r := startRig(t, rigOptions{})
 	tests := []struct {
 		name   string
 		remote string
 		host   string
+		header map[string]string
 		want   int
 	}{
-		{"loopback v4", "127.0.0.1:5000", "127.0.0.1:8080", http.StatusOK},
-		{"loopback v6", "[::1]:5000", "[::1]:8080", http.StatusOK},
-		{"localhost name", "127.0.0.1:5000", "localhost:8080", http.StatusOK},
-		{"remote address", "192.0.2.7:5000", "127.0.0.1:8080", http.StatusUnauthorized},
-		{"rebound host name", "127.0.0.1:5000", "attacker.example:8080", http.StatusUnauthorized},
+		{"loopback v4", "127.0.0.1:5000", "127.0.0.1:8080", nil, http.StatusOK},
+		{"loopback v6", "[::1]:5000", "[::1]:8080", nil, http.StatusOK},
+		{"localhost name", "127.0.0.1:5000", "localhost:8080", nil, http.StatusOK},
+		{"remote address", "192.0.2.7:5000", "127.0.0.1:8080", nil, http.StatusUnauthorized},
+		{"rebound host name", "127.0.0.1:5000", "attacker.example:8080", nil, http.StatusUnauthorized},
+		{"the dashboard", "127.0.0.1:5000", "127.0.0.1:8080",
+			map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "http://127.0.0.1:8080"}, http.StatusOK},
+		{"an address typed in", "127.0.0.1:5000", "localhost:8080",
+			map[string]string{"Sec-Fetch-Site": "none"}, http.StatusOK},
+		{"another site's page", "127.0.0.1:5000", "127.0.0.1:8080",
+			map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"a page on another port of localhost", "127.0.0.1:5000", "localhost:8080",
+			map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "http://localhost:3000"}, http.StatusForbidden},
+		{"another origin, no fetch metadata", "127.0.0.1:5000", "127.0.0.1:8080",
+			map[string]string{"Origin": "http://attacker.example"}, http.StatusForbidden},
+		{"a sandboxed or file page", "127.0.0.1:5000", "127.0.0.1:8080",
+			map[string]string{"Origin": "null"}, http.StatusForbidden},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			req := httptest.NewRequest("GET", "/api/stats", nil)
-			req.RemoteAddr = tt.remote
-			req.Host = tt.host
-			w := httptest.NewRecorder()
-			r.handler.ServeHTTP(w, req)
-			if w.Code != tt.want {
-				t.Fatalf("got %d %s, want %d", w.Code, w.Body, tt.want)
-			}
-		})
+		for _, path := range []string{"/api/stats", "/debug/pprof/"} {
+			t.Run(tt.name+" "+path, func(t *testing.T) {
+				req := httptest.NewRequest("GET", path, nil)
+				req.RemoteAddr = tt.remote
+				req.Host = tt.host
+				for k, v := range tt.header {
+					req.Header.Set(k, v)
+				}
+				w := httptest.NewRecorder()
+				r.handler.ServeHTTP(w, req)
+				if w.Code != tt.want {
+					t.Fatalf("got %d %s, want %d", w.Code, w.Body, tt.want)
+				}
+			})
+		}
+	}
+}
+
+// With a token, a request from another origin is judged by its token
+// alone: a page cannot make the browser send it.
+func TestAdminAPIWithTokenIgnoresOrigin(t *testing.T) {
+	r := startRig(t, rigOptions{token: testToken})
+	req := httptest.NewRequest("GET", "/api/stats", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Origin", "http://proxy.example")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	w := httptest.NewRecorder()
+	r.handler.ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		t.Fatalf("got %d %s, want 200", w.Code, w.Body)
 	}
 }
 

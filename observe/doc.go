@@ -13,13 +13,14 @@
 // # Security
 //
 // /metrics, /healthz, /readyz and the dashboard's static files are open:
-// they reveal counts, not client ids or topics. /api/ requires
-// "Authorization: Bearer <http.admin_token>". With no token configured
-// (allowed only when http.listen is a loopback address), /api/ answers
-// only requests from a loopback address whose Host header also names a
-// loopback host, so that a web page open in the operator's browser cannot
-// reach the API through DNS rebinding. The dashboard page asks for the
-// token when the API answers 401 and keeps it in the tab's sessionStorage.
+// they reveal counts, not client ids or topics. /api/ and /debug/pprof/
+// require "Authorization: Bearer <http.admin_token>". With no token
+// configured (allowed only when http.listen is a loopback address), they
+// answer only requests from a loopback address whose Host header also
+// names a loopback host, so that a web page open in the operator's browser
+// cannot reach them through DNS rebinding, and that no other page sent
+// (Sec-Fetch-Site, Origin). The dashboard page asks for the token when the
+// API answers 401 and keeps it in the tab's sessionStorage.
 //
 // # Metrics
 //
