@@ -74,7 +74,7 @@ type Gauges struct {
 	MaxQueued        int // the longest session queue
 	MaxQueuedClient  string
 	IncomingQoS2     int            // sum over sessions
-	OnlineByListener map[string]int // online sessions by listener name
+	OnlineByListener map[string]int // online sessions by listener name, 0 for every listener accepted for
 }
 
 // Started returns when the server was created.
@@ -93,19 +93,16 @@ func (s *Server) Running() bool {
 // bytes in use are Stats().QueuedBytes.
 func (s *Server) MemoryBudget() int64 { return s.opts.Limits.MemoryBudget }
 
-// sessionList copies the sessions out of the map so that each can be
-// locked without holding Server.mu. keep, if not nil, filters by id.
-func (s *Server) sessionList(keep func(id string) bool) (list []*session, total int) {
+// sessionList copies the sessions out of the table, so that each can be
+// locked without holding Server.mu, and the names of the listeners.
+func (s *Server) sessionList() (list []*session, listeners []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	total = s.sessions.len()
-	list = make([]*session, 0, total)
+	list = make([]*session, 0, s.sessions.len())
 	for sess := range s.sessions.all() {
-		if keep == nil || keep(sess.id) {
-			list = append(list, sess)
-		}
+		list = append(list, sess)
 	}
-	return list, total
+	return list, slices.Clone(s.listeners)
 }
 
 // eachSessionChunk calls fn with every session, a chunk at a time, holding
@@ -314,12 +311,15 @@ func (s *Server) Retained(filter string, limit int) ([]*Message, error) {
 
 // Gauges visits every session and returns the broker's levels.
 func (s *Server) Gauges() Gauges {
-	list, total := s.sessionList(nil)
+	list, listeners := s.sessionList()
 	g := Gauges{
-		Sessions:         total,
+		Sessions:         len(list),
 		Subscriptions:    s.subs.Len(),
 		Retained:         s.retained.Len(),
-		OnlineByListener: make(map[string]int),
+		OnlineByListener: make(map[string]int, len(listeners)),
+	}
+	for _, l := range listeners {
+		g.OnlineByListener[l] = 0 // a series for an alert on == 0
 	}
 	for _, sess := range list {
 		sess.mu.Lock()

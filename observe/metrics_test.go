@@ -221,6 +221,25 @@ func TestMetricsCountDisconnectsByCause(t *testing.T) {
 	}
 }
 
+// Every listener has a clients gauge, 0 while no client is on it, so that
+// an alert on == 0 can fire; /api/stats lists it alike.
+func TestMetricsListenerWithoutClients(t *testing.T) {
+	r := startRig(t, rigOptions{})
+	r.srv.Accept("idle") // a listener nobody connects to
+	mqtttest.Connect(t, r.mqtt, mqtttest.V5("c"))
+	s, _ := r.scrape(t)
+	for listener, want := range map[string]float64{"tcp-test": 1, "idle": 0} {
+		if got, ok := s[series("herald_listener_clients_connected", "listener", listener)]; !ok || got != want {
+			t.Errorf("listener %s: %v (present %v), want %v", listener, got, ok, want)
+		}
+	}
+	var st statsJSON
+	r.getJSON(t, "/api/stats", "", &st)
+	if n, ok := st.Connections.ByListener["idle"]; !ok || n != 0 {
+		t.Errorf("by_listener %v, want idle: 0", st.Connections.ByListener)
+	}
+}
+
 // A listener's max_connections refusals are exported by listener.
 func TestMetricsListenerRefusals(t *testing.T) {
 	r := startRig(t, rigOptions{listenerRefusals: func() map[string]uint64 {
