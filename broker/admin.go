@@ -33,7 +33,7 @@ type ClientSnapshot struct {
 	Subscriptions int
 	Inflight      int // QoS 1/2 messages sent and not yet acknowledged
 	Queued        int // QoS 1/2 messages waiting for the window or the client
-	QueuedBytes   int // payload bytes of Queued
+	QueuedBytes   int // bytes (topic, payload, properties) of Queued
 	IncomingQoS2  int // inbound QoS 2 packet ids awaiting PUBREL
 }
 
@@ -88,8 +88,8 @@ func (s *Server) Running() bool {
 	return !s.closing
 }
 
-// MemoryBudget returns the node-wide budget of queued payload bytes beyond
-// which publishers are paused (Limits.MemoryBudget); 0 means none. The
+// MemoryBudget returns the node-wide budget of queued bytes (topic,
+// payload, properties) beyond which publishers are paused (Limits.MemoryBudget); 0 means none. The
 // bytes in use are Stats().QueuedBytes.
 func (s *Server) MemoryBudget() int64 { return s.opts.Limits.MemoryBudget }
 

@@ -129,7 +129,7 @@ func (h *Handler) stats(w http.ResponseWriter, _ *http.Request) {
 	for _, d := range drops(st) {
 		out.Dropped[d.cause] = d.n
 	}
-	out.Limits = make(map[string]int64, 4)
+	out.Limits = make(map[string]int64, 5)
 	for _, l := range limitRefusals(srv.LimitStats()) {
 		out.Limits[l.cause] = l.n
 	}

@@ -100,7 +100,7 @@ var (
 	descRetained         = desc("retained_messages", "Retained messages.")
 	descLimitRefusals    = desc("limit_refusals_total", "Times an overload limit refused a client: max_connections, connect_rate and flapping refuse a CONNECT; publish_rate refuses a PUBLISH over the per-client rate or bandwidth; max_subscriptions refuses a SUBSCRIBE filter beyond the per-client cap.", "limit")
 	descPaused           = desc("publishers_paused_total", "Times a publishing client stopped being read because queued bytes exceeded the memory budget.")
-	descBudgetUsed       = desc("memory_budget_used_bytes", "Payload bytes queued for sessions node-wide, as the memory budget counts them.")
+	descBudgetUsed       = desc("memory_budget_used_bytes", "Bytes (topic, payload, properties) queued for sessions node-wide, as the memory budget counts them.")
 	descBudget           = desc("memory_budget_bytes", "The memory budget (limits.memory_budget); 0 means none.")
 	descMessagesOutQoS   = desc("messages_sent_by_qos_total", "PUBLISH packets sent to clients, by the QoS they were sent at.", "qos")
 	descConnectsRefused  = desc("connects_refused_total", "CONNECTs refused, by the v5 reason code of the CONNACK (3.1.1 clients get the mapped return code).", "reason")

@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -32,6 +33,7 @@ func TestMetricsExposeEveryDocumentedFamily(t *testing.T) {
 		"herald_inflight_messages", "herald_incoming_qos2_pending",
 		"herald_subscriptions", "herald_retained_messages",
 		"herald_limit_refusals_total", "herald_publishers_paused_total",
+		"herald_messages_sent_by_qos_total", "herald_disconnects_total",
 		"herald_memory_budget_used_bytes", "herald_memory_budget_bytes",
 		"herald_store_commit_duration_seconds", "herald_store_sync_commits_total", "herald_store_wal_sync_duration_seconds",
 		"go_goroutines", "go_memstats_heap_alloc_bytes", "process_open_fds",
@@ -132,9 +134,14 @@ func TestMetricsQueueDepthOfOfflineSession(t *testing.T) {
 		s, _ = r.scrape(t)
 		return s["herald_queued_messages"] == 3 && s[series("herald_messages_dropped_total", "cause", "qos0")] == 1
 	})
-	// Each queued copy counts its topic and payload: 10 + 5 bytes.
-	if s["herald_queued_bytes"] != 45 || s["herald_queued_messages_max"] != 3 {
-		t.Errorf("queued bytes %v, max %v; want 45 and 3", s["herald_queued_bytes"], s["herald_queued_messages_max"])
+	// Each queued copy counts its topic and payload: 10 + 5 bytes. So
+	// does the memory budget, and its HELP says so.
+	if s["herald_queued_bytes"] != 45 || s["herald_queued_messages_max"] != 3 || s["herald_memory_budget_used_bytes"] != 45 {
+		t.Errorf("queued bytes %v, max %v, budget used %v; want 45, 3 and 45",
+			s["herald_queued_bytes"], s["herald_queued_messages_max"], s["herald_memory_budget_used_bytes"])
+	}
+	if _, help := r.scrape(t); !strings.Contains(help["herald_memory_budget_used_bytes"], "topic, payload, properties") {
+		t.Errorf("HELP of herald_memory_budget_used_bytes %q does not say what it counts", help["herald_memory_budget_used_bytes"])
 	}
 }
 
