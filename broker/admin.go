@@ -33,7 +33,7 @@ type ClientSnapshot struct {
 	Subscriptions int
 	Inflight      int // QoS 1/2 messages sent and not yet acknowledged
 	Queued        int // QoS 1/2 messages waiting for the window or the client
-	QueuedBytes   int // payload bytes of Queued
+	QueuedBytes   int // bytes (topic, payload, properties) of Queued
 	IncomingQoS2  int // inbound QoS 2 packet ids awaiting PUBREL
 }
 
@@ -74,7 +74,7 @@ type Gauges struct {
 	MaxQueued        int // the longest session queue
 	MaxQueuedClient  string
 	IncomingQoS2     int            // sum over sessions
-	OnlineByListener map[string]int // online sessions by listener name
+	OnlineByListener map[string]int // online sessions by listener name, 0 for every listener accepted for
 }
 
 // Started returns when the server was created.
@@ -88,43 +88,98 @@ func (s *Server) Running() bool {
 	return !s.closing
 }
 
-// MemoryBudget returns the node-wide budget of queued payload bytes beyond
-// which publishers are paused (Limits.MemoryBudget); 0 means none. The
+// MemoryBudget returns the node-wide budget of queued bytes (topic,
+// payload, properties) beyond which publishers are paused (Limits.MemoryBudget); 0 means none. The
 // bytes in use are Stats().QueuedBytes.
 func (s *Server) MemoryBudget() int64 { return s.opts.Limits.MemoryBudget }
 
-// sessionList copies the sessions out of the map so that each can be
-// locked without holding Server.mu. keep, if not nil, filters by id.
-func (s *Server) sessionList(keep func(id string) bool) (list []*session, total int) {
+// sessionList copies the sessions out of the table, so that each can be
+// locked without holding Server.mu, and the names of the listeners.
+func (s *Server) sessionList() (list []*session, listeners []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	total = s.sessions.len()
-	list = make([]*session, 0, total)
+	list = make([]*session, 0, s.sessions.len())
 	for sess := range s.sessions.all() {
-		if keep == nil || keep(sess.id) {
-			list = append(list, sess)
-		}
+		list = append(list, sess)
 	}
-	return list, total
+	return list, slices.Clone(s.listeners)
+}
+
+// eachSessionChunk calls fn with every session, a chunk at a time, holding
+// Server.mu only while it copies a chunk (as the sweep does), so that
+// connects and disconnects wait for a chunk, not for the whole pass. A
+// session that exists throughout is passed at least once and at most
+// twice (sessionTable.chunk); if the table is resized between two chunks,
+// restart is called and the pass starts over. It returns the number of
+// sessions when the last pass began.
+func (s *Server) eachSessionChunk(restart func(), fn func([]*session)) (total int) {
+	var chunk []*session
+	var resizes uint64
+	for next := 0; next >= 0; {
+		s.mu.Lock()
+		again := next > 0 && s.sessions.resizes != resizes
+		if again {
+			next = 0 // sessions may have moved to slots already read
+		}
+		if next == 0 {
+			resizes, total = s.sessions.resizes, s.sessions.len()
+		}
+		chunk, next = s.sessions.chunk(chunk[:0], next, sweepChunk)
+		s.mu.Unlock()
+		if again {
+			restart()
+		}
+		fn(chunk)
+		clear(chunk)
+	}
+	return total
 }
 
 // Clients returns up to limit sessions whose client id sorts after after,
 // in client id order, and the number of sessions in all. limit <= 0 means
 // no limit. Paging with the last id of one page as the next after costs
-// O(sessions · log limit) per page and never skips or repeats a session
-// that exists throughout.
+// O(sessions · log limit) per page, holds Server.mu only a chunk at a
+// time, and never skips or repeats a session that exists throughout.
 func (s *Server) Clients(after string, limit int) (page []ClientSnapshot, total int) {
-	list, total := s.sessionList(func(id string) bool { return id > after })
-	list = smallest(list, limit, func(a, b *session) bool { return a.id < b.id })
-	page = make([]ClientSnapshot, len(list))
-	for i, sess := range list {
+	var keep []*session
+	// Once keep has been cut to limit, bound is the largest id in it:
+	// larger ids cannot make the page.
+	var bound string
+	full := false
+	cut := func() {
+		slices.SortFunc(keep, func(a, b *session) int { return cmp.Compare(a.id, b.id) })
+		keep = slices.CompactFunc(keep, func(a, b *session) bool { return a.id == b.id }) // passed twice
+		if limit > 0 && len(keep) >= limit {
+			clear(keep[limit:])
+			keep = keep[:limit]
+			bound, full = keep[limit-1].id, true
+		}
+	}
+	total = s.eachSessionChunk(func() {
+		clear(keep)
+		keep, bound, full = keep[:0], "", false
+	}, func(chunk []*session) {
+		for _, sess := range chunk {
+			if sess.id > after && (!full || sess.id < bound) {
+				keep = append(keep, sess)
+			}
+		}
+		if limit > 0 && len(keep) >= limit+sweepChunk {
+			cut()
+		}
+	})
+	cut()
+	page = make([]ClientSnapshot, len(keep))
+	for i, sess := range keep {
 		page[i] = sess.snapshot()
 	}
 	return page, total
 }
 
-// Client returns the session of a client id with its subscriptions.
-func (s *Server) Client(id string) (SessionSnapshot, bool) {
+// Client returns the session of a client id with up to maxFilters of its
+// subscriptions, the first by filter (maxFilters <= 0 means all);
+// Subscriptions counts them all.
+func (s *Server) Client(id string, maxFilters int) (SessionSnapshot, bool) {
 	s.mu.Lock()
 	sess := s.sessions.get(id)
 	s.mu.Unlock()
@@ -132,20 +187,23 @@ func (s *Server) Client(id string) (SessionSnapshot, bool) {
 		return SessionSnapshot{}, false
 	}
 	snap := SessionSnapshot{ClientSnapshot: sess.snapshot()}
+	// Subscriptions are immutable: copy the pointers, choose outside the lock.
 	sess.mu.Lock()
-	snap.Filters = make([]SubscriptionSnapshot, 0, sess.subs.len())
-	for _, sub := range sess.subs.all() {
-		snap.Filters = append(snap.Filters, SubscriptionSnapshot{
+	subs := slices.Clone(sess.subs.all())
+	sess.mu.Unlock()
+	snap.Subscriptions = len(subs)
+	subs = smallest(subs, maxFilters, func(a, b *subscription) bool { return a.full < b.full })
+	snap.Filters = make([]SubscriptionSnapshot, len(subs))
+	for i, sub := range subs {
+		snap.Filters[i] = SubscriptionSnapshot{
 			Filter:            sub.full,
 			QoS:               sub.qos,
 			NoLocal:           sub.noLocal,
 			RetainAsPublished: sub.retainAsPublished,
 			RetainHandling:    sub.retainHandling,
 			SubscriptionID:    sub.id,
-		})
+		}
 	}
-	sess.mu.Unlock()
-	slices.SortFunc(snap.Filters, func(a, b SubscriptionSnapshot) int { return cmp.Compare(a.Filter, b.Filter) })
 	return snap, true
 }
 
@@ -253,12 +311,15 @@ func (s *Server) Retained(filter string, limit int) ([]*Message, error) {
 
 // Gauges visits every session and returns the broker's levels.
 func (s *Server) Gauges() Gauges {
-	list, total := s.sessionList(nil)
+	list, listeners := s.sessionList()
 	g := Gauges{
-		Sessions:         total,
+		Sessions:         len(list),
 		Subscriptions:    s.subs.Len(),
 		Retained:         s.retained.Len(),
-		OnlineByListener: make(map[string]int),
+		OnlineByListener: make(map[string]int, len(listeners)),
+	}
+	for _, l := range listeners {
+		g.OnlineByListener[l] = 0 // a series for an alert on == 0
 	}
 	for _, sess := range list {
 		sess.mu.Lock()

@@ -154,7 +154,7 @@ func (sess *session) enqueue(d *delivery, r *route) {
 	sess.queueBytes(d.msg.weight())
 }
 
-// queueBytes accounts payload bytes entering (or, negative, leaving) the
+// queueBytes accounts the bytes (Message.weight) entering (or, negative, leaving) the
 // session's queue, per session and node-wide. Caller holds sess.mu.
 func (sess *session) queueBytes(n int) {
 	sess.out.queuedBytes += n

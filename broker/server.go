@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,6 +57,9 @@ type Server struct {
 	unattached map[*client]struct{}
 	live       atomic.Int64 // clients whose Closed has not run
 	closing    bool
+	// listeners are the names Accept was called with, so that gauges by
+	// listener have a value for a listener without clients.
+	listeners []string
 
 	// tasks are the goroutines that carry on the work of a session that
 	// ended (its will, its shared-subscription messages) and fired will
@@ -155,7 +159,9 @@ func fill[T comparable](v *T, def T) {
 func (s *Server) Stats() *Stats { return &s.stats }
 
 // Accept is the transport.Accepter for every listener: it returns the
-// Handler of a new connection, or nil while shutting down.
+// Handler of a new connection, or nil while shutting down. The listener
+// name labels the connections and, from this call on, has its place in
+// Gauges.OnlineByListener even without clients.
 func (s *Server) Accept(listener string) transport.Accepter {
 	return s.AcceptWith(listener, ListenerOptions{})
 }
@@ -175,6 +181,11 @@ func (s *Server) AcceptWith(listener string, lo ListenerOptions) transport.Accep
 	if lo.MaxPacketSize > 0 {
 		maxIn = min(lo.MaxPacketSize, maxIn)
 	}
+	s.mu.Lock()
+	if !slices.Contains(s.listeners, listener) {
+		s.listeners = append(s.listeners, listener)
+	}
+	s.mu.Unlock()
 	return func(c transport.Conn) transport.Handler {
 		s.mu.Lock()
 		defer s.mu.Unlock()

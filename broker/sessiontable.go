@@ -19,9 +19,10 @@ import (
 //
 // Not safe for concurrent use; the server guards it with Server.mu.
 type sessionTable struct {
-	slots []*session // len is 0 or a power of two
-	n     int
-	seed  maphash.Seed
+	slots   []*session // len is 0 or a power of two
+	n       int
+	seed    maphash.Seed
+	resizes uint64 // counts resize calls, so that chunked readers see one
 }
 
 const sessionTableMin = 16
@@ -105,6 +106,7 @@ func (t *sessionTable) remove(sess *session) bool {
 }
 
 func (t *sessionTable) resize(size int) {
+	t.resizes++
 	old := t.slots
 	t.slots = make([]*session, size)
 	t.n = 0
@@ -115,15 +117,27 @@ func (t *sessionTable) resize(size int) {
 	}
 }
 
-// chunk appends to dst the sessions in the slots from index start, up to
-// max of them, and returns dst and the index to continue from, -1 at the
-// end. A caller may release the lock between chunks; sessions the table
-// moves meanwhile (a resize) may be missed or returned twice.
+// chunk appends to dst the sessions in the slots from index start, at
+// least max of them unless the table ends first, and returns dst and the
+// index to continue from, -1 at the end. A caller may release the lock
+// between chunks. A chunk ends just after an empty slot: a session lies
+// no earlier than its home slot with no empty slot between, and a
+// removal's backward shift moves it no earlier than its home, so no
+// session that stays in the table can move from a slot not yet read to
+// one already read. Unless the table is resized meanwhile (resizes
+// changes), the chunks miss no such session; one whose probe run wraps
+// past the table's end may be returned twice.
 func (t *sessionTable) chunk(dst []*session, start, max int) ([]*session, int) {
 	i := start
-	for ; i < len(t.slots) && len(dst) < max; i++ {
-		if s := t.slots[i]; s != nil {
+	for n := 0; i < len(t.slots); i++ {
+		s := t.slots[i]
+		if s == nil && n >= max {
+			i++
+			break
+		}
+		if s != nil {
 			dst = append(dst, s)
+			n++
 		}
 	}
 	if i >= len(t.slots) {

@@ -83,8 +83,8 @@ func TestSessionTableChunks(t *testing.T) {
 		var buf []*session
 		for next := 0; next >= 0; {
 			buf, next = tab.chunk(buf[:0], next, size)
-			if len(buf) > size {
-				t.Fatalf("chunk of %d returned %d", size, len(buf))
+			if len(buf) < size && next >= 0 {
+				t.Fatalf("chunk of %d returned %d before the end", size, len(buf))
 			}
 			for _, s := range buf {
 				seen[s.id]++
@@ -96,6 +96,45 @@ func TestSessionTableChunks(t *testing.T) {
 		for id, n := range seen {
 			if n != 1 {
 				t.Fatalf("chunks of %d visited %s %d times", size, id, n)
+			}
+		}
+	}
+}
+
+// Removals between chunks, which shift sessions backward, never make the
+// chunks miss a session that stays, as long as the table is not resized.
+func TestSessionTableChunksMissNoSessionThatStays(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 20 {
+		tab := newSessionTable()
+		var all []*session
+		for i := range 6000 { // 8192 slots, well above the shrink point
+			s := &session{id: fmt.Sprintf("r%d-%d", round, i)}
+			tab.put(s)
+			all = append(all, s)
+		}
+		resizes := tab.resizes
+		removed := map[*session]bool{}
+		seen := map[*session]bool{}
+		var buf []*session
+		for next := 0; next >= 0; {
+			buf, next = tab.chunk(buf[:0], next, 3)
+			for _, s := range buf {
+				seen[s] = true
+			}
+			for range 2 {
+				if s := all[rng.IntN(len(all))]; !removed[s] && len(removed) < 3000 {
+					tab.remove(s)
+					removed[s] = true
+				}
+			}
+		}
+		if tab.resizes != resizes {
+			t.Fatal("the table was resized; the test needs it not to be")
+		}
+		for _, s := range all {
+			if !removed[s] && !seen[s] {
+				t.Fatalf("round %d: session %s stayed in the table but no chunk returned it", round, s.id)
 			}
 		}
 	}

@@ -217,7 +217,7 @@ func TestPahoV3_31And311_QoSRetainedPersistentSession(t *testing.T) {
 			// connection, which a fresh paho client would deliver again.
 			deadline := time.Now().Add(waitFor)
 			for {
-				snap, ok := b.Server.Client("v3sub")
+				snap, ok := b.Server.Client("v3sub", 0)
 				if ok && snap.Inflight == 0 {
 					break
 				}

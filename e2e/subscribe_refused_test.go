@@ -47,7 +47,7 @@ func TestUnavailableFeatureSubscribeIsProtocolError_MQTT_4_13_1_1(t *testing.T) 
 			r.Send(&packet.Subscribe{PacketID: 1, Props: packet.Properties{SubscriptionIDs: tc.subIDs},
 				Subscriptions: []packet.Subscription{{Filter: "ok/x", QoS: 1}, {Filter: tc.filter}}})
 			r.ExpectDisconnect(tc.want, waitFor)
-			if snap, ok := tc.b.Server.Client(id); !ok || snap.Subscriptions != 0 {
+			if snap, ok := tc.b.Server.Client(id, 0); !ok || snap.Subscriptions != 0 {
 				t.Fatalf("session found %v with %d subscriptions, want 0", ok, snap.Subscriptions)
 			}
 			if n := byBroker.Load() - before; n != 1 {

@@ -19,6 +19,13 @@ const (
 	maxTopicsLimit       = 1000
 	defaultRetainedLimit = 100
 	maxRetainedLimit     = 10000
+	// maxClientFilters caps the filters of /api/clients/{id}:
+	// max_subscriptions_per_client is unlimited by default.
+	maxClientFilters = 1000
+	// retainedBudget caps the topic and payload bytes of one
+	// /api/retained answer: 10,000 payloads of up to max_packet_size
+	// (256 MiB at most) would otherwise be built in memory, encoded.
+	retainedBudget = 16 << 20
 )
 
 // statsJSON is the body of GET /api/stats. Counters are totals since start;
@@ -122,7 +129,7 @@ func (h *Handler) stats(w http.ResponseWriter, _ *http.Request) {
 	for _, d := range drops(st) {
 		out.Dropped[d.cause] = d.n
 	}
-	out.Limits = make(map[string]int64, 4)
+	out.Limits = make(map[string]int64, 5)
 	for _, l := range limitRefusals(srv.LimitStats()) {
 		out.Limits[l.cause] = l.n
 	}
@@ -201,7 +208,12 @@ func (h *Handler) clients(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	page, total := h.o.Server.Clients(r.URL.Query().Get("after"), limit)
+	// One more than asked tells whether another page follows.
+	page, total := h.o.Server.Clients(r.URL.Query().Get("after"), limit+1)
+	more := len(page) > limit
+	if more {
+		page = page[:limit]
+	}
 	out := struct {
 		Total   int          `json:"total"`
 		Clients []clientJSON `json:"clients"`
@@ -210,7 +222,7 @@ func (h *Handler) clients(w http.ResponseWriter, r *http.Request) {
 	for i, c := range page {
 		out.Clients[i] = clientFrom(c)
 	}
-	if len(page) == limit {
+	if more {
 		out.Next = page[len(page)-1].ClientID
 	}
 	writeJSON(w, out)
@@ -225,17 +237,23 @@ type subscriptionJSON struct {
 	SubscriptionID    uint32 `json:"subscription_id,omitempty"`
 }
 
-// GET /api/clients/{id}: one session with its subscriptions.
+// GET /api/clients/{id}: one session with its subscriptions, the first
+// maxClientFilters by filter; "subscriptions" counts them all.
 func (h *Handler) client(w http.ResponseWriter, r *http.Request) {
-	snap, ok := h.o.Server.Client(r.PathValue("id"))
+	snap, ok := h.o.Server.Client(r.PathValue("id"), maxClientFilters)
 	if !ok {
 		writeError(w, http.StatusNotFound, "no such session")
 		return
 	}
 	out := struct {
 		clientJSON
-		Filters []subscriptionJSON `json:"filters"`
-	}{clientJSON: clientFrom(snap.ClientSnapshot), Filters: make([]subscriptionJSON, len(snap.Filters))}
+		Filters          []subscriptionJSON `json:"filters"`
+		FiltersTruncated bool               `json:"filters_truncated"`
+	}{
+		clientJSON:       clientFrom(snap.ClientSnapshot),
+		Filters:          make([]subscriptionJSON, len(snap.Filters)),
+		FiltersTruncated: len(snap.Filters) < snap.Subscriptions,
+	}
 	for i, f := range snap.Filters {
 		out.Filters[i] = subscriptionJSON(f)
 	}
@@ -254,13 +272,27 @@ func (h *Handler) kick(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// topicsTTL is how long a topic ranking is reused. Ranking walks every
+// subscription under the subscription index's read lock, which a
+// SUBSCRIBE waiting for it turns into a pause of all routing: however
+// many dashboards poll, the walk happens at most once per topicsTTL.
+const topicsTTL = 5 * time.Second
+
+// topicRanking is the maxTopicsLimit most subscribed filters, from which
+// every smaller limit is a prefix, and the number of distinct filters.
+type topicRanking struct {
+	top      []broker.TopicCount
+	distinct int
+}
+
 // GET /api/topics?limit=N: the most subscribed filters.
 func (h *Handler) topics(w http.ResponseWriter, r *http.Request) {
 	limit, ok := limitParam(w, r, defaultTopicsLimit, maxTopicsLimit)
 	if !ok {
 		return
 	}
-	top, distinct := h.o.Server.Topics(limit)
+	rank := h.ranks.get()
+	top := rank.top[:min(limit, len(rank.top))]
 	type topicJSON struct {
 		Filter      string `json:"filter"`
 		Group       string `json:"group,omitempty"`
@@ -269,7 +301,7 @@ func (h *Handler) topics(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		Distinct int         `json:"distinct"`
 		Topics   []topicJSON `json:"topics"`
-	}{Distinct: distinct, Topics: make([]topicJSON, len(top))}
+	}{Distinct: rank.distinct, Topics: make([]topicJSON, len(top))}
 	for i, t := range top {
 		out.Topics[i] = topicJSON(t)
 	}
@@ -290,7 +322,8 @@ type retainedJSON struct {
 }
 
 // GET /api/retained?filter=F&limit=N: retained messages matching F
-// (default "#", which like any wildcard filter leaves out $ topics).
+// (default "#", which like any wildcard filter leaves out $ topics), in
+// topic order as long as their topics and payloads fit in retainedBudget.
 func (h *Handler) retained(w http.ResponseWriter, r *http.Request) {
 	limit, ok := limitParam(w, r, defaultRetainedLimit, maxRetainedLimit)
 	if !ok {
@@ -309,6 +342,12 @@ func (h *Handler) retained(w http.ResponseWriter, r *http.Request) {
 	truncated := len(msgs) > limit
 	if truncated {
 		msgs = msgs[:limit]
+	}
+	for i, size := 0, 0; i < len(msgs); i++ {
+		if size += len(msgs[i].Topic) + len(msgs[i].Payload); size > h.retainedBudget {
+			msgs, truncated = msgs[:i], true
+			break
+		}
 	}
 	out := struct {
 		Filter    string         `json:"filter"`

@@ -7,8 +7,11 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/herald-mqtt/herald/internal/mqtttest"
 	"github.com/herald-mqtt/herald/packet"
@@ -56,33 +59,67 @@ func TestAdminAPIRequiresToken(t *testing.T) {
 	}
 }
 
-// With no token configured the API answers loopback requests to a
-// loopback host only: not other addresses, and not a rebound DNS name.
+// With no token configured the API and pprof answer loopback requests to
+// a loopback host only: not other addresses, not a rebound DNS name, and
+// not other web pages open in the operator's browser.
 func TestAdminAPIWithoutTokenOnlyForLoopback(t *testing.T) {
 	r := startRig(t, rigOptions{})
 	tests := []struct {
 		name   string
 		remote string
 		host   string
+		header map[string]string
 		want   int
 	}{
-		{"loopback v4", "127.0.0.1:5000", "127.0.0.1:8080", http.StatusOK},
-		{"loopback v6", "[::1]:5000", "[::1]:8080", http.StatusOK},
-		{"localhost name", "127.0.0.1:5000", "localhost:8080", http.StatusOK},
-		{"remote address", "192.0.2.7:5000", "127.0.0.1:8080", http.StatusUnauthorized},
-		{"rebound host name", "127.0.0.1:5000", "attacker.example:8080", http.StatusUnauthorized},
+		{"loopback v4", "127.0.0.1:5000", "127.0.0.1:8080", nil, http.StatusOK},
+		{"loopback v6", "[::1]:5000", "[::1]:8080", nil, http.StatusOK},
+		{"localhost name", "127.0.0.1:5000", "localhost:8080", nil, http.StatusOK},
+		{"remote address", "192.0.2.7:5000", "127.0.0.1:8080", nil, http.StatusUnauthorized},
+		{"rebound host name", "127.0.0.1:5000", "attacker.example:8080", nil, http.StatusUnauthorized},
+		{"the dashboard", "127.0.0.1:5000", "127.0.0.1:8080",
+			map[string]string{"Sec-Fetch-Site": "same-origin", "Origin": "http://127.0.0.1:8080"}, http.StatusOK},
+		{"an address typed in", "127.0.0.1:5000", "localhost:8080",
+			map[string]string{"Sec-Fetch-Site": "none"}, http.StatusOK},
+		{"another site's page", "127.0.0.1:5000", "127.0.0.1:8080",
+			map[string]string{"Sec-Fetch-Site": "cross-site"}, http.StatusForbidden},
+		{"a page on another port of localhost", "127.0.0.1:5000", "localhost:8080",
+			map[string]string{"Sec-Fetch-Site": "same-site", "Origin": "http://localhost:3000"}, http.StatusForbidden},
+		{"another origin, no fetch metadata", "127.0.0.1:5000", "127.0.0.1:8080",
+			map[string]string{"Origin": "http://attacker.example"}, http.StatusForbidden},
+		{"a sandboxed or file page", "127.0.0.1:5000", "127.0.0.1:8080",
+			map[string]string{"Origin": "null"}, http.StatusForbidden},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			req := httptest.NewRequest("GET", "/api/stats", nil)
-			req.RemoteAddr = tt.remote
-			req.Host = tt.host
-			w := httptest.NewRecorder()
-			r.handler.ServeHTTP(w, req)
-			if w.Code != tt.want {
-				t.Fatalf("got %d %s, want %d", w.Code, w.Body, tt.want)
-			}
-		})
+		for _, path := range []string{"/api/stats", "/debug/pprof/"} {
+			t.Run(tt.name+" "+path, func(t *testing.T) {
+				req := httptest.NewRequest("GET", path, nil)
+				req.RemoteAddr = tt.remote
+				req.Host = tt.host
+				for k, v := range tt.header {
+					req.Header.Set(k, v)
+				}
+				w := httptest.NewRecorder()
+				r.handler.ServeHTTP(w, req)
+				if w.Code != tt.want {
+					t.Fatalf("got %d %s, want %d", w.Code, w.Body, tt.want)
+				}
+			})
+		}
+	}
+}
+
+// With a token, a request from another origin is judged by its token
+// alone: a page cannot make the browser send it.
+func TestAdminAPIWithTokenIgnoresOrigin(t *testing.T) {
+	r := startRig(t, rigOptions{token: testToken})
+	req := httptest.NewRequest("GET", "/api/stats", nil)
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	req.Header.Set("Origin", "http://proxy.example")
+	req.Header.Set("Sec-Fetch-Site", "cross-site")
+	w := httptest.NewRecorder()
+	r.handler.ServeHTTP(w, req)
+	if w.Code != http.StatusOK {
+		t.Fatalf("got %d %s, want 200", w.Code, w.Body)
 	}
 }
 
@@ -174,6 +211,17 @@ func TestClientsPagingAndDetail(t *testing.T) {
 	if !slices.Equal(seen, ids) {
 		t.Fatalf("paged ids %v, want %v", seen, ids)
 	}
+	// A last page that is exactly full has no next either.
+	for _, path := range []string{"/api/clients?limit=11", "/api/clients?limit=3&after=" + ids[7]} {
+		var out struct {
+			Clients []clientJSON `json:"clients"`
+			Next    *string      `json:"next"`
+		}
+		r.getJSON(t, path, testToken, &out)
+		if len(out.Clients) == 0 || out.Clients[len(out.Clients)-1].ClientID != ids[10] || out.Next != nil {
+			t.Errorf("GET %s: %d clients, next %v; want the last page without next", path, len(out.Clients), out.Next)
+		}
+	}
 
 	c, _ := mqtttest.Connect(t, r.mqtt, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "user/7", CleanStart: true, UsernameFlag: true, Username: "alice"})
 	c.SubscribeOne("user/7/#", 1)
@@ -195,6 +243,34 @@ func TestClientsPagingAndDetail(t *testing.T) {
 	}
 	if code, _, _ := r.do(t, "GET", "/api/clients?limit=0", testToken); code != http.StatusBadRequest {
 		t.Errorf("limit=0: %d, want 400", code)
+	}
+}
+
+// /api/clients/{id} lists at most maxClientFilters filters, the first in
+// order, and says that it left the others out.
+func TestClientDetailCapsFilters(t *testing.T) {
+	r := startRig(t, rigOptions{token: testToken})
+	c, _ := mqtttest.Connect(t, r.mqtt, mqtttest.V5("many"))
+	const n = maxClientFilters + 5
+	subs := make([]packet.Subscription, n)
+	for i := range subs {
+		subs[i] = packet.Subscription{Filter: fmt.Sprintf("f/%04d", n-1-i)}
+	}
+	if codes := c.Subscribe(1, packet.Properties{}, subs...); len(codes) != n {
+		t.Fatalf("SUBACK with %d codes, want %d", len(codes), n)
+	}
+	var detail struct {
+		clientJSON
+		Filters   []subscriptionJSON `json:"filters"`
+		Truncated bool               `json:"filters_truncated"`
+	}
+	r.getJSON(t, "/api/clients/many", testToken, &detail)
+	if detail.Subscriptions != n || len(detail.Filters) != maxClientFilters || !detail.Truncated {
+		t.Fatalf("%d subscriptions, %d filters, truncated %v; want %d, %d, true",
+			detail.Subscriptions, len(detail.Filters), detail.Truncated, n, maxClientFilters)
+	}
+	if detail.Filters[0].Filter != "f/0000" || detail.Filters[maxClientFilters-1].Filter != fmt.Sprintf("f/%04d", maxClientFilters-1) {
+		t.Errorf("filters from %s to %s, want the first %d in order", detail.Filters[0].Filter, detail.Filters[maxClientFilters-1].Filter, maxClientFilters)
 	}
 }
 
@@ -231,8 +307,53 @@ func TestTopicsRankedBySubscribers(t *testing.T) {
 	}
 }
 
+// However many callers ask, /api/topics walks the subscriptions at most
+// once per interval, and every limit gets its prefix of one ranking.
+func TestTopicsWalkOncePerInterval(t *testing.T) {
+	r := startRig(t, rigOptions{token: testToken})
+	for i, f := range []string{"a", "b", "b", "c", "c", "c"} {
+		c, _ := mqtttest.Connect(t, r.mqtt, mqtttest.V5(fmt.Sprint("s", i)))
+		c.SubscribeOne(f, 0)
+	}
+	var walks atomic.Int32
+	walk := r.handler.ranks.compute
+	r.handler.ranks.compute = func() topicRanking { walks.Add(1); return walk() }
+	r.handler.ranks.ttl = time.Hour
+
+	type topics struct {
+		Distinct int `json:"distinct"`
+		Topics   []struct {
+			Filter      string `json:"filter"`
+			Subscribers int    `json:"subscribers"`
+		} `json:"topics"`
+	}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			var out topics
+			r.getJSON(t, "/api/topics", testToken, &out)
+		})
+	}
+	wg.Wait()
+	for limit, want := range map[int]string{1: "c", 2: "c b", 3: "c b a", 1000: "c b a"} {
+		var out topics
+		r.getJSON(t, fmt.Sprint("/api/topics?limit=", limit), testToken, &out)
+		var got []string
+		for _, tc := range out.Topics {
+			got = append(got, tc.Filter)
+		}
+		if strings.Join(got, " ") != want || out.Distinct != 3 {
+			t.Errorf("limit %d: %v of %d distinct, want %s of 3", limit, got, out.Distinct, want)
+		}
+	}
+	if n := walks.Load(); n != 1 {
+		t.Errorf("%d walks over the subscriptions for 12 requests, want 1", n)
+	}
+}
+
 // /api/retained lists matching retained messages by topic, text as text
-// and binary as base64, and says when the limit cut the list.
+// and binary as base64, and says when the limit or the byte budget cut
+// the list.
 func TestRetainedByFilter(t *testing.T) {
 	r := startRig(t, rigOptions{token: testToken})
 	c, _ := mqtttest.Connect(t, r.mqtt, mqtttest.V5("pub"))
@@ -262,6 +383,13 @@ func TestRetainedByFilter(t *testing.T) {
 	r.getJSON(t, "/api/retained?limit=2", testToken, &out) // default filter "#"
 	if len(out.Messages) != 2 || !out.Truncated {
 		t.Errorf("limit 2 of 3: got %d messages, truncated %v", len(out.Messages), out.Truncated)
+	}
+	// The byte budget cuts the list too: status/a fits, status/b does not.
+	r.handler.retainedBudget = len("status/a") + len("online") + len("status/b") + len(binary) - 1
+	out = list{}
+	r.getJSON(t, "/api/retained?filter=status/%2B", testToken, &out)
+	if len(out.Messages) != 1 || out.Messages[0].Topic != "status/a" || !out.Truncated {
+		t.Errorf("over the byte budget: got %+v, want status/a only, truncated", out)
 	}
 	if code, _, _ := r.do(t, "GET", "/api/retained?filter=a/%23/b", testToken); code != http.StatusBadRequest {
 		t.Errorf("invalid filter: %d, want 400", code)

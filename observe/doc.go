@@ -7,18 +7,20 @@
 // RouteCounter hook (one atomic add per routed message). Values that need
 // a walk over every session (queue depths, sessions online and offline)
 // are computed at most once a second and shared between /metrics and
-// /api/stats.
+// /api/stats; the topic ranking of /api/topics, a walk over every
+// subscription, at most once every five seconds.
 //
 // # Security
 //
 // /metrics, /healthz, /readyz and the dashboard's static files are open:
-// they reveal counts, not client ids or topics. /api/ requires
-// "Authorization: Bearer <http.admin_token>". With no token configured
-// (allowed only when http.listen is a loopback address), /api/ answers
-// only requests from a loopback address whose Host header also names a
-// loopback host, so that a web page open in the operator's browser cannot
-// reach the API through DNS rebinding. The dashboard page asks for the
-// token when the API answers 401 and keeps it in the tab's sessionStorage.
+// they reveal counts, not client ids or topics. /api/ and /debug/pprof/
+// require "Authorization: Bearer <http.admin_token>". With no token
+// configured (allowed only when http.listen is a loopback address), they
+// answer only requests from a loopback address whose Host header also
+// names a loopback host, so that a web page open in the operator's browser
+// cannot reach them through DNS rebinding, and that no other page sent
+// (Sec-Fetch-Site, Origin). The dashboard page asks for the token when the
+// API answers 401 and keeps it in the tab's sessionStorage.
 //
 // # Metrics
 //
@@ -34,6 +36,7 @@
 //	herald_sessions{state=online|offline}         gauge    sessions
 //	herald_messages_received_total                counter  PUBLISH packets received
 //	herald_messages_sent_total                    counter  PUBLISH packets sent
+//	herald_messages_sent_by_qos_total{qos}        counter  the same by the QoS they were sent at
 //	herald_messages_routed_total{qos,origin}      counter  messages routed (with RouteCounter)
 //	herald_bytes_received_total                   counter  bytes read from clients
 //	herald_bytes_sent_total                       counter  bytes written to clients
@@ -45,7 +48,10 @@
 //	herald_incoming_qos2_pending                  gauge    inbound QoS 2 ids awaiting PUBREL
 //	herald_subscriptions                          gauge    subscriptions
 //	herald_retained_messages                      gauge    retained messages
-//	herald_limit_refusals_total{limit}            counter  max_connections, connect_rate, flapping, publish_rate
+//	herald_connects_refused_total{reason}         counter  CONNECTs refused, by reason code
+//	herald_disconnects_total{by,reason}           counter  connections ended: client, broker (reason), lost
+//	herald_limit_refusals_total{limit}            counter  max_connections, connect_rate, flapping, publish_rate, max_subscriptions
+//	herald_listener_connections_refused_total     counter  by listener: refused at its max_connections
 //	herald_publishers_paused_total                counter  publishers paused by the memory budget
 //	herald_memory_budget_used_bytes               gauge    queued bytes the budget counts
 //	herald_memory_budget_bytes                    gauge    the budget; 0 = none

@@ -60,7 +60,7 @@ func startRig(t *testing.T, ro rigOptions) *rig {
 	srv := broker.New(opts)
 	mb := mqtttest.Serve(t, srv, "tcp-test")
 	h := NewHandler(Options{Server: srv, Store: st, Routed: rc, AdminToken: ro.token, Ready: ro.ready, ListenerRefusals: ro.listenerRefusals})
-	h.gauges.ttl = 0 // every scrape sees the state of the moment
+	h.gauges.ttl, h.ranks.ttl = 0, 0 // every request sees the state of the moment
 	hs := httptest.NewServer(h)
 	t.Cleanup(hs.Close) // before the broker's shutdown
 	return &rig{srv: srv, st: st, mqtt: mb.Addr, http: hs, handler: h, routed: rc}

@@ -51,19 +51,24 @@ type Options struct {
 //	GET    /readyz              200 when the broker runs and the store answers, else 503
 //	GET    /api/stats           counters and levels (JSON)
 //	GET    /api/clients         sessions, paged: ?after=ID&limit=N
-//	GET    /api/clients/{id}    one session with its subscriptions
+//	GET    /api/clients/{id}    one session with its first 1000 subscriptions
 //	DELETE /api/clients/{id}    disconnect a client (v5: 0x98 Administrative action)
 //	GET    /api/topics          most subscribed filters: ?limit=N
 //	GET    /api/retained        retained messages: ?filter=F&limit=N
+//	GET    /debug/pprof/...     Go profiling (net/http/pprof)
 //	GET    /, /dashboard        live dashboard (assets embedded)
 //
-// /api/ requires the admin token; the dashboard page asks for it when the
-// API answers 401.
+// /api/ and /debug/pprof/ require the admin token; the dashboard page asks
+// for it when the API answers 401. Without a token they answer loopback
+// requests that no other web page sent (see authorized and fromItself).
 type Handler struct {
 	o      Options
 	log    *slog.Logger
 	mux    *http.ServeMux
-	gauges *gaugeCache
+	gauges *cache[broker.Gauges]
+	ranks  *cache[topicRanking]
+
+	retainedBudget int // bytes of topics and payloads per /api/retained answer
 }
 
 // NewHandler returns the Handler of o.
@@ -71,11 +76,15 @@ func NewHandler(o Options) *Handler {
 	if o.Server == nil {
 		panic("observe: Options.Server is nil")
 	}
-	h := &Handler{o: o, log: o.Logger, mux: http.NewServeMux()}
+	h := &Handler{o: o, log: o.Logger, mux: http.NewServeMux(), retainedBudget: retainedBudget}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
-	h.gauges = &gaugeCache{srv: o.Server, ttl: gaugeTTL}
+	h.gauges = &cache[broker.Gauges]{compute: o.Server.Gauges, ttl: gaugeTTL}
+	h.ranks = &cache[topicRanking]{compute: func() topicRanking {
+		top, distinct := o.Server.Topics(maxTopicsLimit)
+		return topicRanking{top, distinct}
+	}, ttl: topicsTTL}
 	col := newCollector(o.Server, o.Store, o.Routed, h.gauges)
 	col.listenerRefusals = o.ListenerRefusals
 	reg := newRegistry(col)
@@ -151,6 +160,10 @@ func (h *Handler) ready() error {
 func (h *Handler) admin(fn http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-store")
+		if h.o.AdminToken == "" && !fromItself(r) {
+			writeError(w, http.StatusForbidden, "cross-origin request refused: without an admin token only this endpoint's own pages may use it")
+			return
+		}
 		if !h.authorized(r) {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="herald"`)
 			writeError(w, http.StatusUnauthorized, "admin token required")
@@ -171,6 +184,24 @@ func (h *Handler) authorized(r *http.Request) bool {
 	}
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(h.o.AdminToken)) == 1
+}
+
+// fromItself reports whether r comes from a page of this endpoint (the
+// dashboard) or from no page at all (curl, go tool pprof, an address
+// typed in). Without a token, every other page open in the operator's
+// browser reaches a loopback endpoint with a loopback Host too, and
+// <img src="http://127.0.0.1:8080/debug/pprof/trace?seconds=3600"> needs
+// no answer to do harm. Browsers say where a request comes from in
+// Sec-Fetch-Site (another port of localhost is "same-site", so only
+// "same-origin" passes), and in Origin for all but plain GETs.
+func fromItself(r *http.Request) bool {
+	switch r.Header.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+	default:
+		return false
+	}
+	origin := r.Header.Get("Origin")
+	return origin == "" || strings.EqualFold(origin, "http://"+r.Host)
 }
 
 func isLoopbackRemote(addr string) bool {

@@ -26,24 +26,24 @@ type storeStats interface {
 // one walk instead of each paying O(sessions).
 const gaugeTTL = time.Second
 
-// gaugeCache computes broker.Gauges at most once per ttl.
-type gaugeCache struct {
-	srv *broker.Server
-	ttl time.Duration
+// cache computes a value at most once per ttl.
+type cache[T any] struct {
+	compute func() T
+	ttl     time.Duration
 
-	mu sync.Mutex // held while computing, so concurrent readers wait for one walk
+	mu sync.Mutex // held while computing, so concurrent readers wait for one computation
 	at time.Time
-	g  broker.Gauges
+	v  T
 }
 
-func (c *gaugeCache) get() broker.Gauges {
+func (c *cache[T]) get() T {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if now := time.Now(); c.at.IsZero() || now.Sub(c.at) >= c.ttl {
-		c.g = c.srv.Gauges()
+		c.v = c.compute()
 		c.at = now
 	}
-	return c.g
+	return c.v
 }
 
 // RouteCounter is a broker.Hook that counts routed messages by QoS and
@@ -100,7 +100,7 @@ var (
 	descRetained         = desc("retained_messages", "Retained messages.")
 	descLimitRefusals    = desc("limit_refusals_total", "Times an overload limit refused a client: max_connections, connect_rate and flapping refuse a CONNECT; publish_rate refuses a PUBLISH over the per-client rate or bandwidth; max_subscriptions refuses a SUBSCRIBE filter beyond the per-client cap.", "limit")
 	descPaused           = desc("publishers_paused_total", "Times a publishing client stopped being read because queued bytes exceeded the memory budget.")
-	descBudgetUsed       = desc("memory_budget_used_bytes", "Payload bytes queued for sessions node-wide, as the memory budget counts them.")
+	descBudgetUsed       = desc("memory_budget_used_bytes", "Bytes (topic, payload, properties) queued for sessions node-wide, as the memory budget counts them.")
 	descBudget           = desc("memory_budget_bytes", "The memory budget (limits.memory_budget); 0 means none.")
 	descMessagesOutQoS   = desc("messages_sent_by_qos_total", "PUBLISH packets sent to clients, by the QoS they were sent at.", "qos")
 	descConnectsRefused  = desc("connects_refused_total", "CONNECTs refused, by the v5 reason code of the CONNACK (3.1.1 clients get the mapped return code).", "reason")
@@ -117,17 +117,17 @@ type Collector struct {
 	srv    *broker.Server
 	store  storeStats    // nil when the store keeps no stats
 	routed *RouteCounter // nil when not registered
-	gauges *gaugeCache
+	gauges *cache[broker.Gauges]
 
 	listenerRefusals func() map[string]uint64 // nil when not wired
 }
 
 // NewCollector returns a Collector for srv. st and routed may be nil.
 func NewCollector(srv *broker.Server, st store.Store, routed *RouteCounter) *Collector {
-	return newCollector(srv, st, routed, &gaugeCache{srv: srv, ttl: gaugeTTL})
+	return newCollector(srv, st, routed, &cache[broker.Gauges]{compute: srv.Gauges, ttl: gaugeTTL})
 }
 
-func newCollector(srv *broker.Server, st store.Store, routed *RouteCounter, gc *gaugeCache) *Collector {
+func newCollector(srv *broker.Server, st store.Store, routed *RouteCounter, gc *cache[broker.Gauges]) *Collector {
 	c := &Collector{srv: srv, routed: routed, gauges: gc}
 	if ss, ok := st.(storeStats); ok {
 		c.store = ss

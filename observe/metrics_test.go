@@ -1,6 +1,7 @@
 package observe
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/eclipse/paho.golang/paho"
@@ -32,6 +33,7 @@ func TestMetricsExposeEveryDocumentedFamily(t *testing.T) {
 		"herald_inflight_messages", "herald_incoming_qos2_pending",
 		"herald_subscriptions", "herald_retained_messages",
 		"herald_limit_refusals_total", "herald_publishers_paused_total",
+		"herald_messages_sent_by_qos_total", "herald_disconnects_total",
 		"herald_memory_budget_used_bytes", "herald_memory_budget_bytes",
 		"herald_store_commit_duration_seconds", "herald_store_sync_commits_total", "herald_store_wal_sync_duration_seconds",
 		"go_goroutines", "go_memstats_heap_alloc_bytes", "process_open_fds",
@@ -132,9 +134,14 @@ func TestMetricsQueueDepthOfOfflineSession(t *testing.T) {
 		s, _ = r.scrape(t)
 		return s["herald_queued_messages"] == 3 && s[series("herald_messages_dropped_total", "cause", "qos0")] == 1
 	})
-	// Each queued copy counts its topic and payload: 10 + 5 bytes.
-	if s["herald_queued_bytes"] != 45 || s["herald_queued_messages_max"] != 3 {
-		t.Errorf("queued bytes %v, max %v; want 45 and 3", s["herald_queued_bytes"], s["herald_queued_messages_max"])
+	// Each queued copy counts its topic and payload: 10 + 5 bytes. So
+	// does the memory budget, and its HELP says so.
+	if s["herald_queued_bytes"] != 45 || s["herald_queued_messages_max"] != 3 || s["herald_memory_budget_used_bytes"] != 45 {
+		t.Errorf("queued bytes %v, max %v, budget used %v; want 45, 3 and 45",
+			s["herald_queued_bytes"], s["herald_queued_messages_max"], s["herald_memory_budget_used_bytes"])
+	}
+	if _, help := r.scrape(t); !strings.Contains(help["herald_memory_budget_used_bytes"], "topic, payload, properties") {
+		t.Errorf("HELP of herald_memory_budget_used_bytes %q does not say what it counts", help["herald_memory_budget_used_bytes"])
 	}
 }
 
@@ -218,6 +225,25 @@ func TestMetricsCountDisconnectsByCause(t *testing.T) {
 	s, _ := r.scrape(t)
 	if _, ok := s[series("herald_messages_sent_by_qos_total", "qos", "0")]; !ok {
 		t.Error("no herald_messages_sent_by_qos_total{qos=\"0\"}")
+	}
+}
+
+// Every listener has a clients gauge, 0 while no client is on it, so that
+// an alert on == 0 can fire; /api/stats lists it alike.
+func TestMetricsListenerWithoutClients(t *testing.T) {
+	r := startRig(t, rigOptions{})
+	r.srv.Accept("idle") // a listener nobody connects to
+	mqtttest.Connect(t, r.mqtt, mqtttest.V5("c"))
+	s, _ := r.scrape(t)
+	for listener, want := range map[string]float64{"tcp-test": 1, "idle": 0} {
+		if got, ok := s[series("herald_listener_clients_connected", "listener", listener)]; !ok || got != want {
+			t.Errorf("listener %s: %v (present %v), want %v", listener, got, ok, want)
+		}
+	}
+	var st statsJSON
+	r.getJSON(t, "/api/stats", "", &st)
+	if n, ok := st.Connections.ByListener["idle"]; !ok || n != 0 {
+		t.Errorf("by_listener %v, want idle: 0", st.Connections.ByListener)
 	}
 }
 
