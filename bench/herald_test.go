@@ -284,3 +284,34 @@ func TestBenchDrainWaitsForPublishesAfterTheLastTick(t *testing.T) {
 		t.Fatal("a run whose last message arrives 500 ms late, within a 3 s drain, failed")
 	}
 }
+
+// slowSubscribe is a broker Authorizer that allows everything but holds
+// each subscription for delay before the broker installs it and answers
+// SUBACK.
+type slowSubscribe struct{ delay time.Duration }
+
+func (slowSubscribe) CanPublish(*broker.ClientInfo, string) bool { return true }
+
+func (a slowSubscribe) CanSubscribe(*broker.ClientInfo, string) bool {
+	time.Sleep(a.delay)
+	return true
+}
+
+// A worker is ready once its subscriptions are granted, not once its
+// SUBSCRIBEs are written: publishing must not start before the SUBACKs,
+// or the first messages go to subscriptions the broker has not installed
+// and are counted lost. Here every SUBACK takes 400 ms.
+func TestPublishingWaitsForSubacks(t *testing.T) {
+	const delay = 400 * time.Millisecond
+	o := quick(herald.StartWith(t, func(b *broker.Options) { b.ACL = slowSubscribe{delay} }))
+	o.QoS = 1
+	r := runScenario(t, Scenario{Name: Fanout, Subscribers: 2, Publishers: 1}, o)
+	c := r.Counters
+	t.Logf("publishing began %.2f s in; published %d expected %d delivered %d", r.PublishFrom, c.Published, c.Expected, c.Delivered)
+	if !r.Pass || c.Lost != 0 {
+		t.Fatalf("pass %v, lost %d of %d: publishing began before the subscriptions were granted", r.Pass, c.Lost, c.Expected)
+	}
+	if r.PublishFrom < delay.Seconds() {
+		t.Errorf("publishing began %.2f s in, before the %v SUBACKs", r.PublishFrom, delay)
+	}
+}
