@@ -1,7 +1,8 @@
 // Package bench is herald bench, the load generator that proves Herald's
 // numbers: scenarios named after the traffic they model, HDR histograms of
-// CONNACK, SUBACK, publish-to-deliver and acknowledgement latency, exact
-// delivery accounting per publisher, and a pass/fail verdict.
+// CONNACK, SUBACK, delivery (from the time each message was due) and
+// acknowledgement latency, exact delivery accounting per publisher, and a
+// pass/fail verdict.
 //
 // Run executes one scenario against any MQTT broker and returns a Result.
 // The load itself is produced by workers: one in this process by default,
@@ -124,6 +125,11 @@ type Thresholds struct {
 	// failing a run. MaxLatencyGrowth <= 0 disables the check.
 	MaxLatencyGrowth   float64       `json:"max_latency_growth"`
 	LatencyGrowthFloor time.Duration `json:"latency_growth_floor"`
+	// MinRateKept is the share of the messages the rate called for
+	// (Scheduled) that the publishers must have sent: a publisher held
+	// back by the broker (a full inflight window, TCP back-pressure)
+	// offers less than the step claims. 0 disables the check.
+	MinRateKept float64 `json:"min_rate_kept"`
 	// MaxLossQoS0 is the largest loss, in percent of expected deliveries,
 	// accepted at QoS 0; negative means QoS 0 loss is only reported.
 	// At QoS 1 and 2 no loss is accepted, and at QoS 2 no duplicate.
@@ -137,6 +143,7 @@ func DefaultThresholds() Thresholds {
 		MaxLatencyMean:     500 * time.Millisecond,
 		MaxLatencyGrowth:   2,
 		LatencyGrowthFloor: 50 * time.Millisecond,
+		MinRateKept:        0.99,
 		MaxLossQoS0:        -1,
 	}
 }

@@ -207,14 +207,16 @@ func (c *collector) finish(selfs []SelfCost) {
 		r.Latency[k] = latency.Summarize(h)
 	}
 	r.Publishers = r.Publishers[:0]
-	var lost int64
+	var lost, scheduled int64
 	for _, p := range c.pubs {
 		p.settle()
 		lost += p.Lost
+		scheduled += p.Scheduled
 		r.Publishers = append(r.Publishers, *p)
 	}
 	sort.Slice(r.Publishers, func(i, j int) bool { return r.Publishers[i].ID < r.Publishers[j].ID })
 	r.Counters.Lost = lost
+	r.Counters.Scheduled = scheduled
 	for _, s := range selfs {
 		r.Self.add(s)
 	}

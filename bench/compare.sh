@@ -50,10 +50,17 @@
 #                                     process it waits behind a thousand
 #                                     runnable publisher goroutines)
 #                                     messages/s of each publisher, step by step
-#   SAT_MIN_RATIO=0.99 SAT_MAX_P99_MS=500   a step is sustained when
-#                                     delivered/expected >= ratio and the
-#                                     delivery p99 <= this; the first step
-#                                     that is not ends the climb
+#   SAT_MIN_RATIO=0.99 SAT_MAX_P99_MS=500   a step is sustained when the
+#                                     publishers kept the offered rate
+#                                     (published/scheduled >= ratio: a
+#                                     broker that holds them back through
+#                                     a full window or TCP back-pressure
+#                                     is offered less than the step's
+#                                     rate), delivered/expected >= ratio
+#                                     and the delivery p99, measured from
+#                                     when each message was due, <= this;
+#                                     the first step that is not ends the
+#                                     climb
 #   UNICAST_SUBS=5000 UNICAST_PUBS=20 UNICAST_RATES="2500 5000 8500"
 #   UNICAST_DURATION=10s              messages/s of each publisher, step by
 #                                     step; the figure is the best sustained
@@ -332,6 +339,7 @@ analyse() {
 		    "clients=\(.counters.clients)", "connected=\(.counters.connected)",
 		    "sub_acked=\(.counters.sub_acked)", "connect_errors=\(.counters.connect_errors)",
 		    "disconnects=\(.counters.disconnects)",
+		    "scheduled=\(.counters.scheduled // 0)",
 		    "published=\(.counters.published)", "acked=\(.counters.pub_acked)",
 		    "expected=\(.counters.expected)", "delivered=\(.counters.delivered)",
 		    "dups=\(.counters.duplicates)", "lost=\(.counters.lost)",
@@ -388,8 +396,9 @@ field() {
 
 # sustained KEY BROKER: whether a climbing step kept up (see SAT_*).
 sustained() {
-	awk -v e="$(field "$1" "$2" expected)" -v d="$(field "$1" "$2" delivered)" -v p="$(field "$1" "$2" deliver_p99_ms)" \
-		-v r="$SAT_MIN_RATIO" -v m="$SAT_MAX_P99_MS" 'BEGIN { exit !(e > 0 && d / e >= r && p != "" && p <= m) }'
+	awk -v s="$(field "$1" "$2" scheduled)" -v u="$(field "$1" "$2" published)" \
+		-v e="$(field "$1" "$2" expected)" -v d="$(field "$1" "$2" delivered)" -v p="$(field "$1" "$2" deliver_p99_ms)" \
+		-v r="$SAT_MIN_RATIO" -v m="$SAT_MAX_P99_MS" 'BEGIN { exit !(s > 0 && u / s >= r && e > 0 && d / e >= r && p != "" && p <= m) }'
 }
 
 # climb NAME RATES ARGS...: runs NAME-RATE for each rate in turn, for each
@@ -402,7 +411,7 @@ climb() {
 			echo "$name: $b at --rate $r ($*)" >&2
 			run_one "$name-$r" "$b" "$name" --rate "$r" "$@"
 			if ! sustained "$name-$r" "$b"; then
-				echo "$name: $b not sustained at --rate $r (delivered $(field "$name-$r" "$b" delivered) of $(field "$name-$r" "$b" expected), p99 $(field "$name-$r" "$b" deliver_p99_ms) ms): saturated" >&2
+				echo "$name: $b not sustained at --rate $r (published $(field "$name-$r" "$b" published) of $(field "$name-$r" "$b" scheduled) scheduled, delivered $(field "$name-$r" "$b" delivered) of $(field "$name-$r" "$b" expected), p99 $(field "$name-$r" "$b" deliver_p99_ms) ms): saturated" >&2
 				break
 			fi
 		done
@@ -613,15 +622,16 @@ has() { [[ " $BROKERS " == *" $1 "* ]]; }
 	for c in "fanout $FANOUT_RATES" "fanin $FANIN_RATES" "unicast $UNICAST_RATES"; do
 		read -r name rates <<<"$c"
 		[[ " $SCENARIOS " == *" $name "* ]] || continue
-		echo "Steps of $name (--rate: deliveries/s, delivered/expected, delivery p99 ms, broker CPU ns per delivery):"
+		echo "Steps of $name (--rate: deliveries/s, published/scheduled, delivered/expected, delivery p99 ms from the due time, broker CPU ns per delivery):"
 		for b in $BROKERS; do
 			printf '  %-18s' "$b"
 			for r in $rates; do
 				e=$(field "$name-$r" "$b" expected)
 				[[ -z $e ]] && continue
 				awk -v r="$r" -v s="$(field "$name-$r" "$b" rate)" -v e="$e" -v d="$(field "$name-$r" "$b" delivered)" \
+					-v u="$(field "$name-$r" "$b" published)" -v o="$(field "$name-$r" "$b" scheduled)" \
 					-v p="$(field "$name-$r" "$b" deliver_p99_ms)" -v c="$(field "$name-$r" "$b" cpu_s)" \
-					'BEGIN { printf "  %s: %d/s %.3f %.0fms %.0fns;", r, s, (e > 0 ? d / e : 0), p, (d > 0 ? c * 1e9 / d : 0) }'
+					'BEGIN { printf "  %s: %d/s %.3f %.3f %.0fms %.0fns;", r, s, (o > 0 ? u / o : 0), (e > 0 ? d / e : 0), p, (d > 0 ? c * 1e9 / d : 0) }'
 			done
 			echo
 		done

@@ -9,8 +9,8 @@ import (
 )
 
 // Counters are the run's counts. In a Second they are what happened during
-// that second; in a Result, totals. Clients, Connected, Subscriptions and
-// PeakConnections are only set in totals.
+// that second; in a Result, totals. Clients, Connected, Subscriptions,
+// PeakConnections, Scheduled and Lost are only set in totals.
 type Counters struct {
 	Clients         int64 `json:"clients"`          // lasting clients planned (churners excluded)
 	Connected       int64 `json:"connected"`        // lasting clients connected when publishing began
@@ -23,6 +23,7 @@ type Counters struct {
 	ChurnCycles     int64 `json:"churn_cycles"`
 	SubAcked        int64 `json:"sub_acked"`  // filters granted
 	SubFailed       int64 `json:"sub_failed"` // filters refused
+	Scheduled       int64 `json:"scheduled"`  // messages the publishers' rate called for (totals only)
 	Published       int64 `json:"published"`
 	PublishErrors   int64 `json:"publish_errors"`
 	PubAcked        int64 `json:"pub_acked"`   // PUBACK / PUBCOMP with success

@@ -315,3 +315,60 @@ func TestPublishingWaitsForSubacks(t *testing.T) {
 		t.Errorf("publishing began %.2f s in, before the %v SUBACKs", r.PublishFrom, delay)
 	}
 }
+
+// A publisher the broker holds back (here: a window of one QoS 1 publish,
+// and the broker sitting on the n-th) sends its next messages late. Their
+// latency counts from when they were due, so the wait shows (measured
+// from the late write it would not: coordinated omission); and when it is
+// still behind at the end of the phase, it published less than the rate
+// called for, which fails "offered rate kept".
+func TestPublisherHeldBackShowsInLatencyAndOfferedRate(t *testing.T) {
+	tests := []struct {
+		name  string
+		n     int64         // the publish the broker holds
+		delay time.Duration // for this long
+		fail  []string      // the checks that must fail, and only they
+	}{
+		// The 5th of 30 is due at 0.2 s; the publisher catches up long
+		// before the end, having sent the next dozen 50-600 ms late.
+		{"held early, caught up", 5, 600 * time.Millisecond, nil},
+		// The 20th is due at 0.95 s and held past the end of the 1.5 s
+		// phase: the last ten are never sent.
+		{"held past the end", 20, 1500 * time.Millisecond, []string{"offered rate kept"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			hook := &slowPublish{prefix: "held/", n: tc.n, delay: tc.delay}
+			o := quick(herald.StartWith(t, func(b *broker.Options) { b.Hooks = append(b.Hooks, hook) }))
+			o.Topics = "held"
+			o.QoS, o.Inflight, o.Rate = 1, 1, 20
+			r := runScenario(t, Scenario{Name: Fanout, Subscribers: 1, Publishers: 1}, o)
+			c, d := r.Counters, r.Latency[kindDeliver]
+			t.Logf("scheduled %d published %d delivered %d; latency p50 %.1f p90 %.1f max %.1f ms",
+				c.Scheduled, c.Published, c.Delivered, d.P50, d.P90, d.Max)
+			if c.Scheduled != 30 {
+				t.Errorf("scheduled %d, want 30 (1.5 s at 20/s)", c.Scheduled)
+			}
+			failed := failedChecks(r)
+			for _, name := range tc.fail {
+				if !failed[name] {
+					t.Errorf("check %q did not fail", name)
+				}
+				delete(failed, name)
+			}
+			for name := range failed {
+				t.Errorf("check %q failed too", name)
+			}
+			if tc.fail == nil {
+				if c.Published != c.Scheduled {
+					t.Errorf("published %d of %d scheduled, want all once caught up", c.Published, c.Scheduled)
+				}
+				// A dozen of 30 messages waited behind the held one.
+				if d.P90 < 100 {
+					t.Errorf("delivery p90 %.1f ms: the wait behind the held publish does not show", d.P90)
+				}
+			}
+		})
+	}
+}

@@ -330,7 +330,7 @@ func (m *member) Message(p *packet.Publish, arrived time.Time) {
 		mt.add(&mt.live.Dropped, 1)
 		return
 	}
-	mt.record(kindDeliver, m.slot.global, arrived.Sub(time.Unix(0, h.sentAt)))
+	mt.record(kindDeliver, m.slot.global, arrived.Sub(time.Unix(0, h.dueAt)))
 	mt.add(&mt.live.Delivered, 1)
 	dup, ooo := m.tracker.observe(h)
 	if dup {

@@ -20,7 +20,7 @@ import (
 //	  done (final counts after stop), error
 //
 // A worker that loses its director stops its clients and exits.
-const protoVersion = 2 // 2: Options.ConnectWindow
+const protoVersion = 3 // 2: Options.ConnectWindow; 3: payloads carry the due time, PublisherStats.Scheduled
 
 type message struct {
 	Type  string `json:"type"`

@@ -45,6 +45,11 @@ func judge(r *Result) {
 		add("subscriptions acknowledged", c.SubAcked == c.Subscriptions && c.SubFailed == 0,
 			fmt.Sprintf("%d of %d (%d refused)", c.SubAcked, c.Subscriptions, c.SubFailed), "all granted")
 	}
+	if c.Scheduled > 0 && th.MinRateKept > 0 {
+		kept := float64(c.Published) / float64(c.Scheduled)
+		add("offered rate kept", kept >= th.MinRateKept, fmt.Sprintf("%d of %d scheduled published (%.3f)", c.Published, c.Scheduled, kept),
+			fmt.Sprintf(">= %.3g", th.MinRateKept))
+	}
 	if c.Published > 0 && r.Options.QoS > 0 {
 		add("publishes acknowledged", c.PubAcked == c.Published && c.PubRefused == 0,
 			fmt.Sprintf("%d of %d (%d refused)", c.PubAcked, c.Published, c.PubRefused), "all")

@@ -260,9 +260,10 @@ func newFlags(name string, s *bench.Scenario, o *bench.Options, out *outputs) *f
 	fs.Int64Var(&th.MaxConnectErrors, "max-connect-errors", 0, "check: failed connection attempts allowed")
 	fs.Int64Var(&th.MaxDisconnects, "max-disconnects", 0, "check: connections lost during the run allowed")
 	fs.DurationVar(&th.MaxConnackMean, "max-connack-mean", th.MaxConnackMean, "check: mean CONNACK latency")
-	fs.DurationVar(&th.MaxLatencyMean, "max-latency-mean", th.MaxLatencyMean, "check: mean publish-to-deliver latency")
+	fs.DurationVar(&th.MaxLatencyMean, "max-latency-mean", th.MaxLatencyMean, "check: mean delivery latency, measured from when each message was due by --rate")
 	fs.Float64Var(&th.MaxLatencyGrowth, "max-latency-growth", th.MaxLatencyGrowth, "check: latency is rising if the last third's mean exceeds the first third's by this factor (0 disables)...")
 	fs.DurationVar(&th.LatencyGrowthFloor, "latency-growth-floor", th.LatencyGrowthFloor, "...and by more than this")
+	fs.Float64Var(&th.MinRateKept, "min-rate-kept", th.MinRateKept, "check: share of the messages due by --rate that the publishers must send; less means the broker held them back (0 disables)")
 	fs.Float64Var(&th.MaxLossQoS0, "max-loss-qos0", th.MaxLossQoS0, "check: QoS 0 loss allowed in percent (negative: report only)")
 
 	if name != bench.Conn {
