@@ -291,10 +291,15 @@ run_one() {
 }
 
 # analyse: the run's numbers as one TSV line. rate is deliveries per
-# second from the start of the publish phase to the last delivery (so a
-# broker that falls behind and catches up in the drain is credited with
-# what it delivered, at the time it took). The broker's CPU is counted
-# over a window: from the bench's launch (conn scenarios) or from the
+# second from the start of the publish phase to the last delivery, whose
+# exact time the bench records (last_delivery in its JSON; here
+# last_delivery_s, seconds after the publish phase began), so a broker
+# that falls behind and catches up in the drain is credited with what it
+# delivered, at the time it took; or to the end of the publish phase if
+# that is later (a broker that keeps up delivers the last message, due
+# up to one interval before the end, before it ends: counting to then
+# would credit it with more than the offered rate). The broker's CPU is
+# counted over a window: from the bench's launch (conn scenarios) or from the
 # start of the publish phase (the others) to the last sample before the
 # broker's open fds drop, i.e. before the bench's DISCONNECTs, so neither
 # connecting (traffic scenarios) nor disconnecting is charged to delivery.
@@ -325,13 +330,6 @@ analyse() {
 	# a short phase falls back to all deliveries over the phase.
 	local fields
 	fields=$(jq -r --argjson pf "$pf" --argjson pt "$pt" '
-		# end: when the last delivery arrived, in seconds since the start;
-		# the last second with deliveries counts in the fraction of the
-		# second before it that its deliveries make up.
-		def lastdelivery: [.series[] | select(.counters.delivered > 0)] as $d
-			| if ($d | length) == 0 then null
-			  elif ($d | length) == 1 then $d[-1].t + 1
-			  else $d[-1].t + ([1, $d[-1].counters.delivered / $d[-2].counters.delivered] | min) end;
 		def steady: [.series[] | select(.t >= (($pf|ceil) + 1) and (.t + 1) <= ($pt|floor)) | .counters.delivered];
 		(steady) as $s
 		| [ "status=ok",
@@ -344,7 +342,8 @@ analyse() {
 		    "expected=\(.counters.expected)", "delivered=\(.counters.delivered)",
 		    "dups=\(.counters.duplicates)", "lost=\(.counters.lost)",
 		    "lost_acked=\([0, .counters.lost - (.counters.published - .counters.pub_acked)] | max)",
-		    "rate=\(lastdelivery as $e | if $e == null then 0 else (.counters.delivered / ([$e - $pf, 0.001] | max)) end | floor)",
+		    "rate=\((.last_delivery // 0) as $e | if $e <= 0 then 0 else (.counters.delivered / ([$e - $pf, $pt - $pf, 0.001] | max)) end | floor)",
+		    "last_delivery_s=\((.last_delivery // 0) - $pf)",
 		    "rate_steady=\(if ($s|length) > 0 then (($s|add) / ($s|length)) else (.counters.delivered / ([($pt - $pf), 0.001]|max)) end | floor)",
 		    "connack_p99_ms=\(.latency.connack.p99_ms // 0)",
 		    "connect_s=\($pf)",

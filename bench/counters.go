@@ -70,6 +70,10 @@ type meter struct {
 	live   Counters
 	prev   Counters
 	conns  atomic.Int64 // open connections now
+	// lastDelivery is when the latest delivery arrived (unix nanos), for
+	// a delivery rate that ends at the last delivery, not at a second's
+	// boundary.
+	lastDelivery atomic.Int64
 
 	hist map[string]*latency.Recorder
 
@@ -92,6 +96,17 @@ func newMeter() *meter {
 func (m *meter) add(p *int64, n int64) { atomic.AddInt64(p, n) }
 
 func (m *meter) record(kind string, key int, d time.Duration) { m.hist[kind].Record(key, d) }
+
+// delivered notes a delivery that arrived at t.
+func (m *meter) delivered(t time.Time) {
+	ns := t.UnixNano()
+	for {
+		last := m.lastDelivery.Load()
+		if ns <= last || m.lastDelivery.CompareAndSwap(last, ns) {
+			return
+		}
+	}
+}
 
 func (m *meter) fail(cause string) {
 	m.errMu.Lock()
@@ -116,6 +131,7 @@ func (m *meter) take(t *tick) {
 	m.prev = now
 	t.Delta = d
 	t.Conns = m.conns.Load()
+	t.LastDelivery = m.lastDelivery.Load()
 	t.Hist = map[string]*latency.Snapshot{}
 	for k, r := range m.hist {
 		if s := latency.Export(r.Take()); s != nil {

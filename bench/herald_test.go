@@ -149,6 +149,10 @@ func TestEachScenarioPassesAgainstHerald(t *testing.T) {
 				if got := r.Latency[kindDeliver].Count; got != c.Delivered {
 					t.Errorf("delivery histogram holds %d values, want %d", got, c.Delivered)
 				}
+				if r.LastDelivery <= r.PublishFrom || r.LastDelivery > r.Elapsed {
+					t.Errorf("last delivery at %.3f s, not between the start of publishing (%.3f s) and the end (%.3f s)",
+						r.LastDelivery, r.PublishFrom, r.Elapsed)
+				}
 				var published, expected, delivered int64
 				for _, p := range r.Publishers {
 					published += p.Published

@@ -332,6 +332,7 @@ func (m *member) Message(p *packet.Publish, arrived time.Time) {
 	}
 	mt.record(kindDeliver, m.slot.global, arrived.Sub(time.Unix(0, h.dueAt)))
 	mt.add(&mt.live.Delivered, 1)
+	mt.delivered(arrived)
 	dup, ooo := m.tracker.observe(h)
 	if dup {
 		mt.add(&mt.live.Duplicates, 1)

@@ -167,12 +167,12 @@ func (l *load) tickLoop(ctx context.Context, wr *wire, fast *atomic.Bool, peakRS
 		now := time.Now()
 		elapsed := now.Sub(l.start).Truncate(time.Second)
 		next := l.start.Add(elapsed + time.Second)
-		// A tick at a boundary belongs to the second that just ended,
-		// however late the timer fires.
+		// A tick belongs to the second it was due in or at the end of,
+		// however late the timer fires; fast ticks stop at the boundary
+		// too, so that none carries one second's counts into the next.
 		label := int(elapsed / time.Second)
-		if fast.Load() {
-			next = now.Add(200 * time.Millisecond)
-			label = int(next.Sub(l.start) / time.Second)
+		if soon := now.Add(200 * time.Millisecond); fast.Load() && soon.Before(next) {
+			next = soon
 		}
 		if !sleepUntil(ctx, next) {
 			return
