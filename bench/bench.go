@@ -86,8 +86,11 @@ type Options struct {
 	Workers []string `json:"workers,omitempty"` // remote workers host:port
 
 	ConnectTimeout time.Duration `json:"connect_timeout"` // per connection (dial to CONNACK)
-	Drain          time.Duration `json:"drain"`           // max wait for deliveries after publishing
-	Timeout        time.Duration `json:"timeout"`         // hard bound on the whole run
+	// Drain is the longest wait for deliveries after publishing. What has
+	// not arrived when it ends counts as lost, or as cut off if
+	// deliveries were still arriving in its last second.
+	Drain   time.Duration `json:"drain"`
+	Timeout time.Duration `json:"timeout"` // hard bound on the whole run
 
 	Thresholds Thresholds `json:"thresholds"`
 

@@ -37,8 +37,12 @@ type Result struct {
 	// PublishFrom to it exactly. Across machines it is only as good as
 	// their clocks' synchronisation.
 	LastDelivery float64 `json:"last_delivery"`
-	TimedOut     bool    `json:"timed_out,omitempty"`
-	Failure      string  `json:"failure,omitempty"` // a worker error that ended the run
+	// DrainCut is when Drain ended the run with deliveries or
+	// acknowledgements missing, in seconds since the start (0: every one
+	// arrived, or the run ended otherwise).
+	DrainCut float64 `json:"drain_cut,omitempty"`
+	TimedOut bool    `json:"timed_out,omitempty"`
+	Failure  string  `json:"failure,omitempty"` // a worker error that ended the run
 
 	Counters Counters                   `json:"counters"`
 	Latency  map[string]latency.Summary `json:"latency"` // connack, suback, deliver, puback, pubcomp

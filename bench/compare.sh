@@ -298,11 +298,15 @@ run_one() {
 # delivered, at the time it took; or to the end of the publish phase if
 # that is later (a broker that keeps up delivers the last message, due
 # up to one interval before the end, before it ends: counting to then
-# would credit it with more than the offered rate). The broker's CPU is
-# counted over a window: from the bench's launch (conn scenarios) or from the
-# start of the publish phase (the others) to the last sample before the
-# broker's open fds drop, i.e. before the bench's DISCONNECTs, so neither
-# connecting (traffic scenarios) nor disconnecting is charged to delivery.
+# would credit it with more than the offered rate). lost_acked is what
+# the broker acknowledged and never delivered; cut_off, what was still
+# arriving when --drain ended (deliveries in its last second), which the
+# broker drops only because the bench then disconnects: not a loss. The
+# broker's CPU is counted over a window: from the bench's launch (conn
+# scenarios) or from the start of the publish phase (the others) to the
+# last sample before the broker's open fds drop, i.e. before the bench's
+# DISCONNECTs, so neither connecting (traffic scenarios) nor
+# disconnecting is charged to delivery.
 analyse() {
 	local key=$1 name=$2 dir=$3 launch=$4 rc=$5 alive=$6 j=$3/result.json
 	local started pf pt from
@@ -342,6 +346,7 @@ analyse() {
 		    "expected=\(.counters.expected)", "delivered=\(.counters.delivered)",
 		    "dups=\(.counters.duplicates)", "lost=\(.counters.lost)",
 		    "lost_acked=\([0, .counters.lost - (.counters.published - .counters.pub_acked)] | max)",
+		    "cut_off=\(.counters.cut_off // 0)",
 		    "rate=\((.last_delivery // 0) as $e | if $e <= 0 then 0 else (.counters.delivered / ([$e - $pf, $pt - $pf, 0.001] | max)) end | floor)",
 		    "last_delivery_s=\((.last_delivery // 0) - $pf)",
 		    "rate_steady=\(if ($s|length) > 0 then (($s|add) / ($s|length)) else (.counters.delivered / ([($pt - $pf), 0.001]|max)) end | floor)",
@@ -515,8 +520,13 @@ metric() {
 		*_p99_half) [[ $v != none ]] && field "$v" "$b" deliver_p99_ms ;;
 		esac
 		;;
-	fanin_lost)
-		for r in $FANIN_RATES; do field "fanin-$r" "$b" lost_acked; done | awk 'NF { s += $1; n++ } END { if (n) print s }'
+	fanin_lost | fanin_cut_off | unicast_lost | unicast_cut_off)
+		# lost: acknowledged and never delivered; cut_off: still
+		# arriving when the drain ended (see analyse)
+		k=lost_acked rates=$FANIN_RATES
+		[[ $m == *_cut_off ]] && k=cut_off
+		[[ $m == unicast_* ]] && rates=$UNICAST_RATES
+		for r in $rates; do field "${m%%_*}-$r" "$b" "$k"; done | awk 'NF { s += $1; n++ } END { if (n) print s }'
 		;;
 	unicast_rate | unicast_cpu_ns | unicast_p99)
 		k=$(top unicast "$UNICAST_RATES" "$b")
@@ -526,9 +536,6 @@ metric() {
 		unicast_cpu_ns) per "$(field "$k" "$b" cpu_s)" "$(field "$k" "$b" delivered)" 1e9 %.0f ;;
 		unicast_p99) field "$k" "$b" deliver_p99_ms ;;
 		esac
-		;;
-	unicast_lost)
-		for r in $UNICAST_RATES; do field "unicast-$r" "$b" lost_acked; done | awk 'NF { s += $1; n++ } END { if (n) print s }'
 		;;
 	esac
 }
@@ -570,9 +577,11 @@ rows=(
 	"fanin_best|fan-in QoS 1: deliveries/s, highest sustained step|higher"
 	"fanin_peak|fan-in QoS 1: deliveries/s, best of any step|higher"
 	"fanin_lost|fan-in QoS 1: acknowledged, not delivered (all steps)|lower"
+	"fanin_cut_off|fan-in QoS 1: still arriving when the drain ended, not counted lost (all steps)|lower"
 	"fanin_cpu_ns|fan-in: broker CPU ns per delivery (sustained step)|lower"
 	"unicast_rate|unicast QoS 1: deliveries/s, best sustained step|higher"
 	"unicast_lost|unicast QoS 1: acknowledged, not delivered (all steps)|lower"
+	"unicast_cut_off|unicast QoS 1: still arriving when the drain ended, not counted lost (all steps)|lower"
 	"unicast_cpu_ns|unicast: broker CPU ns per delivery (that step)|lower"
 	"unicast_p99|unicast: delivery p99 ms (that step)|lower"
 )
@@ -656,7 +665,7 @@ has() { [[ " $BROKERS " == *" $1 "* ]]; }
 	awk -F'\t' '{ bad = 0; line = $1 " " $2 ":"
 		for (i = 3; i <= NF; i++) {
 			if ($i ~ /^(status=no|pass=false|bench_exit=[^0]|broker_alive=0|timed_out=true)/) bad = 1
-			if ($i ~ /^(status|connected|connect_errors|disconnects|lost|lost_acked|timed_out|broker_alive|errors|failed)=/) line = line " " $i
+			if ($i ~ /^(status|connected|connect_errors|disconnects|lost|lost_acked|cut_off|timed_out|broker_alive|errors|failed)=/) line = line " " $i
 		}
 		if (bad) print "  " line }' "$OUT/runs.tsv"
 	echo

@@ -33,6 +33,7 @@ type Counters struct {
 	Duplicates      int64 `json:"duplicates"`
 	OutOfOrder      int64 `json:"out_of_order"`
 	Lost            int64 `json:"lost"`    // Expected minus distinct deliveries (totals only)
+	CutOff          int64 `json:"cut_off"` // instead of Lost: still arriving when Drain ended (see cutOff)
 	Dropped         int64 `json:"dropped"` // discarded by Options.DropEvery
 	Foreign         int64 `json:"foreign"` // messages without the bench header
 }

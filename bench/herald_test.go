@@ -376,3 +376,77 @@ func TestPublisherHeldBackShowsInLatencyAndOfferedRate(t *testing.T) {
 		})
 	}
 }
+
+// slowFrom is a broker Hook that holds every publish to a topic under
+// prefix from the n-th on for delay, so the broker delivers them one
+// delay apart whatever the publisher's rate.
+type slowFrom struct {
+	prefix string
+	n      int64
+	delay  time.Duration
+	seen   atomic.Int64
+}
+
+func (h *slowFrom) OnPublish(_ *broker.ClientInfo, m *broker.Message) {
+	if strings.HasPrefix(m.Topic, h.prefix) && h.seen.Add(1) >= h.n {
+		time.Sleep(h.delay)
+	}
+}
+
+// When --drain ends a run while deliveries are still arriving, what had
+// not arrived was on its way (the broker drops it only because the bench
+// then disconnects its clean-start subscribers): it is cut off, not lost.
+// When deliveries had stopped well before the drain ended, it is lost.
+func TestDrainCutOffWhileArrivingIsNotLoss(t *testing.T) {
+	tests := []struct {
+		name   string
+		hook   broker.Hook
+		cutOff bool     // the undelivered count as CutOff, else as Lost
+		fail   []string // the checks that must fail, and only they
+	}{
+		// From the 5th of 20 messages the broker takes 100 ms over each:
+		// the last arrives about 0.8 s after the 0.5 s drain ends.
+		{"still arriving", &slowFrom{prefix: "cut/", n: 5, delay: 100 * time.Millisecond}, true,
+			[]string{"delivered within the drain", "publishes acknowledged"}},
+		// The broker sits on the last message for 3 s: nothing arrives
+		// in the last 1.5 s of the drain.
+		{"stopped", &slowPublish{prefix: "cut/", n: 20, delay: 3 * time.Second}, false,
+			[]string{"delivered = expected", "publishes acknowledged"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := quick(herald.StartWith(t, func(b *broker.Options) { b.Hooks = append(b.Hooks, tc.hook) }))
+			o.Topics = "cut"
+			o.QoS, o.Rate, o.Duration, o.Drain = 1, 20, time.Second, 500*time.Millisecond
+			if !tc.cutOff {
+				o.Drain = 1500 * time.Millisecond
+			}
+			r := runScenario(t, Scenario{Name: Fanout, Subscribers: 1, Publishers: 1}, o)
+			c := r.Counters
+			t.Logf("published %d delivered %d lost %d cut off %d; last delivery %.2f s, drain cut %.2f s",
+				c.Published, c.Delivered, c.Lost, c.CutOff, r.LastDelivery, r.DrainCut)
+			undelivered := c.Expected - c.Delivered
+			if r.DrainCut == 0 || undelivered == 0 {
+				t.Fatalf("drain cut at %.2f s with %d undelivered: want a drain cut short", r.DrainCut, undelivered)
+			}
+			want := Counters{Lost: undelivered}
+			if tc.cutOff {
+				want = Counters{CutOff: undelivered}
+			}
+			if c.Lost != want.Lost || c.CutOff != want.CutOff {
+				t.Errorf("lost %d, cut off %d; want %d, %d", c.Lost, c.CutOff, want.Lost, want.CutOff)
+			}
+			failed := failedChecks(r)
+			for _, name := range tc.fail {
+				if !failed[name] {
+					t.Errorf("check %q did not fail", name)
+				}
+				delete(failed, name)
+			}
+			for name := range failed {
+				t.Errorf("check %q failed too", name)
+			}
+		})
+	}
+}

@@ -175,7 +175,9 @@ func (t *tracker) addTo(m map[uint32]*PublisherStats) {
 // PublisherStats is the delivery accounting of one publisher: what the
 // rate called for, what it sent, what its subscribers should have
 // received, and what they did. Lost is Expected minus the distinct
-// messages received (Delivered - Duplicates), never below zero.
+// messages received (Delivered - Duplicates), never below zero; when the
+// drain was cut off while deliveries were still arriving, that number is
+// CutOff instead and Lost is 0.
 type PublisherStats struct {
 	ID         uint32 `json:"id"`
 	Scheduled  int64  `json:"scheduled"` // messages due by the rate in the publish phase
@@ -185,6 +187,7 @@ type PublisherStats struct {
 	Duplicates int64  `json:"duplicates"`
 	OutOfOrder int64  `json:"out_of_order"`
 	Lost       int64  `json:"lost"`
+	CutOff     int64  `json:"cut_off,omitempty"`
 }
 
 func (p *PublisherStats) add(q *PublisherStats) {

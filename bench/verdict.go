@@ -68,6 +68,12 @@ func judge(r *Result) {
 		unique := c.Delivered - c.Duplicates
 		value := fmt.Sprintf("%d of %d expected (%d lost, %d duplicates, %d out of order)", unique, c.Expected, c.Lost, c.Duplicates, c.OutOfOrder)
 		switch {
+		case c.CutOff > 0:
+			// Not lost (see cutOff), but not delivered in time either.
+			value = fmt.Sprintf("%d of %d expected (%d cut off while still arriving: last delivery at %.2f s, drain cut at %.2f s; %d duplicates, %d out of order)",
+				unique, c.Expected, c.CutOff, r.LastDelivery, r.DrainCut, c.Duplicates, c.OutOfOrder)
+			checks = append(checks, Check{Name: "delivered within the drain", Value: value,
+				Threshold: fmt.Sprintf("all within --drain %v", r.Options.Drain), Reported: r.Options.QoS == 0 && th.MaxLossQoS0 < 0})
 		case r.Options.QoS > 0:
 			pass := c.Lost == 0 && unique == c.Expected
 			th := "all, exactly"

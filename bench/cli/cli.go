@@ -248,7 +248,7 @@ func newFlags(name string, s *bench.Scenario, o *bench.Options, out *outputs) *f
 	fs.Func("source-ips", "bind client sockets round-robin over these source addresses: 127.0.0.2-127.0.0.40,127.0.1.1", list(&o.SourceIPs))
 	fs.IntVar(&o.Procs, "procs", o.Procs, "worker processes on this machine, each taking a share of the clients")
 	fs.Func("workers", "remote workers host:port,... (started with `herald bench worker --listen`)", list(&o.Workers))
-	fs.DurationVar(&o.Drain, "drain", o.Drain, "longest wait for deliveries after publishing ends")
+	fs.DurationVar(&o.Drain, "drain", o.Drain, "longest wait for deliveries after publishing ends; what has not arrived then is lost, or cut off (not lost) if deliveries were still arriving in its last second")
 	fs.DurationVar(&o.Timeout, "timeout", 0, "hard bound on the whole run (default: phases + 1m)")
 	fs.StringVar(&out.json, "json", "", "write the full result as JSON to this file")
 	fs.StringVar(&out.html, "html", "", "write a self-contained HTML report to this file")

@@ -124,7 +124,7 @@ pre{background:#f6f6f6;padding:10px;overflow:auto;font-size:12px}
 <tr><td>scheduled by the rate / published</td><td>{{.Scheduled}} / {{.Published}}</td></tr>
 <tr><td>published / acknowledged / refused / errors</td><td>{{.Published}} / {{.PubAcked}} / {{.PubRefused}} / {{.PublishErrors}}</td></tr>
 <tr><td>expected / delivered</td><td>{{.Expected}} / {{.Delivered}}</td></tr>
-<tr><td>lost / duplicates / out of order</td><td>{{.Lost}} / {{.Duplicates}} / {{.OutOfOrder}}</td></tr>
+<tr><td>lost / cut off (still arriving when the drain ended) / duplicates / out of order</td><td>{{.Lost}} / {{.CutOff}} / {{.Duplicates}} / {{.OutOfOrder}}</td></tr>
 </table>{{end}}
 
 <h2>Latency (ms)</h2>

@@ -79,6 +79,9 @@ func WriteTable(w io.Writer, r *bench.Result) error {
 	if c.Published > 0 || c.Expected > 0 {
 		p("messages\tscheduled %d\tpublished %d\texpected %d\tdelivered %d\tlost %d\tduplicates %d\tout of order %d\n",
 			c.Scheduled, c.Published, c.Expected, c.Delivered, c.Lost, c.Duplicates, c.OutOfOrder)
+		if c.CutOff > 0 {
+			p("\tcut off %d\t(still arriving when --drain ended: not lost)\n", c.CutOff)
+		}
 		if c.PublishErrors+c.PubRefused+c.Dropped+c.Foreign > 0 {
 			p("\tpublish errors %d\trefused %d\tdropped (test) %d\tforeign %d\n", c.PublishErrors, c.PubRefused, c.Dropped, c.Foreign)
 		}
