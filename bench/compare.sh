@@ -56,7 +56,8 @@
 #                                     broker that holds them back through
 #                                     a full window or TCP back-pressure
 #                                     is offered less than the step's
-#                                     rate), delivered/expected >= ratio
+#                                     rate), distinct delivered/expected
+#                                     >= ratio (duplicates do not count)
 #                                     and the delivery p99, measured from
 #                                     when each message was due, <= this;
 #                                     the first step that is not ends the
@@ -401,8 +402,9 @@ field() {
 # sustained KEY BROKER: whether a climbing step kept up (see SAT_*).
 sustained() {
 	awk -v s="$(field "$1" "$2" scheduled)" -v u="$(field "$1" "$2" published)" \
-		-v e="$(field "$1" "$2" expected)" -v d="$(field "$1" "$2" delivered)" -v p="$(field "$1" "$2" deliver_p99_ms)" \
-		-v r="$SAT_MIN_RATIO" -v m="$SAT_MAX_P99_MS" 'BEGIN { exit !(s > 0 && u / s >= r && e > 0 && d / e >= r && p != "" && p <= m) }'
+		-v e="$(field "$1" "$2" expected)" -v d="$(field "$1" "$2" delivered)" -v x="$(field "$1" "$2" dups)" \
+		-v p="$(field "$1" "$2" deliver_p99_ms)" -v r="$SAT_MIN_RATIO" -v m="$SAT_MAX_P99_MS" \
+		'BEGIN { exit !(s > 0 && u / s >= r && e > 0 && (d - x) / e >= r && p != "" && p <= m) }'
 }
 
 # climb NAME RATES ARGS...: runs NAME-RATE for each rate in turn, for each
@@ -630,16 +632,16 @@ has() { [[ " $BROKERS " == *" $1 "* ]]; }
 	for c in "fanout $FANOUT_RATES" "fanin $FANIN_RATES" "unicast $UNICAST_RATES"; do
 		read -r name rates <<<"$c"
 		[[ " $SCENARIOS " == *" $name "* ]] || continue
-		echo "Steps of $name (--rate: deliveries/s, published/scheduled, delivered/expected, delivery p99 ms from the due time, broker CPU ns per delivery):"
+		echo "Steps of $name (--rate: deliveries/s, published/scheduled, distinct delivered/expected, delivery p99 ms from the due time, broker CPU ns per delivery):"
 		for b in $BROKERS; do
 			printf '  %-18s' "$b"
 			for r in $rates; do
 				e=$(field "$name-$r" "$b" expected)
 				[[ -z $e ]] && continue
 				awk -v r="$r" -v s="$(field "$name-$r" "$b" rate)" -v e="$e" -v d="$(field "$name-$r" "$b" delivered)" \
-					-v u="$(field "$name-$r" "$b" published)" -v o="$(field "$name-$r" "$b" scheduled)" \
+					-v x="$(field "$name-$r" "$b" dups)" -v u="$(field "$name-$r" "$b" published)" -v o="$(field "$name-$r" "$b" scheduled)" \
 					-v p="$(field "$name-$r" "$b" deliver_p99_ms)" -v c="$(field "$name-$r" "$b" cpu_s)" \
-					'BEGIN { printf "  %s: %d/s %.3f %.3f %.0fms %.0fns;", r, s, (o > 0 ? u / o : 0), (e > 0 ? d / e : 0), p, (d > 0 ? c * 1e9 / d : 0) }'
+					'BEGIN { printf "  %s: %d/s %.3f %.3f %.0fms %.0fns;", r, s, (o > 0 ? u / o : 0), (e > 0 ? (d - x) / e : 0), p, (d > 0 ? c * 1e9 / d : 0) }'
 			done
 			echo
 		done

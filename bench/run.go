@@ -307,12 +307,13 @@ func (d *director) run(ctx context.Context) (*Result, error) {
 
 // arrived says whether every expected delivery (and, at QoS 1 and 2,
 // acknowledgement) arrived: the drain after publishing lasts until then,
-// or until Drain passed. There is no "nothing arrived lately" shortcut:
-// an overloaded broker may pause for seconds and still deliver.
+// or until Drain passed. Duplicates do not stand in for missing
+// messages. There is no "nothing arrived lately" shortcut: an overloaded
+// broker may pause for seconds and still deliver.
 func (d *director) arrived() bool {
 	c := d.res.Counters
 	acked := d.o.QoS == 0 || c.PubAcked+c.PubRefused >= c.Published
-	return c.Delivered+c.Dropped >= c.Expected && acked
+	return c.Delivered-c.Duplicates+c.Dropped >= c.Expected && acked
 }
 
 // stillArriving is how recent the last delivery must be, when Drain ends
