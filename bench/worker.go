@@ -113,13 +113,16 @@ func ServeWorker(ctx context.Context, r io.Reader, w io.Writer) error {
 		case rd := <-readyCh:
 			connecting = false
 			go l.ping(ctx) // l.members is complete from here on
-			self.ReadyGo = goMemory()
-			self.ReadyRSS = rss()
 			self.Clients = rd.Connected
 			if err := wr.send(&message{Type: "ready", Ready: &rd}); err != nil {
 				l.finish()
 				return err
 			}
+			// After ready, so that its GC does not lengthen the connect
+			// phase; "start" waits for it, and this worker's publish
+			// schedule and phase CPU count from then.
+			self.ReadyGo = goMemory()
+			self.ReadyRSS = rss()
 		case m, ok := <-msgs:
 			if !ok {
 				finish()
