@@ -36,13 +36,17 @@ type Counters struct {
 	CutOff          int64 `json:"cut_off"` // instead of Lost: still arriving when Drain ended (see cutOff)
 	Dropped         int64 `json:"dropped"` // discarded by Options.DropEvery
 	Foreign         int64 `json:"foreign"` // messages without the bench header
+	// EarlyDeliveries arrived before their due time by the receiver's
+	// clock, which only clocks out of step across machines can do; their
+	// latency is recorded as the histograms' floor, 1 µs.
+	EarlyDeliveries int64 `json:"early_deliveries"`
 }
 
 // flows lists the counters that workers report as per-tick deltas.
 func (c *Counters) flows() []*int64 {
 	return []*int64{&c.ConnectAttempts, &c.ConnectErrors, &c.Disconnects, &c.ChurnCycles,
 		&c.SubAcked, &c.SubFailed, &c.Published, &c.PublishErrors, &c.PubAcked, &c.PubRefused,
-		&c.Expected, &c.Delivered, &c.Duplicates, &c.OutOfOrder, &c.Dropped, &c.Foreign}
+		&c.Expected, &c.Delivered, &c.Duplicates, &c.OutOfOrder, &c.Dropped, &c.Foreign, &c.EarlyDeliveries}
 }
 
 func (c *Counters) addFlows(d *Counters) {

@@ -330,7 +330,11 @@ func (m *member) Message(p *packet.Publish, arrived time.Time) {
 		mt.add(&mt.live.Dropped, 1)
 		return
 	}
-	mt.record(kindDeliver, m.slot.global, arrived.Sub(time.Unix(0, h.dueAt)))
+	d := arrived.Sub(time.Unix(0, h.dueAt))
+	if d < 0 {
+		mt.add(&mt.live.EarlyDeliveries, 1)
+	}
+	mt.record(kindDeliver, m.slot.global, d)
 	mt.add(&mt.live.Delivered, 1)
 	mt.delivered(arrived)
 	dup, ooo := m.tracker.observe(h)

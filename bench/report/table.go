@@ -82,6 +82,9 @@ func WriteTable(w io.Writer, r *bench.Result) error {
 		if c.CutOff > 0 {
 			p("\tcut off %d\t(still arriving when --drain ended: not lost)\n", c.CutOff)
 		}
+		if c.EarlyDeliveries > 0 {
+			p("\tarrived before due %d\t(clocks out of step across machines; latency recorded as 1 µs)\n", c.EarlyDeliveries)
+		}
 		if c.PublishErrors+c.PubRefused+c.Dropped+c.Foreign > 0 {
 			p("\tpublish errors %d\trefused %d\tdropped (test) %d\tforeign %d\n", c.PublishErrors, c.PubRefused, c.Dropped, c.Foreign)
 		}
