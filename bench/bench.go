@@ -72,7 +72,7 @@ type Options struct {
 	// unbounded rate otherwise queues thousands of handshakes inside the
 	// client itself, and CONNACK latency then measures the client's
 	// backlog (Little's law), not the broker. Each worker process takes
-	// its share, at least one.
+	// its share, so it must be at least the number of processes.
 	ConnectWindow int      `json:"connect_window,omitempty"`
 	KeepAlive     int      `json:"keepalive"`            // seconds
 	Username      string   `json:"username,omitempty"`   //
@@ -264,6 +264,10 @@ func validate(s Scenario, o *Options) error {
 	}
 	if o.Procs > 1 && len(o.Workers) > 0 {
 		bad("--procs and --workers are exclusive: remote workers are the processes")
+	}
+	if n := max(o.Procs, len(o.Workers)); o.ConnectWindow > 0 && o.ConnectWindow < n {
+		// Each worker needs a place of its own, so the bound would be n.
+		bad("--connect-window %d is below the %d worker processes: each takes at least one place", o.ConnectWindow, n)
 	}
 	if _, err := parseSourceIPs(o.SourceIPs); err != nil {
 		bad("%v", err)

@@ -119,7 +119,8 @@ func (l *load) connect(ctx context.Context) ready {
 	}
 	l.settled.Add(len(l.members))
 	if w := l.o.ConnectWindow; w > 0 {
-		// The shards split the window; each gets at least one place.
+		// The shards split the window (validate made it at least one
+		// place each).
 		per := w / l.shards
 		if l.shard < w%l.shards {
 			per++

@@ -242,7 +242,7 @@ func newFlags(name string, s *bench.Scenario, o *bench.Options, out *outputs) *f
 	fs.StringVar(&o.Topics, "topic-prefix", "", "topic prefix (default herald-bench/<run id>)")
 	fs.IntVar(&o.KeepAlive, "keepalive", o.KeepAlive, "keepalive in seconds (0 disables)")
 	fs.Float64Var(&o.ConnectRate, "connect-rate", o.ConnectRate, "new connections per second (ramp), all workers together")
-	fs.IntVar(&o.ConnectWindow, "connect-window", 0, "most connection attempts between dial and CONNACK at once, all workers together (0 = no bound)")
+	fs.IntVar(&o.ConnectWindow, "connect-window", 0, "most connection attempts between dial and CONNACK at once, all workers together, at least one per worker process (0 = no bound)")
 	fs.DurationVar(&o.ConnectTimeout, "connect-timeout", o.ConnectTimeout, "bound on one connection: dial to CONNACK")
 	fs.DurationVar(&o.Duration, "duration", 0, "publish (conn: hold) phase; default 10s unless --count is given")
 	fs.Func("source-ips", "bind client sockets round-robin over these source addresses: 127.0.0.2-127.0.0.40,127.0.1.1", list(&o.SourceIPs))
