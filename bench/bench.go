@@ -1,7 +1,8 @@
 // Package bench is herald bench, the load generator that proves Herald's
 // numbers: scenarios named after the traffic they model, HDR histograms of
-// CONNACK, SUBACK, publish-to-deliver and acknowledgement latency, exact
-// delivery accounting per publisher, and a pass/fail verdict.
+// CONNACK, SUBACK, delivery (from the time each message was due) and
+// acknowledgement latency, exact delivery accounting per publisher, and a
+// pass/fail verdict.
 //
 // Run executes one scenario against any MQTT broker and returns a Result.
 // The load itself is produced by workers: one in this process by default,
@@ -71,7 +72,7 @@ type Options struct {
 	// unbounded rate otherwise queues thousands of handshakes inside the
 	// client itself, and CONNACK latency then measures the client's
 	// backlog (Little's law), not the broker. Each worker process takes
-	// its share, at least one.
+	// its share, so it must be at least the number of processes.
 	ConnectWindow int      `json:"connect_window,omitempty"`
 	KeepAlive     int      `json:"keepalive"`            // seconds
 	Username      string   `json:"username,omitempty"`   //
@@ -85,8 +86,11 @@ type Options struct {
 	Workers []string `json:"workers,omitempty"` // remote workers host:port
 
 	ConnectTimeout time.Duration `json:"connect_timeout"` // per connection (dial to CONNACK)
-	Drain          time.Duration `json:"drain"`           // max wait for deliveries after publishing
-	Timeout        time.Duration `json:"timeout"`         // hard bound on the whole run
+	// Drain is the longest wait for deliveries after publishing. What has
+	// not arrived when it ends counts as lost, or as cut off if
+	// deliveries were still arriving in its last second.
+	Drain   time.Duration `json:"drain"`
+	Timeout time.Duration `json:"timeout"` // hard bound on the whole run
 
 	Thresholds Thresholds `json:"thresholds"`
 
@@ -124,6 +128,11 @@ type Thresholds struct {
 	// failing a run. MaxLatencyGrowth <= 0 disables the check.
 	MaxLatencyGrowth   float64       `json:"max_latency_growth"`
 	LatencyGrowthFloor time.Duration `json:"latency_growth_floor"`
+	// MinRateKept is the share of the messages the rate called for
+	// (Scheduled) that the publishers must have sent: a publisher held
+	// back by the broker (a full inflight window, TCP back-pressure)
+	// offers less than the step claims. 0 disables the check.
+	MinRateKept float64 `json:"min_rate_kept"`
 	// MaxLossQoS0 is the largest loss, in percent of expected deliveries,
 	// accepted at QoS 0; negative means QoS 0 loss is only reported.
 	// At QoS 1 and 2 no loss is accepted, and at QoS 2 no duplicate.
@@ -137,6 +146,7 @@ func DefaultThresholds() Thresholds {
 		MaxLatencyMean:     500 * time.Millisecond,
 		MaxLatencyGrowth:   2,
 		LatencyGrowthFloor: 50 * time.Millisecond,
+		MinRateKept:        0.99,
 		MaxLossQoS0:        -1,
 	}
 }
@@ -254,6 +264,10 @@ func validate(s Scenario, o *Options) error {
 	}
 	if o.Procs > 1 && len(o.Workers) > 0 {
 		bad("--procs and --workers are exclusive: remote workers are the processes")
+	}
+	if n := max(o.Procs, len(o.Workers)); o.ConnectWindow > 0 && o.ConnectWindow < n {
+		// Each worker needs a place of its own, so the bound would be n.
+		bad("--connect-window %d is below the %d worker processes: each takes at least one place", o.ConnectWindow, n)
 	}
 	if _, err := parseSourceIPs(o.SourceIPs); err != nil {
 		bad("%v", err)

@@ -32,8 +32,17 @@ type Result struct {
 	// seconds since the start (the span the latency-growth check reads).
 	PublishFrom float64 `json:"publish_from"`
 	PublishTo   float64 `json:"publish_to"`
-	TimedOut    bool    `json:"timed_out,omitempty"`
-	Failure     string  `json:"failure,omitempty"` // a worker error that ended the run
+	// LastDelivery is when the latest delivery arrived, in seconds since
+	// the start (0: none), so that a delivery rate can run from
+	// PublishFrom to it exactly. Across machines it is only as good as
+	// their clocks' synchronisation.
+	LastDelivery float64 `json:"last_delivery"`
+	// DrainCut is when Drain ended the run with deliveries or
+	// acknowledgements missing, in seconds since the start (0: every one
+	// arrived, or the run ended otherwise).
+	DrainCut float64 `json:"drain_cut,omitempty"`
+	TimedOut bool    `json:"timed_out,omitempty"`
+	Failure  string  `json:"failure,omitempty"` // a worker error that ended the run
 
 	Counters Counters                   `json:"counters"`
 	Latency  map[string]latency.Summary `json:"latency"` // connack, suback, deliver, puback, pubcomp
@@ -58,17 +67,18 @@ type openSecond struct {
 
 // collector merges worker reports into a Result as they arrive.
 type collector struct {
-	res     *Result
-	workers int
-	open    map[int]*openSecond
-	last    []int     // per worker: highest second reported
-	lastCPU []float64 // per worker: CPU seconds at its previous tick
-	lastSec []int     // per worker: second of its previous tick
-	gauge   []int64   // per worker: last connection gauge reported
-	cum     map[string]*hdr.Histogram
-	pubs    map[uint32]*PublisherStats
-	closed  int // seconds below this are final
-	emit    func(Second, Counters)
+	res          *Result
+	workers      int
+	open         map[int]*openSecond
+	last         []int     // per worker: highest second reported
+	lastCPU      []float64 // per worker: CPU seconds at its previous tick
+	lastSec      []int     // per worker: second of its previous tick
+	gauge        []int64   // per worker: last connection gauge reported
+	cum          map[string]*hdr.Histogram
+	pubs         map[uint32]*PublisherStats
+	lastDelivery int64 // unix nanos, the latest over all workers
+	closed       int   // seconds below this are final
+	emit         func(Second, Counters)
 }
 
 func newCollector(res *Result, workers int, emit func(Second, Counters)) *collector {
@@ -136,6 +146,7 @@ func (c *collector) tick(w int, t *tick) error {
 	for cause, n := range t.Errors {
 		c.res.Errors[cause] += n
 	}
+	c.lastDelivery = max(c.lastDelivery, t.LastDelivery)
 	s.conns[w] = t.Conns
 	c.gauge[w] = t.Conns
 	s.rss[w] = t.RSS
@@ -207,14 +218,19 @@ func (c *collector) finish(selfs []SelfCost) {
 		r.Latency[k] = latency.Summarize(h)
 	}
 	r.Publishers = r.Publishers[:0]
-	var lost int64
+	var lost, scheduled int64
 	for _, p := range c.pubs {
 		p.settle()
 		lost += p.Lost
+		scheduled += p.Scheduled
 		r.Publishers = append(r.Publishers, *p)
 	}
 	sort.Slice(r.Publishers, func(i, j int) bool { return r.Publishers[i].ID < r.Publishers[j].ID })
 	r.Counters.Lost = lost
+	r.Counters.Scheduled = scheduled
+	if c.lastDelivery > 0 {
+		r.LastDelivery = float64(c.lastDelivery-r.Started.UnixNano()) / 1e9
+	}
 	for _, s := range selfs {
 		r.Self.add(s)
 	}

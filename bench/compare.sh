@@ -50,10 +50,18 @@
 #                                     process it waits behind a thousand
 #                                     runnable publisher goroutines)
 #                                     messages/s of each publisher, step by step
-#   SAT_MIN_RATIO=0.99 SAT_MAX_P99_MS=500   a step is sustained when
-#                                     delivered/expected >= ratio and the
-#                                     delivery p99 <= this; the first step
-#                                     that is not ends the climb
+#   SAT_MIN_RATIO=0.99 SAT_MAX_P99_MS=500   a step is sustained when the
+#                                     publishers kept the offered rate
+#                                     (published/scheduled >= ratio: a
+#                                     broker that holds them back through
+#                                     a full window or TCP back-pressure
+#                                     is offered less than the step's
+#                                     rate), distinct delivered/expected
+#                                     >= ratio (duplicates do not count)
+#                                     and the delivery p99, measured from
+#                                     when each message was due, <= this;
+#                                     the first step that is not ends the
+#                                     climb
 #   UNICAST_SUBS=5000 UNICAST_PUBS=20 UNICAST_RATES="2500 5000 8500"
 #   UNICAST_DURATION=10s              messages/s of each publisher, step by
 #                                     step; the figure is the best sustained
@@ -284,13 +292,22 @@ run_one() {
 }
 
 # analyse: the run's numbers as one TSV line. rate is deliveries per
-# second from the start of the publish phase to the last delivery (so a
-# broker that falls behind and catches up in the drain is credited with
-# what it delivered, at the time it took). The broker's CPU is counted
-# over a window: from the bench's launch (conn scenarios) or from the
-# start of the publish phase (the others) to the last sample before the
-# broker's open fds drop, i.e. before the bench's DISCONNECTs, so neither
-# connecting (traffic scenarios) nor disconnecting is charged to delivery.
+# second from the start of the publish phase to the last delivery, whose
+# exact time the bench records (last_delivery in its JSON; here
+# last_delivery_s, seconds after the publish phase began), so a broker
+# that falls behind and catches up in the drain is credited with what it
+# delivered, at the time it took; or to the end of the publish phase if
+# that is later (a broker that keeps up delivers the last message, due
+# up to one interval before the end, before it ends: counting to then
+# would credit it with more than the offered rate). lost_acked is what
+# the broker acknowledged and never delivered; cut_off, what was still
+# arriving when --drain ended (deliveries in its last second), which the
+# broker drops only because the bench then disconnects: not a loss. The
+# broker's CPU is counted over a window: from the bench's launch (conn
+# scenarios) or from the start of the publish phase (the others) to the
+# last sample before the broker's open fds drop, i.e. before the bench's
+# DISCONNECTs, so neither connecting (traffic scenarios) nor
+# disconnecting is charged to delivery.
 analyse() {
 	local key=$1 name=$2 dir=$3 launch=$4 rc=$5 alive=$6 j=$3/result.json
 	local started pf pt from
@@ -318,13 +335,6 @@ analyse() {
 	# a short phase falls back to all deliveries over the phase.
 	local fields
 	fields=$(jq -r --argjson pf "$pf" --argjson pt "$pt" '
-		# end: when the last delivery arrived, in seconds since the start;
-		# the last second with deliveries counts in the fraction of the
-		# second before it that its deliveries make up.
-		def lastdelivery: [.series[] | select(.counters.delivered > 0)] as $d
-			| if ($d | length) == 0 then null
-			  elif ($d | length) == 1 then $d[-1].t + 1
-			  else $d[-1].t + ([1, $d[-1].counters.delivered / $d[-2].counters.delivered] | min) end;
 		def steady: [.series[] | select(.t >= (($pf|ceil) + 1) and (.t + 1) <= ($pt|floor)) | .counters.delivered];
 		(steady) as $s
 		| [ "status=ok",
@@ -332,11 +342,14 @@ analyse() {
 		    "clients=\(.counters.clients)", "connected=\(.counters.connected)",
 		    "sub_acked=\(.counters.sub_acked)", "connect_errors=\(.counters.connect_errors)",
 		    "disconnects=\(.counters.disconnects)",
+		    "scheduled=\(.counters.scheduled // 0)",
 		    "published=\(.counters.published)", "acked=\(.counters.pub_acked)",
 		    "expected=\(.counters.expected)", "delivered=\(.counters.delivered)",
 		    "dups=\(.counters.duplicates)", "lost=\(.counters.lost)",
 		    "lost_acked=\([0, .counters.lost - (.counters.published - .counters.pub_acked)] | max)",
-		    "rate=\(lastdelivery as $e | if $e == null then 0 else (.counters.delivered / ([$e - $pf, 0.001] | max)) end | floor)",
+		    "cut_off=\(.counters.cut_off // 0)",
+		    "rate=\((.last_delivery // 0) as $e | if $e <= 0 then 0 else (.counters.delivered / ([$e - $pf, $pt - $pf, 0.001] | max)) end | floor)",
+		    "last_delivery_s=\((.last_delivery // 0) - $pf)",
 		    "rate_steady=\(if ($s|length) > 0 then (($s|add) / ($s|length)) else (.counters.delivered / ([($pt - $pf), 0.001]|max)) end | floor)",
 		    "connack_p99_ms=\(.latency.connack.p99_ms // 0)",
 		    "connect_s=\($pf)",
@@ -388,8 +401,10 @@ field() {
 
 # sustained KEY BROKER: whether a climbing step kept up (see SAT_*).
 sustained() {
-	awk -v e="$(field "$1" "$2" expected)" -v d="$(field "$1" "$2" delivered)" -v p="$(field "$1" "$2" deliver_p99_ms)" \
-		-v r="$SAT_MIN_RATIO" -v m="$SAT_MAX_P99_MS" 'BEGIN { exit !(e > 0 && d / e >= r && p != "" && p <= m) }'
+	awk -v s="$(field "$1" "$2" scheduled)" -v u="$(field "$1" "$2" published)" \
+		-v e="$(field "$1" "$2" expected)" -v d="$(field "$1" "$2" delivered)" -v x="$(field "$1" "$2" dups)" \
+		-v p="$(field "$1" "$2" deliver_p99_ms)" -v r="$SAT_MIN_RATIO" -v m="$SAT_MAX_P99_MS" \
+		'BEGIN { exit !(s > 0 && u / s >= r && e > 0 && (d - x) / e >= r && p != "" && p <= m) }'
 }
 
 # climb NAME RATES ARGS...: runs NAME-RATE for each rate in turn, for each
@@ -402,7 +417,7 @@ climb() {
 			echo "$name: $b at --rate $r ($*)" >&2
 			run_one "$name-$r" "$b" "$name" --rate "$r" "$@"
 			if ! sustained "$name-$r" "$b"; then
-				echo "$name: $b not sustained at --rate $r (delivered $(field "$name-$r" "$b" delivered) of $(field "$name-$r" "$b" expected), p99 $(field "$name-$r" "$b" deliver_p99_ms) ms): saturated" >&2
+				echo "$name: $b not sustained at --rate $r (published $(field "$name-$r" "$b" published) of $(field "$name-$r" "$b" scheduled) scheduled, delivered $(field "$name-$r" "$b" delivered) of $(field "$name-$r" "$b" expected), p99 $(field "$name-$r" "$b" deliver_p99_ms) ms): saturated" >&2
 				break
 			fi
 		done
@@ -507,8 +522,13 @@ metric() {
 		*_p99_half) [[ $v != none ]] && field "$v" "$b" deliver_p99_ms ;;
 		esac
 		;;
-	fanin_lost)
-		for r in $FANIN_RATES; do field "fanin-$r" "$b" lost_acked; done | awk 'NF { s += $1; n++ } END { if (n) print s }'
+	fanin_lost | fanin_cut_off | unicast_lost | unicast_cut_off)
+		# lost: acknowledged and never delivered; cut_off: still
+		# arriving when the drain ended (see analyse)
+		k=lost_acked rates=$FANIN_RATES
+		[[ $m == *_cut_off ]] && k=cut_off
+		[[ $m == unicast_* ]] && rates=$UNICAST_RATES
+		for r in $rates; do field "${m%%_*}-$r" "$b" "$k"; done | awk 'NF { s += $1; n++ } END { if (n) print s }'
 		;;
 	unicast_rate | unicast_cpu_ns | unicast_p99)
 		k=$(top unicast "$UNICAST_RATES" "$b")
@@ -518,9 +538,6 @@ metric() {
 		unicast_cpu_ns) per "$(field "$k" "$b" cpu_s)" "$(field "$k" "$b" delivered)" 1e9 %.0f ;;
 		unicast_p99) field "$k" "$b" deliver_p99_ms ;;
 		esac
-		;;
-	unicast_lost)
-		for r in $UNICAST_RATES; do field "unicast-$r" "$b" lost_acked; done | awk 'NF { s += $1; n++ } END { if (n) print s }'
 		;;
 	esac
 }
@@ -562,9 +579,11 @@ rows=(
 	"fanin_best|fan-in QoS 1: deliveries/s, highest sustained step|higher"
 	"fanin_peak|fan-in QoS 1: deliveries/s, best of any step|higher"
 	"fanin_lost|fan-in QoS 1: acknowledged, not delivered (all steps)|lower"
+	"fanin_cut_off|fan-in QoS 1: still arriving when the drain ended, not counted lost (all steps)|lower"
 	"fanin_cpu_ns|fan-in: broker CPU ns per delivery (sustained step)|lower"
 	"unicast_rate|unicast QoS 1: deliveries/s, best sustained step|higher"
 	"unicast_lost|unicast QoS 1: acknowledged, not delivered (all steps)|lower"
+	"unicast_cut_off|unicast QoS 1: still arriving when the drain ended, not counted lost (all steps)|lower"
 	"unicast_cpu_ns|unicast: broker CPU ns per delivery (that step)|lower"
 	"unicast_p99|unicast: delivery p99 ms (that step)|lower"
 )
@@ -613,15 +632,16 @@ has() { [[ " $BROKERS " == *" $1 "* ]]; }
 	for c in "fanout $FANOUT_RATES" "fanin $FANIN_RATES" "unicast $UNICAST_RATES"; do
 		read -r name rates <<<"$c"
 		[[ " $SCENARIOS " == *" $name "* ]] || continue
-		echo "Steps of $name (--rate: deliveries/s, delivered/expected, delivery p99 ms, broker CPU ns per delivery):"
+		echo "Steps of $name (--rate: deliveries/s, published/scheduled, distinct delivered/expected, delivery p99 ms from the due time, broker CPU ns per delivery):"
 		for b in $BROKERS; do
 			printf '  %-18s' "$b"
 			for r in $rates; do
 				e=$(field "$name-$r" "$b" expected)
 				[[ -z $e ]] && continue
 				awk -v r="$r" -v s="$(field "$name-$r" "$b" rate)" -v e="$e" -v d="$(field "$name-$r" "$b" delivered)" \
+					-v x="$(field "$name-$r" "$b" dups)" -v u="$(field "$name-$r" "$b" published)" -v o="$(field "$name-$r" "$b" scheduled)" \
 					-v p="$(field "$name-$r" "$b" deliver_p99_ms)" -v c="$(field "$name-$r" "$b" cpu_s)" \
-					'BEGIN { printf "  %s: %d/s %.3f %.0fms %.0fns;", r, s, (e > 0 ? d / e : 0), p, (d > 0 ? c * 1e9 / d : 0) }'
+					'BEGIN { printf "  %s: %d/s %.3f %.3f %.0fms %.0fns;", r, s, (o > 0 ? u / o : 0), (e > 0 ? (d - x) / e : 0), p, (d > 0 ? c * 1e9 / d : 0) }'
 			done
 			echo
 		done
@@ -647,7 +667,7 @@ has() { [[ " $BROKERS " == *" $1 "* ]]; }
 	awk -F'\t' '{ bad = 0; line = $1 " " $2 ":"
 		for (i = 3; i <= NF; i++) {
 			if ($i ~ /^(status=no|pass=false|bench_exit=[^0]|broker_alive=0|timed_out=true)/) bad = 1
-			if ($i ~ /^(status|connected|connect_errors|disconnects|lost|lost_acked|timed_out|broker_alive|errors|failed)=/) line = line " " $i
+			if ($i ~ /^(status|connected|connect_errors|disconnects|lost|lost_acked|cut_off|timed_out|broker_alive|errors|failed)=/) line = line " " $i
 		}
 		if (bad) print "  " line }' "$OUT/runs.tsv"
 	echo

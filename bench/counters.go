@@ -9,8 +9,8 @@ import (
 )
 
 // Counters are the run's counts. In a Second they are what happened during
-// that second; in a Result, totals. Clients, Connected, Subscriptions and
-// PeakConnections are only set in totals.
+// that second; in a Result, totals. Clients, Connected, Subscriptions,
+// PeakConnections, Scheduled and Lost are only set in totals.
 type Counters struct {
 	Clients         int64 `json:"clients"`          // lasting clients planned (churners excluded)
 	Connected       int64 `json:"connected"`        // lasting clients connected when publishing began
@@ -23,6 +23,7 @@ type Counters struct {
 	ChurnCycles     int64 `json:"churn_cycles"`
 	SubAcked        int64 `json:"sub_acked"`  // filters granted
 	SubFailed       int64 `json:"sub_failed"` // filters refused
+	Scheduled       int64 `json:"scheduled"`  // messages the publishers' rate called for (totals only)
 	Published       int64 `json:"published"`
 	PublishErrors   int64 `json:"publish_errors"`
 	PubAcked        int64 `json:"pub_acked"`   // PUBACK / PUBCOMP with success
@@ -32,15 +33,20 @@ type Counters struct {
 	Duplicates      int64 `json:"duplicates"`
 	OutOfOrder      int64 `json:"out_of_order"`
 	Lost            int64 `json:"lost"`    // Expected minus distinct deliveries (totals only)
+	CutOff          int64 `json:"cut_off"` // instead of Lost: still arriving when Drain ended (see cutOff)
 	Dropped         int64 `json:"dropped"` // discarded by Options.DropEvery
 	Foreign         int64 `json:"foreign"` // messages without the bench header
+	// EarlyDeliveries arrived before their due time by the receiver's
+	// clock, which only clocks out of step across machines can do; their
+	// latency is recorded as the histograms' floor, 1 µs.
+	EarlyDeliveries int64 `json:"early_deliveries"`
 }
 
 // flows lists the counters that workers report as per-tick deltas.
 func (c *Counters) flows() []*int64 {
 	return []*int64{&c.ConnectAttempts, &c.ConnectErrors, &c.Disconnects, &c.ChurnCycles,
 		&c.SubAcked, &c.SubFailed, &c.Published, &c.PublishErrors, &c.PubAcked, &c.PubRefused,
-		&c.Expected, &c.Delivered, &c.Duplicates, &c.OutOfOrder, &c.Dropped, &c.Foreign}
+		&c.Expected, &c.Delivered, &c.Duplicates, &c.OutOfOrder, &c.Dropped, &c.Foreign, &c.EarlyDeliveries}
 }
 
 func (c *Counters) addFlows(d *Counters) {
@@ -69,6 +75,10 @@ type meter struct {
 	live   Counters
 	prev   Counters
 	conns  atomic.Int64 // open connections now
+	// lastDelivery is when the latest delivery arrived (unix nanos), for
+	// a delivery rate that ends at the last delivery, not at a second's
+	// boundary.
+	lastDelivery atomic.Int64
 
 	hist map[string]*latency.Recorder
 
@@ -91,6 +101,17 @@ func newMeter() *meter {
 func (m *meter) add(p *int64, n int64) { atomic.AddInt64(p, n) }
 
 func (m *meter) record(kind string, key int, d time.Duration) { m.hist[kind].Record(key, d) }
+
+// delivered notes a delivery that arrived at t.
+func (m *meter) delivered(t time.Time) {
+	ns := t.UnixNano()
+	for {
+		last := m.lastDelivery.Load()
+		if ns <= last || m.lastDelivery.CompareAndSwap(last, ns) {
+			return
+		}
+	}
+}
 
 func (m *meter) fail(cause string) {
 	m.errMu.Lock()
@@ -115,6 +136,7 @@ func (m *meter) take(t *tick) {
 	m.prev = now
 	t.Delta = d
 	t.Conns = m.conns.Load()
+	t.LastDelivery = m.lastDelivery.Load()
 	t.Hist = map[string]*latency.Snapshot{}
 	for k, r := range m.hist {
 		if s := latency.Export(r.Take()); s != nil {

@@ -149,6 +149,10 @@ func TestEachScenarioPassesAgainstHerald(t *testing.T) {
 				if got := r.Latency[kindDeliver].Count; got != c.Delivered {
 					t.Errorf("delivery histogram holds %d values, want %d", got, c.Delivered)
 				}
+				if r.LastDelivery <= r.PublishFrom || r.LastDelivery > r.Elapsed {
+					t.Errorf("last delivery at %.3f s, not between the start of publishing (%.3f s) and the end (%.3f s)",
+						r.LastDelivery, r.PublishFrom, r.Elapsed)
+				}
 				var published, expected, delivered int64
 				for _, p := range r.Publishers {
 					published += p.Published
@@ -282,5 +286,167 @@ func TestBenchDrainWaitsForPublishesAfterTheLastTick(t *testing.T) {
 	t.Logf("published %d acked %d expected %d delivered %d; drain lasted %.2f s", c.Published, c.PubAcked, c.Expected, c.Delivered, r.Elapsed-r.PublishTo)
 	if !r.Pass {
 		t.Fatal("a run whose last message arrives 500 ms late, within a 3 s drain, failed")
+	}
+}
+
+// slowSubscribe is a broker Authorizer that allows everything but holds
+// each subscription for delay before the broker installs it and answers
+// SUBACK.
+type slowSubscribe struct{ delay time.Duration }
+
+func (slowSubscribe) CanPublish(*broker.ClientInfo, string) bool { return true }
+
+func (a slowSubscribe) CanSubscribe(*broker.ClientInfo, string) bool {
+	time.Sleep(a.delay)
+	return true
+}
+
+// A worker is ready once its subscriptions are granted, not once its
+// SUBSCRIBEs are written: publishing must not start before the SUBACKs,
+// or the first messages go to subscriptions the broker has not installed
+// and are counted lost. Here every SUBACK takes 400 ms.
+func TestPublishingWaitsForSubacks(t *testing.T) {
+	const delay = 400 * time.Millisecond
+	o := quick(herald.StartWith(t, func(b *broker.Options) { b.ACL = slowSubscribe{delay} }))
+	o.QoS = 1
+	r := runScenario(t, Scenario{Name: Fanout, Subscribers: 2, Publishers: 1}, o)
+	c := r.Counters
+	t.Logf("publishing began %.2f s in; published %d expected %d delivered %d", r.PublishFrom, c.Published, c.Expected, c.Delivered)
+	if !r.Pass || c.Lost != 0 {
+		t.Fatalf("pass %v, lost %d of %d: publishing began before the subscriptions were granted", r.Pass, c.Lost, c.Expected)
+	}
+	if r.PublishFrom < delay.Seconds() {
+		t.Errorf("publishing began %.2f s in, before the %v SUBACKs", r.PublishFrom, delay)
+	}
+}
+
+// A publisher the broker holds back (here: a window of one QoS 1 publish,
+// and the broker sitting on the n-th) sends its next messages late. Their
+// latency counts from when they were due, so the wait shows (measured
+// from the late write it would not: coordinated omission); and when it is
+// still behind at the end of the phase, it published less than the rate
+// called for, which fails "offered rate kept".
+func TestPublisherHeldBackShowsInLatencyAndOfferedRate(t *testing.T) {
+	tests := []struct {
+		name  string
+		n     int64         // the publish the broker holds
+		delay time.Duration // for this long
+		fail  []string      // the checks that must fail, and only they
+	}{
+		// The 5th of 30 is due at 0.2 s; the publisher catches up long
+		// before the end, having sent the next dozen 50-600 ms late.
+		{"held early, caught up", 5, 600 * time.Millisecond, nil},
+		// The 20th is due at 0.95 s and held past the end of the 1.5 s
+		// phase: the last ten are never sent.
+		{"held past the end", 20, 1500 * time.Millisecond, []string{"offered rate kept"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			hook := &slowPublish{prefix: "held/", n: tc.n, delay: tc.delay}
+			o := quick(herald.StartWith(t, func(b *broker.Options) { b.Hooks = append(b.Hooks, hook) }))
+			o.Topics = "held"
+			o.QoS, o.Inflight, o.Rate = 1, 1, 20
+			r := runScenario(t, Scenario{Name: Fanout, Subscribers: 1, Publishers: 1}, o)
+			c, d := r.Counters, r.Latency[kindDeliver]
+			t.Logf("scheduled %d published %d delivered %d; latency p50 %.1f p90 %.1f max %.1f ms",
+				c.Scheduled, c.Published, c.Delivered, d.P50, d.P90, d.Max)
+			if c.Scheduled != 30 {
+				t.Errorf("scheduled %d, want 30 (1.5 s at 20/s)", c.Scheduled)
+			}
+			failed := failedChecks(r)
+			for _, name := range tc.fail {
+				if !failed[name] {
+					t.Errorf("check %q did not fail", name)
+				}
+				delete(failed, name)
+			}
+			for name := range failed {
+				t.Errorf("check %q failed too", name)
+			}
+			if tc.fail == nil {
+				if c.Published != c.Scheduled {
+					t.Errorf("published %d of %d scheduled, want all once caught up", c.Published, c.Scheduled)
+				}
+				// A dozen of 30 messages waited behind the held one.
+				if d.P90 < 100 {
+					t.Errorf("delivery p90 %.1f ms: the wait behind the held publish does not show", d.P90)
+				}
+			}
+		})
+	}
+}
+
+// slowFrom is a broker Hook that holds every publish to a topic under
+// prefix from the n-th on for delay, so the broker delivers them one
+// delay apart whatever the publisher's rate.
+type slowFrom struct {
+	prefix string
+	n      int64
+	delay  time.Duration
+	seen   atomic.Int64
+}
+
+func (h *slowFrom) OnPublish(_ *broker.ClientInfo, m *broker.Message) {
+	if strings.HasPrefix(m.Topic, h.prefix) && h.seen.Add(1) >= h.n {
+		time.Sleep(h.delay)
+	}
+}
+
+// When --drain ends a run while deliveries are still arriving, what had
+// not arrived was on its way (the broker drops it only because the bench
+// then disconnects its clean-start subscribers): it is cut off, not lost.
+// When deliveries had stopped well before the drain ended, it is lost.
+func TestDrainCutOffWhileArrivingIsNotLoss(t *testing.T) {
+	tests := []struct {
+		name   string
+		hook   broker.Hook
+		cutOff bool     // the undelivered count as CutOff, else as Lost
+		fail   []string // the checks that must fail, and only they
+	}{
+		// From the 5th of 20 messages the broker takes 100 ms over each:
+		// the last arrives about 0.8 s after the 0.5 s drain ends.
+		{"still arriving", &slowFrom{prefix: "cut/", n: 5, delay: 100 * time.Millisecond}, true,
+			[]string{"delivered within the drain", "publishes acknowledged"}},
+		// The broker sits on the last message for 3 s: nothing arrives
+		// in the last 1.5 s of the drain.
+		{"stopped", &slowPublish{prefix: "cut/", n: 20, delay: 3 * time.Second}, false,
+			[]string{"delivered = expected", "publishes acknowledged"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			o := quick(herald.StartWith(t, func(b *broker.Options) { b.Hooks = append(b.Hooks, tc.hook) }))
+			o.Topics = "cut"
+			o.QoS, o.Rate, o.Duration, o.Drain = 1, 20, time.Second, 500*time.Millisecond
+			if !tc.cutOff {
+				o.Drain = 1500 * time.Millisecond
+			}
+			r := runScenario(t, Scenario{Name: Fanout, Subscribers: 1, Publishers: 1}, o)
+			c := r.Counters
+			t.Logf("published %d delivered %d lost %d cut off %d; last delivery %.2f s, drain cut %.2f s",
+				c.Published, c.Delivered, c.Lost, c.CutOff, r.LastDelivery, r.DrainCut)
+			undelivered := c.Expected - c.Delivered
+			if r.DrainCut == 0 || undelivered == 0 {
+				t.Fatalf("drain cut at %.2f s with %d undelivered: want a drain cut short", r.DrainCut, undelivered)
+			}
+			want := Counters{Lost: undelivered}
+			if tc.cutOff {
+				want = Counters{CutOff: undelivered}
+			}
+			if c.Lost != want.Lost || c.CutOff != want.CutOff {
+				t.Errorf("lost %d, cut off %d; want %d, %d", c.Lost, c.CutOff, want.Lost, want.CutOff)
+			}
+			failed := failedChecks(r)
+			for _, name := range tc.fail {
+				if !failed[name] {
+					t.Errorf("check %q did not fail", name)
+				}
+				delete(failed, name)
+			}
+			for name := range failed {
+				t.Errorf("check %q failed too", name)
+			}
+		})
 	}
 }

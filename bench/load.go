@@ -119,7 +119,8 @@ func (l *load) connect(ctx context.Context) ready {
 	}
 	l.settled.Add(len(l.members))
 	if w := l.o.ConnectWindow; w > 0 {
-		// The shards split the window; each gets at least one place.
+		// The shards split the window (validate made it at least one
+		// place each).
 		per := w / l.shards
 		if l.shard < w%l.shards {
 			per++
@@ -262,13 +263,16 @@ type member struct {
 	got     int64 // messages received, for DropEvery; read loop only
 }
 
+// done settles the member for the connect phase: connected and granted
+// its subscriptions (SUBACK), or failed. Every path of run and serve ends
+// in it, so the phase never waits for a client that gave up.
 func (m *member) done() { m.settle.Do(m.l.settled.Done) }
 
-// run connects, subscribes and then serves the read loop until the end.
+// run connects, subscribes and starts the read loop, which settles the
+// member when the SUBACK arrives (or the connection ends).
 func (m *member) run(ctx context.Context) {
 	l := m.l
 	defer l.running.Done()
-	defer m.done()
 	mt := l.meter
 	cfg := l.config(m.slot.global, l.plan.clientID(m.slot))
 	mt.add(&mt.live.ConnectAttempts, 1)
@@ -278,6 +282,7 @@ func (m *member) run(ctx context.Context) {
 	if err != nil {
 		mt.add(&mt.live.ConnectErrors, 1)
 		mt.fail("connect: " + client.Cause(err))
+		m.done()
 		return
 	}
 	mt.record(kindConnack, m.slot.global, time.Since(begin))
@@ -285,14 +290,13 @@ func (m *member) run(ctx context.Context) {
 	m.c.Store(c)
 	if m.closing.Load() || l.stopCtx.Err() != nil {
 		c.Close()
+		m.done()
 		return
 	}
-	if len(m.subs) > 0 {
-		if err := c.Subscribe(m.subs); err != nil {
-			c.Close()
-		}
-	} else {
+	if len(m.subs) == 0 {
 		m.done()
+	} else if err := c.Subscribe(m.subs); err != nil {
+		c.Close() // serve returns at once and settles
 	}
 	// The read loop gets a goroutine of its own: dialing and handshakes
 	// grow this one's stack, which would otherwise stay for the whole run
@@ -307,6 +311,7 @@ func (m *member) serve(c *client.Client) {
 	mt := m.l.meter
 	defer m.l.running.Done()
 	defer mt.conns.Add(-1)
+	defer m.done() // lost before its SUBACK
 	if err := c.Serve(m); err != nil && !m.closing.Load() {
 		mt.add(&mt.live.Disconnects, 1)
 		mt.fail("lost: " + client.Cause(err))
@@ -326,8 +331,13 @@ func (m *member) Message(p *packet.Publish, arrived time.Time) {
 		mt.add(&mt.live.Dropped, 1)
 		return
 	}
-	mt.record(kindDeliver, m.slot.global, arrived.Sub(time.Unix(0, h.sentAt)))
+	d := arrived.Sub(time.Unix(0, h.dueAt))
+	if d < 0 {
+		mt.add(&mt.live.EarlyDeliveries, 1)
+	}
+	mt.record(kindDeliver, m.slot.global, d)
 	mt.add(&mt.live.Delivered, 1)
+	mt.delivered(arrived)
 	dup, ooo := m.tracker.observe(h)
 	if dup {
 		mt.add(&mt.live.Duplicates, 1)

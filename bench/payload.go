@@ -13,28 +13,31 @@ import (
 //	3  reserved
 //	4  publisher id  uint32, global across workers
 //	8  sequence      uint64, per (publisher, stream, destination)
-//	16 sent at       int64 unix nanoseconds, read by the subscriber
+//	16 due at        int64 unix nanoseconds, read by the subscriber
 //
-// The subscriber derives publish-to-deliver latency from "sent at", which
-// across machines is only as good as their clock synchronisation.
+// "Due at" is when the rate called for the message (or when it was
+// written, if that was earlier: see member.publish). The subscriber
+// derives delivery latency from it, so a publisher that falls behind
+// shows up in the latency; across machines it is only as good as their
+// clock synchronisation.
 const (
 	streamMain    = 0
 	streamPrivate = 1
 )
 
-func putHeader(b []byte, kind byte, pub uint32, seq uint64, sentAt int64) {
+func putHeader(b []byte, kind byte, pub uint32, seq uint64, dueAt int64) {
 	b[0], b[1], b[2], b[3] = 'H', 'B', kind, 0
 	binary.BigEndian.PutUint32(b[4:], pub)
 	binary.BigEndian.PutUint64(b[8:], seq)
-	binary.BigEndian.PutUint64(b[16:], uint64(sentAt))
+	binary.BigEndian.PutUint64(b[16:], uint64(dueAt))
 }
 
 // header is a decoded payload header.
 type header struct {
-	kind   byte
-	pub    uint32
-	seq    uint64
-	sentAt int64
+	kind  byte
+	pub   uint32
+	seq   uint64
+	dueAt int64
 }
 
 func readHeader(b []byte) (header, bool) {
@@ -42,10 +45,10 @@ func readHeader(b []byte) (header, bool) {
 		return header{}, false
 	}
 	return header{
-		kind:   b[2],
-		pub:    binary.BigEndian.Uint32(b[4:]),
-		seq:    binary.BigEndian.Uint64(b[8:]),
-		sentAt: int64(binary.BigEndian.Uint64(b[16:])),
+		kind:  b[2],
+		pub:   binary.BigEndian.Uint32(b[4:]),
+		seq:   binary.BigEndian.Uint64(b[8:]),
+		dueAt: int64(binary.BigEndian.Uint64(b[16:])),
 	}, true
 }
 
@@ -169,21 +172,26 @@ func (t *tracker) addTo(m map[uint32]*PublisherStats) {
 	}
 }
 
-// PublisherStats is the delivery accounting of one publisher: what it
-// sent, what its subscribers should have received, and what they did.
-// Lost is Expected minus the distinct messages received (Delivered -
-// Duplicates), never below zero.
+// PublisherStats is the delivery accounting of one publisher: what the
+// rate called for, what it sent, what its subscribers should have
+// received, and what they did. Lost is Expected minus the distinct
+// messages received (Delivered - Duplicates), never below zero; when the
+// drain was cut off while deliveries were still arriving, that number is
+// CutOff instead and Lost is 0.
 type PublisherStats struct {
 	ID         uint32 `json:"id"`
+	Scheduled  int64  `json:"scheduled"` // messages due by the rate in the publish phase
 	Published  int64  `json:"published"`
 	Expected   int64  `json:"expected"`
 	Delivered  int64  `json:"delivered"`
 	Duplicates int64  `json:"duplicates"`
 	OutOfOrder int64  `json:"out_of_order"`
 	Lost       int64  `json:"lost"`
+	CutOff     int64  `json:"cut_off,omitempty"`
 }
 
 func (p *PublisherStats) add(q *PublisherStats) {
+	p.Scheduled += q.Scheduled
 	p.Published += q.Published
 	p.Expected += q.Expected
 	p.Delivered += q.Delivered

@@ -51,7 +51,7 @@ func TestHeaderRoundTrip(t *testing.T) {
 	b := make([]byte, 64)
 	putHeader(b, streamPrivate, 42, 1<<40, 1234567890123)
 	h, ok := readHeader(b)
-	if !ok || h != (header{kind: streamPrivate, pub: 42, seq: 1 << 40, sentAt: 1234567890123}) {
+	if !ok || h != (header{kind: streamPrivate, pub: 42, seq: 1 << 40, dueAt: 1234567890123}) {
 		t.Errorf("got %+v %v", h, ok)
 	}
 	if _, ok := readHeader([]byte("hello, not a bench payload")); ok {

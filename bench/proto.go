@@ -20,7 +20,10 @@ import (
 //	  done (final counts after stop), error
 //
 // A worker that loses its director stops its clients and exits.
-const protoVersion = 2 // 2: Options.ConnectWindow
+//
+// Versions: 2 added Options.ConnectWindow; 3 the due time in payloads,
+// PublisherStats.Scheduled and tick.LastDelivery.
+const protoVersion = 3
 
 type message struct {
 	Type  string `json:"type"`
@@ -55,8 +58,11 @@ type tick struct {
 	Delta  Counters                     `json:"delta"`
 	Hist   map[string]*latency.Snapshot `json:"hist,omitempty"`
 	Errors map[string]int64             `json:"errors,omitempty"`
-	CPU    float64                      `json:"cpu"` // process CPU seconds so far
-	RSS    int64                        `json:"rss"` // resident bytes now
+	// LastDelivery is when the worker's latest delivery so far arrived,
+	// unix nanos (0: none yet).
+	LastDelivery int64   `json:"last_delivery,omitempty"`
+	CPU          float64 `json:"cpu"` // process CPU seconds so far
+	RSS          int64   `json:"rss"` // resident bytes now
 }
 
 // done is a worker's final report.

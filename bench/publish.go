@@ -26,11 +26,6 @@ func (l *load) run(ctx context.Context) {
 	defer cancel()
 	stop := context.AfterFunc(l.stopCtx, cancel)
 	defer stop()
-	if l.o.Duration > 0 {
-		var c2 context.CancelFunc
-		ctx, c2 = context.WithTimeout(ctx, l.o.Duration)
-		defer c2()
-	}
 	begin := time.Now()
 	var wg sync.WaitGroup
 	publishers := 0
@@ -62,11 +57,27 @@ const (
 	maxBatch   = 64
 )
 
-// publish sends this member's messages at Rate. Publishers are staggered
-// over one interval so that a thousand of them do not fire together. The
-// send time in the payload is taken when the message is handed to the
-// client, just before the write, so a publisher running behind schedule
-// does not inflate the delivery latency it measures.
+// Once the publish phase is over, a publisher still sends what fell due
+// before its end only if it was on schedule near the end: it waited for
+// a message due in the phase's last lateGrace (or last interval, if
+// longer). It is then late only because a timer fired late on a busy
+// machine, not because the broker held it back. One held back stops at
+// the end, or lateGrace after it when it is waiting for room in its
+// inflight window then, and what it did not send shows as Published
+// short of Scheduled.
+const lateGrace = 100 * time.Millisecond
+
+// publish sends this member's messages at Rate: message i is due at
+// first + i x interval, publishers staggered over one interval so that a
+// thousand of them do not fire together. The time in the payload, which
+// delivery latency is measured from, is when the message was due, not
+// when it was written: a publisher held back by a full inflight window or
+// by TCP back-pressure sends late, and measuring from the late write
+// would hide that wait (coordinated omission). A message written early,
+// batched up to batchAhead before it is due, is measured from its write,
+// so no latency is below the real one. A message retried after
+// ErrWindowFull keeps its due time. Messages due in the phase count as
+// Scheduled whether sent or not.
 func (m *member) publish(ctx context.Context, begin time.Time) {
 	l := m.l
 	mt := l.meter
@@ -75,6 +86,27 @@ func (m *member) publish(ctx context.Context, begin time.Time) {
 	interval := time.Duration(float64(time.Second) / o.Rate)
 	pubs := max(l.plan.pubs, 1)
 	first := begin.Add(interval * time.Duration(int(m.pub.ID)%pubs) / time.Duration(pubs))
+	due := func(i int) time.Time { return first.Add(time.Duration(i) * interval) }
+	var end time.Time // of the phase; zero when Count alone bounds it
+	abort := ctx
+	if o.Duration > 0 {
+		end = begin.Add(o.Duration)
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, end.Add(lateGrace))
+		defer cancel()
+	}
+	inPhase := func(i int) bool { return (o.Count == 0 || i < o.Count) && (end.IsZero() || due(i).Before(end)) }
+	var waitedFor time.Time // due time of the last message it waited for
+	heldBack := func(now time.Time) bool {
+		return !end.IsZero() && now.After(end) && waitedFor.Before(end.Add(-max(lateGrace, interval)))
+	}
+	defer func() {
+		cut := end
+		if abort.Err() != nil && (cut.IsZero() || time.Now().Before(cut)) {
+			cut = time.Now() // stopped early: only what fell due so far
+		}
+		m.pub.Scheduled = dueBefore(first, interval, cut, o.Count)
+	}()
 	route := l.plan.router(int(m.pub.ID))
 	payload := make([]byte, o.Size)
 	timer := time.NewTimer(time.Hour)
@@ -101,22 +133,31 @@ func (m *member) publish(ctx context.Context, begin time.Time) {
 		published, expected = 0, 0
 		return true
 	}
-	for i := 0; o.Count == 0 || i < o.Count; {
-		if d := time.Until(first.Add(time.Duration(i) * interval)); d > 0 {
+	for i := 0; inPhase(i); {
+		if d := time.Until(due(i)); d > 0 {
+			waitedFor = due(i)
 			timer.Reset(d)
 			select {
 			case <-timer.C:
-			case <-ctx.Done():
+			case <-abort.Done():
 				return
 			}
-		} else if ctx.Err() != nil {
+		} else if abort.Err() != nil {
 			return
 		}
 		horizon := time.Now().Add(batchAhead)
-		for batch.Len() == 0 || (batch.Len() < maxBatch && (o.Count == 0 || i < o.Count) &&
-			!first.Add(time.Duration(i)*interval).After(horizon)) {
+		over := false
+		for batch.Len() == 0 || (batch.Len() < maxBatch && inPhase(i) && !due(i).After(horizon)) {
+			now := time.Now()
+			if over = heldBack(now); over {
+				break
+			}
 			r := route(i)
-			putHeader(payload, r.kind, m.pub.ID, r.seq, time.Now().UnixNano())
+			from := due(i)
+			if now.Before(from) {
+				from = now // batched ahead of time
+			}
+			putHeader(payload, r.kind, m.pub.ID, r.seq, from.UnixNano())
 			err := batch.Add(ctx, r.topic, o.QoS, payload)
 			if err == client.ErrWindowFull {
 				if !flush() {
@@ -132,10 +173,31 @@ func (m *member) publish(ctx context.Context, begin time.Time) {
 			expected += r.fan
 			i++
 		}
-		if !flush() {
+		if !flush() || over {
 			return
 		}
 	}
+	// The last message falls due up to an interval before the end: the
+	// phase still lasts Duration, so that published/s is the rate.
+	if !end.IsZero() {
+		sleepUntil(abort, end)
+	}
+}
+
+// dueBefore is how many messages, the i-th due at first + i x interval,
+// fall due before cut (a zero cut: no bound), at most count (0: none).
+func dueBefore(first time.Time, interval time.Duration, cut time.Time, count int) int64 {
+	if cut.IsZero() {
+		return int64(count)
+	}
+	n := int64(0)
+	if d := cut.Sub(first); d > 0 {
+		n = int64((d + interval - 1) / interval)
+	}
+	if count > 0 {
+		n = min(n, int64(count))
+	}
+	return n
 }
 
 // churn connects and disconnects clients at this shard's share of

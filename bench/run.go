@@ -201,6 +201,7 @@ func (d *director) run(ctx context.Context) (*Result, error) {
 		stopSent                  bool
 		stopDeadline              time.Time
 		drainStart                time.Time
+		drainCut                  time.Time // when Drain ended with deliveries missing
 	)
 	stopAll := func() {
 		if stopSent {
@@ -274,7 +275,10 @@ func (d *director) run(ctx context.Context) (*Result, error) {
 				fail("worker %d: %s", ev.w, m.Error)
 			}
 		case now := <-poll.C:
-			if publishedN == n && !stopSent && d.drained(now, drainStart) {
+			if publishedN == n && !stopSent && (d.arrived() || now.Sub(drainStart) >= d.o.Drain) {
+				if !d.arrived() {
+					drainCut = now
+				}
 				stopAll()
 			}
 			if stopSent && now.After(stopDeadline) {
@@ -293,16 +297,43 @@ func (d *director) run(ctx context.Context) (*Result, error) {
 	}
 	d.col.finish(selfs)
 	d.res.Elapsed = time.Since(d.start).Seconds()
+	if !drainCut.IsZero() {
+		d.res.DrainCut = drainCut.Sub(d.start).Seconds()
+		cutOff(d.res)
+	}
 	judge(d.res)
 	return d.res, nil
 }
 
-// drained says whether the drain after publishing is over: every expected
-// delivery (and, at QoS 1 and 2, acknowledgement) arrived, or Drain
-// passed. There is no "nothing arrived lately" shortcut: an overloaded
+// arrived says whether every expected delivery (and, at QoS 1 and 2,
+// acknowledgement) arrived: the drain after publishing lasts until then,
+// or until Drain passed. Duplicates do not stand in for missing
+// messages. There is no "nothing arrived lately" shortcut: an overloaded
 // broker may pause for seconds and still deliver.
-func (d *director) drained(now, since time.Time) bool {
+func (d *director) arrived() bool {
 	c := d.res.Counters
 	acked := d.o.QoS == 0 || c.PubAcked+c.PubRefused >= c.Published
-	return c.Delivered+c.Dropped >= c.Expected && acked || now.Sub(since) >= d.o.Drain
+	return c.Delivered-c.Duplicates+c.Dropped >= c.Expected && acked
+}
+
+// stillArriving is how recent the last delivery must be, when Drain ends
+// a run with deliveries missing, for those to count as cut off rather
+// than lost.
+const stillArriving = time.Second
+
+// cutOff reclassifies what r did not deliver when its drain was cut
+// short by Drain while deliveries were still arriving (the latest within
+// stillArriving of the cut, or after it): the broker still had those
+// messages on their way, and dropped them only because the bench then
+// disconnected its clean-start subscribers. They count as CutOff, not
+// Lost; a drain in which deliveries had stopped keeps them as Lost.
+func cutOff(r *Result) {
+	if r.Counters.Lost == 0 || r.LastDelivery < r.DrainCut-stillArriving.Seconds() {
+		return
+	}
+	for i := range r.Publishers {
+		p := &r.Publishers[i]
+		p.CutOff, p.Lost = p.Lost, 0
+	}
+	r.Counters.CutOff, r.Counters.Lost = r.Counters.Lost, 0
 }

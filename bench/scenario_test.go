@@ -172,6 +172,18 @@ func TestProcsSplitsClientsAndMergesExactly(t *testing.T) {
 	if got := r.Latency[kindDeliver].Count; got != c.Delivered {
 		t.Errorf("merged delivery histogram holds %d values, want %d", got, c.Delivered)
 	}
+	// The latest delivery of either process falls in the last second of
+	// the series with deliveries (ticks never carry one second's counts
+	// into the next).
+	last := 0
+	for _, s := range r.Series {
+		if s.Delivered > 0 {
+			last = s.T
+		}
+	}
+	if r.LastDelivery < float64(last)-0.1 || r.LastDelivery > r.Elapsed {
+		t.Errorf("last delivery at %.3f s; the last second with deliveries is %d, the run ended at %.3f s", r.LastDelivery, last, r.Elapsed)
+	}
 	if got := r.Latency[kindConnack].Count; got != int64(32) {
 		t.Errorf("merged CONNACK histogram holds %d values, want 32", got)
 	}

@@ -45,6 +45,11 @@ func judge(r *Result) {
 		add("subscriptions acknowledged", c.SubAcked == c.Subscriptions && c.SubFailed == 0,
 			fmt.Sprintf("%d of %d (%d refused)", c.SubAcked, c.Subscriptions, c.SubFailed), "all granted")
 	}
+	if c.Scheduled > 0 && th.MinRateKept > 0 {
+		kept := float64(c.Published) / float64(c.Scheduled)
+		add("offered rate kept", kept >= th.MinRateKept, fmt.Sprintf("%d of %d scheduled published (%.3f)", c.Published, c.Scheduled, kept),
+			fmt.Sprintf(">= %.3g", th.MinRateKept))
+	}
 	if c.Published > 0 && r.Options.QoS > 0 {
 		add("publishes acknowledged", c.PubAcked == c.Published && c.PubRefused == 0,
 			fmt.Sprintf("%d of %d (%d refused)", c.PubAcked, c.Published, c.PubRefused), "all")
@@ -63,6 +68,12 @@ func judge(r *Result) {
 		unique := c.Delivered - c.Duplicates
 		value := fmt.Sprintf("%d of %d expected (%d lost, %d duplicates, %d out of order)", unique, c.Expected, c.Lost, c.Duplicates, c.OutOfOrder)
 		switch {
+		case c.CutOff > 0:
+			// Not lost (see cutOff), but not delivered in time either.
+			value = fmt.Sprintf("%d of %d expected (%d cut off while still arriving: last delivery at %.2f s, drain cut at %.2f s; %d duplicates, %d out of order)",
+				unique, c.Expected, c.CutOff, r.LastDelivery, r.DrainCut, c.Duplicates, c.OutOfOrder)
+			checks = append(checks, Check{Name: "delivered within the drain", Value: value,
+				Threshold: fmt.Sprintf("all within --drain %v", r.Options.Drain), Reported: r.Options.QoS == 0 && th.MaxLossQoS0 < 0})
 		case r.Options.QoS > 0:
 			pass := c.Lost == 0 && unique == c.Expected
 			th := "all, exactly"

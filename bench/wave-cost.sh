@@ -61,7 +61,7 @@ for ((i = 1; i <= REPEATS; i++)); do
 	kill $broker_pid
 	wait $broker_pid 2>/dev/null
 	broker_pid=""
-	awk -v name="$BROKER" -v b=$((b1 - b0)) -v c=$((c1 - c0)) -v t="$tick" -v r="$RATE" -v n="$SUBS" -v k="$cores" -v lat="$(grep 'publish→deliver' "$out/bench.out" | awk '{print $4"/"$6}')" \
+	awk -v name="$BROKER" -v b=$((b1 - b0)) -v c=$((c1 - c0)) -v t="$tick" -v r="$RATE" -v n="$SUBS" -v k="$cores" -v lat="$(grep 'scheduled→deliver' "$out/bench.out" | awk '{print $4"/"$6}')" \
 		'BEGIN { bw = b * 1000 / t / 6 / r; cw = c * 1000 / t / 6 / r
 		         printf "%s %d subscribers at %s/s: broker %.0f ms + bench %.0f ms of CPU per wave (%.1f + %.1f us per delivery); unbatched ceiling %.1f waves/s (%.0f deliveries/s); p50/p99 %s ms\n",
 		                name, n, r, bw, cw, bw * 1000 / n, cw * 1000 / n, k * 1000 / (bw + cw), k * 1000 / (bw + cw) * n, lat }'

@@ -113,13 +113,16 @@ func ServeWorker(ctx context.Context, r io.Reader, w io.Writer) error {
 		case rd := <-readyCh:
 			connecting = false
 			go l.ping(ctx) // l.members is complete from here on
-			self.ReadyGo = goMemory()
-			self.ReadyRSS = rss()
 			self.Clients = rd.Connected
 			if err := wr.send(&message{Type: "ready", Ready: &rd}); err != nil {
 				l.finish()
 				return err
 			}
+			// After ready, so that its GC does not lengthen the connect
+			// phase; "start" waits for it, and this worker's publish
+			// schedule and phase CPU count from then.
+			self.ReadyGo = goMemory()
+			self.ReadyRSS = rss()
 		case m, ok := <-msgs:
 			if !ok {
 				finish()
@@ -167,12 +170,12 @@ func (l *load) tickLoop(ctx context.Context, wr *wire, fast *atomic.Bool, peakRS
 		now := time.Now()
 		elapsed := now.Sub(l.start).Truncate(time.Second)
 		next := l.start.Add(elapsed + time.Second)
-		// A tick at a boundary belongs to the second that just ended,
-		// however late the timer fires.
+		// A tick belongs to the second it was due in or at the end of,
+		// however late the timer fires; fast ticks stop at the boundary
+		// too, so that none carries one second's counts into the next.
 		label := int(elapsed / time.Second)
-		if fast.Load() {
-			next = now.Add(200 * time.Millisecond)
-			label = int(next.Sub(l.start) / time.Second)
+		if soon := now.Add(200 * time.Millisecond); fast.Load() && soon.Before(next) {
+			next = soon
 		}
 		if !sleepUntil(ctx, next) {
 			return

@@ -68,7 +68,8 @@ func TestThresholdFlagMakesTheRunFailWithStatusOne(t *testing.T) {
 }
 
 func TestBadUsageExitsTwo(t *testing.T) {
-	for _, args := range []string{"", "nosuch", "fanout --qos 3", "fanout --mqtt 4", "conn --size 10", "fanout stray", "worker"} {
+	for _, args := range []string{"", "nosuch", "fanout --qos 3", "fanout --mqtt 4", "conn --size 10", "fanout stray", "worker",
+		"conn --procs 3 --connect-window 2"} {
 		if status := Main(strings.Fields(args), io.Discard, io.Discard); status != ExitUsage {
 			t.Errorf("%q: exit %d, want %d", args, status, ExitUsage)
 		}

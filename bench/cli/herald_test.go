@@ -86,7 +86,7 @@ func TestFanoutCommandAgainstHeraldWritesJSONAndHTMLReports(t *testing.T) {
 	if len(r.Options.Targets) != 1 || r.Options.Targets[0] != target {
 		t.Errorf("JSON targets %v, want [%s]", r.Options.Targets, target)
 	}
-	if c.Clients != 21 || c.Connected != 21 || c.Published != 10 || c.PubAcked != 10 || c.Expected != 200 || c.Delivered != 200 || c.Lost != 0 {
+	if c.Clients != 21 || c.Connected != 21 || c.Scheduled != 10 || c.Published != 10 || c.PubAcked != 10 || c.Expected != 200 || c.Delivered != 200 || c.Lost != 0 {
 		t.Errorf("JSON counters %+v", c)
 	}
 	for kind, want := range map[string]int64{"connack": 21, "suback": 20, "deliver": 200, "puback": 10} {
@@ -113,7 +113,7 @@ func TestFanoutCommandAgainstHeraldWritesJSONAndHTMLReports(t *testing.T) {
 	page := string(h)
 	for _, want := range []string{"<html", "</html>", "<title>herald bench fanout", "PASS", "<h2>Verdict</h2>",
 		"<h2>Counts</h2>", "<h2>Latency (ms)</h2>", "<h2>Over time</h2>", "Open connections", "Throughput",
-		"Publish-to-deliver latency", "CONNACK latency", target} {
+		"Delivery latency, from when each message was due", "CONNACK latency", target} {
 		if !strings.Contains(page, want) {
 			t.Errorf("HTML report lacks %q", want)
 		}

@@ -27,7 +27,8 @@ const (
 // New returns an empty histogram with the bench's geometry.
 func New() *hdr.Histogram { return hdr.New(lowest, highest, significant) }
 
-// Record adds d to h, clamped to the histogram's range.
+// Record adds d to h, clamped to the histogram's range (a negative d
+// counts as 1 µs: callers that can see one count it themselves).
 func Record(h *hdr.Histogram, d time.Duration) {
 	us := d.Microseconds()
 	if us < lowest {

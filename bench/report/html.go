@@ -44,7 +44,7 @@ func WriteHTML(w io.Writer, r *bench.Result) error {
 			{"delivered/s", "#2ca02c", col(func(s bench.Second) float64 { return float64(s.Delivered) })},
 			{"connects/s", "#9467bd", col(func(s bench.Second) float64 { return float64(s.ConnectAttempts - s.ConnectErrors) })},
 		}, phase)),
-		template.HTML(lineChart("Publish-to-deliver latency", "ms", xs, []line{
+		template.HTML(lineChart("Delivery latency, from when each message was due", "ms", xs, []line{
 			{"p50", "#2ca02c", lat(func(s bench.Second) float64 { return s.Deliver.P50 }, deliverCount)},
 			{"p90", "#bcbd22", lat(func(s bench.Second) float64 { return s.Deliver.P90 }, deliverCount)},
 			{"p99", "#ff7f0e", lat(func(s bench.Second) float64 { return s.Deliver.P99 }, deliverCount)},
@@ -121,9 +121,10 @@ pre{background:#f6f6f6;padding:10px;overflow:auto;font-size:12px}
 <tr><td>connect attempts / errors / lost</td><td>{{.ConnectAttempts}} / {{.ConnectErrors}} / {{.Disconnects}}</td></tr>
 <tr><td>churn cycles</td><td>{{.ChurnCycles}}</td></tr>
 <tr><td>subscriptions / granted / refused</td><td>{{.Subscriptions}} / {{.SubAcked}} / {{.SubFailed}}</td></tr>
+<tr><td>scheduled by the rate / published</td><td>{{.Scheduled}} / {{.Published}}</td></tr>
 <tr><td>published / acknowledged / refused / errors</td><td>{{.Published}} / {{.PubAcked}} / {{.PubRefused}} / {{.PublishErrors}}</td></tr>
 <tr><td>expected / delivered</td><td>{{.Expected}} / {{.Delivered}}</td></tr>
-<tr><td>lost / duplicates / out of order</td><td>{{.Lost}} / {{.Duplicates}} / {{.OutOfOrder}}</td></tr>
+<tr><td>lost / cut off (still arriving when the drain ended) / duplicates / out of order</td><td>{{.Lost}} / {{.CutOff}} / {{.Duplicates}} / {{.OutOfOrder}}</td></tr>
 </table>{{end}}
 
 <h2>Latency (ms)</h2>

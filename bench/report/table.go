@@ -18,7 +18,7 @@ import (
 var latencyRows = []struct{ key, label string }{
 	{"connack", "CONNACK"},
 	{"suback", "SUBACK"},
-	{"deliver", "publish→deliver"},
+	{"deliver", "scheduled→deliver"}, // from when the message was due by the rate
 	{"puback", "PUBACK (QoS 1)"},
 	{"pubcomp", "PUBCOMP (QoS 2)"},
 }
@@ -77,8 +77,14 @@ func WriteTable(w io.Writer, r *bench.Result) error {
 		p("subscriptions\t%d\tgranted %d\trefused %d\n", c.Subscriptions, c.SubAcked, c.SubFailed)
 	}
 	if c.Published > 0 || c.Expected > 0 {
-		p("messages\tpublished %d\texpected %d\tdelivered %d\tlost %d\tduplicates %d\tout of order %d\n",
-			c.Published, c.Expected, c.Delivered, c.Lost, c.Duplicates, c.OutOfOrder)
+		p("messages\tscheduled %d\tpublished %d\texpected %d\tdelivered %d\tlost %d\tduplicates %d\tout of order %d\n",
+			c.Scheduled, c.Published, c.Expected, c.Delivered, c.Lost, c.Duplicates, c.OutOfOrder)
+		if c.CutOff > 0 {
+			p("\tcut off %d\t(still arriving when --drain ended: not lost)\n", c.CutOff)
+		}
+		if c.EarlyDeliveries > 0 {
+			p("\tarrived before due %d\t(clocks out of step across machines; latency recorded as 1 µs)\n", c.EarlyDeliveries)
+		}
 		if c.PublishErrors+c.PubRefused+c.Dropped+c.Foreign > 0 {
 			p("\tpublish errors %d\trefused %d\tdropped (test) %d\tforeign %d\n", c.PublishErrors, c.PubRefused, c.Dropped, c.Foreign)
 		}
