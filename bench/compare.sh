@@ -352,7 +352,7 @@ analyse() {
 		    "dups=\(.counters.duplicates)", "lost=\(.counters.lost)",
 		    "lost_acked=\([0, .counters.lost - (.counters.published - .counters.pub_acked)] | max)",
 		    "cut_off=\(.counters.cut_off // 0)",
-		    "rate=\((.last_delivery // 0) as $e | if $e <= 0 then 0 else (.counters.delivered / ([$e - $pf, $pt - $pf, 0.001] | max)) end | floor)",
+		    "rate=\((.last_delivery // 0) as $e | if $e <= 0 then 0 else ((.counters.delivered - (.counters.duplicates // 0)) / ([$e - $pf, $pt - $pf, 0.001] | max)) end | floor)",
 		    "last_delivery_s=\((.last_delivery // 0) - $pf)",
 		    "rate_steady=\(if ($s|length) > 0 then (($s|add) / ($s|length)) else (.counters.delivered / ([($pt - $pf), 0.001]|max)) end | floor)",
 		    "connack_p99_ms=\(.latency.connack.p99_ms // 0)",

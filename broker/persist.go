@@ -153,13 +153,12 @@ func (s *Server) flushSessions() {
 // Recover loads retained messages and persistent sessions from the store:
 // subscriptions are reinstalled, queued and inflight messages wait for the
 // client, and inbound QoS 2 ids keep exactly-once across the restart. Call
-// it once, before accepting connections, with or without a store: it then
-// starts the $SYS publisher, whose retained values the recovered ones
-// must not replace.
+// it once, before accepting connections. $SYS values are not recovered
+// (they live in memory only), so the $SYS publisher New started keeps its
+// values.
 func (s *Server) Recover() error {
 	st := s.opts.Store
 	if st == nil {
-		s.startSys()
 		return nil
 	}
 	now := time.Now()

@@ -21,9 +21,9 @@ import (
 // Version is reported in $SYS/broker/version.
 var Version = "0.1.0-dev"
 
-// Server is one broker node. Create it with New, call Recover (which also
-// starts the $SYS publisher, with or without a store), attach listeners with
-// Accept (or the transport helpers), and stop it with Shutdown.
+// Server is one broker node. Create it with New, call Recover if it has a
+// store, attach listeners with Accept (or the transport helpers), and stop
+// it with Shutdown.
 type Server struct {
 	opts Options
 	log  *slog.Logger
@@ -145,6 +145,7 @@ func New(opts Options) *Server {
 	s.wg.Add(2)
 	go s.sweep()
 	go s.commit.run()
+	s.startSys()
 	return s
 }
 
