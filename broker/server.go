@@ -274,13 +274,23 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return ctx.Err()
 }
 
-// goTask runs f on a goroutine that Shutdown waits for (see Server.tasks),
-// or reports false, f not run, once Shutdown waits. Caller holds s.mu.
-func (s *Server) goTask(f func()) bool {
+// startTask counts one more task Shutdown waits for (see Server.tasks), or
+// reports false once Shutdown waits; the task ends with s.tasks.Done().
+// Caller holds s.mu.
+func (s *Server) startTask() bool {
 	if s.tasksStopped {
 		return false
 	}
 	s.tasks.Add(1)
+	return true
+}
+
+// goTask runs f on a goroutine that Shutdown waits for, or reports false,
+// f not run, once Shutdown waits. Caller holds s.mu.
+func (s *Server) goTask(f func()) bool {
+	if !s.startTask() {
+		return false
+	}
 	go func() {
 		defer s.tasks.Done()
 		f()

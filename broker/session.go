@@ -281,14 +281,13 @@ func (sess *session) willDue() time.Time {
 func (sess *session) fireWill(w *Message) {
 	s := sess.srv
 	s.mu.Lock()
-	if s.tasksStopped {
+	started := s.startTask()
+	s.mu.Unlock()
+	if !started {
 		// Shutdown saves the session with its will still pending: it is
 		// published at the next start (recoverSession).
-		s.mu.Unlock()
 		return
 	}
-	s.tasks.Add(1)
-	s.mu.Unlock()
 	defer s.tasks.Done()
 	sess.mu.Lock()
 	due := sess.pendingWill() == w && sess.out.c == nil
