@@ -105,70 +105,24 @@ func (s *Server) sessionList() (list []*session, listeners []string) {
 	return list, slices.Clone(s.listeners)
 }
 
-// eachSessionChunk calls fn with every session, a chunk at a time, holding
-// Server.mu only while it copies a chunk (as the sweep does), so that
-// connects and disconnects wait for a chunk, not for the whole pass. A
-// session that exists throughout is passed at least once and at most
-// twice (sessionTable.chunk); if the table is resized between two chunks,
-// restart is called and the pass starts over. It returns the number of
-// sessions when the last pass began.
-func (s *Server) eachSessionChunk(restart func(), fn func([]*session)) (total int) {
-	var chunk []*session
-	var resizes uint64
-	for next := 0; next >= 0; {
-		s.mu.Lock()
-		again := next > 0 && s.sessions.resizes != resizes
-		if again {
-			next = 0 // sessions may have moved to slots already read
-		}
-		if next == 0 {
-			resizes, total = s.sessions.resizes, s.sessions.len()
-		}
-		chunk, next = s.sessions.chunk(chunk[:0], next, sweepChunk)
-		s.mu.Unlock()
-		if again {
-			restart()
-		}
-		fn(chunk)
-		clear(chunk)
-	}
-	return total
-}
-
 // Clients returns up to limit sessions whose client id sorts after after,
 // in client id order, and the number of sessions in all. limit <= 0 means
-// no limit. Paging with the last id of one page as the next after costs
-// O(sessions · log limit) per page, holds Server.mu only a chunk at a
-// time, and never skips or repeats a session that exists throughout.
+// no limit. Server.mu is held only to copy the session pointers (no
+// session is read under it: that is what made a page slow for the
+// connects and disconnects waiting on the lock); filtering and the
+// O(sessions · log limit) selection happen outside it. Paging with the
+// last id of one page as the next after never skips or repeats a session
+// that exists throughout.
 func (s *Server) Clients(after string, limit int) (page []ClientSnapshot, total int) {
-	var keep []*session
-	// Once keep has been cut to limit, bound is the largest id in it:
-	// larger ids cannot make the page.
-	var bound string
-	full := false
-	cut := func() {
-		slices.SortFunc(keep, func(a, b *session) int { return cmp.Compare(a.id, b.id) })
-		keep = slices.CompactFunc(keep, func(a, b *session) bool { return a.id == b.id }) // passed twice
-		if limit > 0 && len(keep) >= limit {
-			clear(keep[limit:])
-			keep = keep[:limit]
-			bound, full = keep[limit-1].id, true
+	list, _ := s.sessionList()
+	total = len(list)
+	keep := list[:0]
+	for _, sess := range list {
+		if sess.id > after {
+			keep = append(keep, sess)
 		}
 	}
-	total = s.eachSessionChunk(func() {
-		clear(keep)
-		keep, bound, full = keep[:0], "", false
-	}, func(chunk []*session) {
-		for _, sess := range chunk {
-			if sess.id > after && (!full || sess.id < bound) {
-				keep = append(keep, sess)
-			}
-		}
-		if limit > 0 && len(keep) >= limit+sweepChunk {
-			cut()
-		}
-	})
-	cut()
+	keep = smallest(keep, limit, func(a, b *session) bool { return a.id < b.id })
 	page = make([]ClientSnapshot, len(keep))
 	for i, sess := range keep {
 		page[i] = sess.snapshot()

@@ -346,8 +346,9 @@ func (s *Server) sweep() {
 			clients = clients[:0]
 			// Connected clients through their sessions, a chunk at a time
 			// so that the server lock is held briefly and no slice of
-			// every client is kept. A session the table moves during a
-			// resize may be skipped or seen twice this round.
+			// every client is kept. Only a resize between two chunks can
+			// make the round skip a session (sessionTable.chunk); one
+			// whose probe run wraps may be seen twice.
 			for next := 0; ; {
 				s.mu.Lock()
 				sessions, next = s.sessions.chunk(sessions[:0], next, sweepChunk)

@@ -19,10 +19,9 @@ import (
 //
 // Not safe for concurrent use; the server guards it with Server.mu.
 type sessionTable struct {
-	slots   []*session // len is 0 or a power of two
-	n       int
-	seed    maphash.Seed
-	resizes uint64 // counts resize calls, so that chunked readers see one
+	slots []*session // len is 0 or a power of two
+	n     int
+	seed  maphash.Seed
 }
 
 const sessionTableMin = 16
@@ -106,7 +105,6 @@ func (t *sessionTable) remove(sess *session) bool {
 }
 
 func (t *sessionTable) resize(size int) {
-	t.resizes++
 	old := t.slots
 	t.slots = make([]*session, size)
 	t.n = 0
@@ -124,9 +122,9 @@ func (t *sessionTable) resize(size int) {
 // no earlier than its home slot with no empty slot between, and a
 // removal's backward shift moves it no earlier than its home, so no
 // session that stays in the table can move from a slot not yet read to
-// one already read. Unless the table is resized meanwhile (resizes
-// changes), the chunks miss no such session; one whose probe run wraps
-// past the table's end may be returned twice.
+// one already read. Unless the table is resized meanwhile, the chunks
+// miss no such session; one whose probe run wraps past the table's end
+// may be returned twice.
 func (t *sessionTable) chunk(dst []*session, start, max int) ([]*session, int) {
 	i := start
 	for n := 0; i < len(t.slots); i++ {
