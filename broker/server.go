@@ -105,11 +105,32 @@ type Stats struct {
 	PausedPublishers atomic.Int64 // times a publisher was paused by the memory budget
 }
 
+// Drop is one cause of messages and deliveries not made, and its count.
+type Drop struct {
+	Cause string // qos0, queue_full, too_large, expired, acl
+	N     int64
+}
+
+// Drops reads the Dropped counters, one per cause, in a fixed order: the
+// one list of causes the metrics and $SYS both use.
+func (st *Stats) Drops() [5]Drop {
+	return [5]Drop{
+		{"qos0", st.DroppedQoS0.Load()},
+		{"queue_full", st.DroppedQueueFull.Load()},
+		{"too_large", st.DroppedTooLarge.Load()},
+		{"expired", st.DroppedExpired.Load()},
+		{"acl", st.DroppedACL.Load()},
+	}
+}
+
 // Dropped is the sum of the Dropped counters: the messages and deliveries
 // not made, whatever the cause.
 func (st *Stats) Dropped() int64 {
-	return st.DroppedQoS0.Load() + st.DroppedQueueFull.Load() + st.DroppedTooLarge.Load() +
-		st.DroppedExpired.Load() + st.DroppedACL.Load()
+	var n int64
+	for _, d := range st.Drops() {
+		n += d.N
+	}
+	return n
 }
 
 // New returns a Server with opts. Start from DefaultOptions: numeric limits

@@ -126,8 +126,8 @@ func (h *Handler) stats(w http.ResponseWriter, _ *http.Request) {
 			IncomingQoS2:    g.IncomingQoS2,
 		},
 	}
-	for _, d := range drops(st) {
-		out.Dropped[d.cause] = d.n
+	for _, d := range st.Drops() {
+		out.Dropped[d.Cause] = d.N
 	}
 	out.Limits = make(map[string]int64, 5)
 	for _, l := range limitRefusals(srv.LimitStats()) {

@@ -174,8 +174,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descMessagesOut, st.MessagesOut.Load())
 	counter(descBytesIn, st.BytesIn.Load())
 	counter(descBytesOut, st.BytesOut.Load())
-	for _, d := range drops(st) {
-		counter(descDropped, d.n, d.cause)
+	for _, d := range st.Drops() {
+		counter(descDropped, d.N, d.Cause)
 	}
 	for _, l := range limitRefusals(c.srv.LimitStats()) {
 		counter(descLimitRefusals, l.n, l.cause)
@@ -234,22 +234,10 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// drop is one cause (of a drop or a refusal) with its count.
+// drop is one refusal cause with its count.
 type drop struct {
 	cause string
 	n     int64
-}
-
-// drops reads the drop counters in a fixed order, shared by the metrics
-// and /api/stats so the two always name causes alike.
-func drops(st *broker.Stats) [5]drop {
-	return [5]drop{
-		{"qos0", st.DroppedQoS0.Load()},
-		{"queue_full", st.DroppedQueueFull.Load()},
-		{"too_large", st.DroppedTooLarge.Load()},
-		{"expired", st.DroppedExpired.Load()},
-		{"acl", st.DroppedACL.Load()},
-	}
 }
 
 // limitRefusals reads the overload limit counters in a fixed order.
