@@ -128,13 +128,26 @@ func unavailableFeature(o *Options, filter string) error {
 	if err != nil {
 		return nil
 	}
-	if shared && !o.SharedSubs {
+	switch featureRefused(o, shared, inner) {
+	case packet.SharedSubNotSupported:
 		return packet.Errorf(packet.SharedSubNotSupported, "shared subscriptions not supported: %q", filter)
-	}
-	if !o.WildcardSubs && strings.ContainsAny(inner, "+#") {
+	case packet.WildcardSubNotSupported:
 		return packet.Errorf(packet.WildcardSubNotSupported, "wildcard subscriptions not supported: %q", filter)
 	}
 	return nil
+}
+
+// featureRefused returns the reason code refusing a filter (parsed: its
+// share flag and inner filter) that uses a feature the server does not
+// offer, or Success.
+func featureRefused(o *Options, shared bool, filter string) packet.ReasonCode {
+	switch {
+	case shared && !o.SharedSubs:
+		return packet.SharedSubNotSupported
+	case !o.WildcardSubs && strings.ContainsAny(filter, "+#"):
+		return packet.WildcardSubNotSupported
+	}
+	return packet.Success
 }
 
 // subscribeOne validates and installs one filter, returning its reason code.
@@ -150,11 +163,8 @@ func (c *client) subscribeOne(req packet.Subscription, subID uint32) (packet.Rea
 	// unavailableFeature): they had no CONNACK properties to tell them, and
 	// their SUBSCRIBE is valid, so the filter alone is refused, SUBACK 0x80
 	// [MQTT-3.8.3-2] (3.1.1: a server without wildcards rejects them).
-	if shared && !o.SharedSubs {
-		return packet.SharedSubNotSupported, nil, false
-	}
-	if !o.WildcardSubs && strings.ContainsAny(filter, "+#") {
-		return packet.WildcardSubNotSupported, nil, false
+	if code := featureRefused(o, shared, filter); code != packet.Success {
+		return code, nil, false
 	}
 	if o.MaxTopicLevels > 0 && topicLevels(filter) > o.MaxTopicLevels {
 		return packet.TopicFilterInvalid, nil, false
