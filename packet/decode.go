@@ -39,10 +39,7 @@ func Decode(version byte, frame []byte) (Packet, error) {
 		}
 		return p, nil
 	}
-	if version != Version31 && version != Version311 && version != Version5 {
-		return nil, Errorf(ProtocolError, "unknown protocol version %d", version)
-	}
-	if err := checkLengthForm(version, frame, body); err != nil {
+	if err := checkFrame(version, frame, body); err != nil {
 		return nil, err
 	}
 	switch t {
@@ -110,6 +107,15 @@ func parseFixedHeader(frame []byte) (Type, byte, []byte, error) {
 	return t, flags, body, nil
 }
 
+// checkFrame refuses a frame of an unknown protocol version, or one whose
+// Remaining Length is not in the form its version requires.
+func checkFrame(version byte, frame, body []byte) error {
+	if version != Version31 && version != Version311 && version != Version5 {
+		return Errorf(ProtocolError, "unknown protocol version %d", version)
+	}
+	return checkLengthForm(version, frame, body)
+}
+
 // checkLengthForm refuses an MQTT 5 frame whose Remaining Length takes
 // more bytes than its value needs: "The encoded value MUST use the minimum
 // number of bytes necessary to represent the value" [MQTT-1.5.5-1]. MQTT
@@ -152,10 +158,7 @@ func DecodeSubscribe(version byte, frame []byte, p *Subscribe) error {
 	if t != SUBSCRIBE {
 		return Errorf(MalformedPacket, "%v is not a SUBSCRIBE", t)
 	}
-	if version != Version31 && version != Version311 && version != Version5 {
-		return Errorf(ProtocolError, "unknown protocol version %d", version)
-	}
-	if err := checkLengthForm(version, frame, body); err != nil {
+	if err := checkFrame(version, frame, body); err != nil {
 		return err
 	}
 	return decodeSubscribeInto(p, version, body)
@@ -303,10 +306,7 @@ func DecodePublish(version byte, frame []byte, p *Publish) error {
 	if int(remaining) != len(body) {
 		return Errorf(MalformedPacket, "remaining length %d, but %d bytes follow", remaining, len(body))
 	}
-	if version != Version31 && version != Version311 && version != Version5 {
-		return Errorf(ProtocolError, "unknown protocol version %d", version)
-	}
-	if err := checkLengthForm(version, frame, body); err != nil {
+	if err := checkFrame(version, frame, body); err != nil {
 		return err
 	}
 	return decodePublishInto(p, version, frame[0]&0x0F, body)
