@@ -81,6 +81,12 @@ type Options struct {
 	Topics        string   `json:"topic_prefix"`         // topic prefix
 	Inflight      int      `json:"inflight"`             // QoS 1/2 publishes in flight per publisher
 	SourceIPs     []string `json:"source_ips,omitempty"` // bind client sockets round-robin over these
+	// ReadLoop is how clients' read sides run: "epoll" (the default) on a
+	// few event loops per process for plain TCP targets (TLS and
+	// WebSocket clients always get a goroutine each), or "goroutine", one
+	// per client. A goroutine per client costs the bench about as much
+	// CPU per message as the broker it measures spends.
+	ReadLoop string `json:"read_loop,omitempty"`
 
 	Procs   int      `json:"procs,omitempty"`   // local worker processes (1 = in this process)
 	Workers []string `json:"workers,omitempty"` // remote workers host:port
@@ -107,6 +113,12 @@ type Options struct {
 	// metrics endpoints). It must not block.
 	OnSecond func(s Second, c Counters) `json:"-"`
 }
+
+// The values of Options.ReadLoop.
+const (
+	ReadLoopEpoll     = "epoll"
+	ReadLoopGoroutine = "goroutine"
+)
 
 // Thresholds are the pass/fail criteria. Defaults follow the published
 // fan-out test (see DefaultThresholds).
@@ -249,6 +261,13 @@ func validate(s Scenario, o *Options) error {
 	}
 	if o.ConnectWindow < 0 {
 		bad("--connect-window must not be negative (0 = no bound)")
+	}
+	switch o.ReadLoop {
+	case "":
+		o.ReadLoop = ReadLoopEpoll
+	case ReadLoopEpoll, ReadLoopGoroutine:
+	default:
+		bad("--read-loop %q: want %s or %s", o.ReadLoop, ReadLoopEpoll, ReadLoopGoroutine)
 	}
 	if o.Count < 0 || o.Duration < 0 || o.KeepAlive < 0 || o.KeepAlive > 65535 {
 		bad("--count, --duration and --keepalive must not be negative (keepalive at most 65535)")

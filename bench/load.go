@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +34,7 @@ type load struct {
 	shared    *tracker       // fan-in shared group's tracker
 	connected atomic.Int64   // lasting clients connected
 	window    chan struct{}  // connection attempts in progress, when bounded
+	poller    *client.Poller // runs members' read sides; nil: a goroutine each
 
 	stopCtx context.Context // ends every client activity
 	stop    context.CancelFunc
@@ -67,8 +69,20 @@ func newLoad(st *setup) (*load, error) {
 	if st.Scenario.Name == Fanin && st.Scenario.Shared {
 		l.shared = &tracker{unordered: true}
 	}
+	if o.ReadLoop != ReadLoopGoroutine {
+		// Where there is no poller (not Linux), a goroutine each.
+		l.poller, _ = client.NewPoller(runtime.GOMAXPROCS(0))
+	}
 	l.stopCtx, l.stop = context.WithCancel(context.Background())
 	return l, nil
+}
+
+// close releases what newLoad started; after finish, or instead of it.
+func (l *load) close() {
+	l.stop()
+	if l.poller != nil {
+		l.poller.Close()
+	}
 }
 
 // config returns the connection settings of client number g (global
@@ -298,24 +312,28 @@ func (m *member) run(ctx context.Context) {
 	} else if err := c.Subscribe(m.subs); err != nil {
 		c.Close() // serve returns at once and settles
 	}
+	l.running.Add(1)
+	mt.conns.Add(1)
+	if c.ServeOn(l.poller, m, m.ended) {
+		return
+	}
 	// The read loop gets a goroutine of its own: dialing and handshakes
 	// grow this one's stack, which would otherwise stay for the whole run
 	// on every idle client.
-	l.running.Add(1)
-	mt.conns.Add(1)
-	go m.serve(c)
+	go func() { m.ended(c.Serve(m)) }()
 }
 
-// serve runs c's read loop until the connection ends.
-func (m *member) serve(c *client.Client) {
+// ended is called once when the member's connection ends, with the cause
+// (nil after Close or Disconnect).
+func (m *member) ended(err error) {
 	mt := m.l.meter
-	defer m.l.running.Done()
-	defer mt.conns.Add(-1)
-	defer m.done() // lost before its SUBACK
-	if err := c.Serve(m); err != nil && !m.closing.Load() {
+	if err != nil && !m.closing.Load() {
 		mt.add(&mt.live.Disconnects, 1)
 		mt.fail("lost: " + client.Cause(err))
 	}
+	m.done() // lost before its SUBACK
+	mt.conns.Add(-1)
+	m.l.running.Done()
 }
 
 // Message implements client.Handler.

@@ -36,6 +36,7 @@ func ServeWorker(ctx context.Context, r io.Reader, w io.Writer) error {
 		wr.send(&message{Type: "error", Error: err.Error()})
 		return err
 	}
+	defer l.close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 

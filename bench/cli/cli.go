@@ -246,6 +246,7 @@ func newFlags(name string, s *bench.Scenario, o *bench.Options, out *outputs) *f
 	fs.DurationVar(&o.ConnectTimeout, "connect-timeout", o.ConnectTimeout, "bound on one connection: dial to CONNACK")
 	fs.DurationVar(&o.Duration, "duration", 0, "publish (conn: hold) phase; default 10s unless --count is given")
 	fs.Func("source-ips", "bind client sockets round-robin over these source addresses: 127.0.0.2-127.0.0.40,127.0.1.1", list(&o.SourceIPs))
+	fs.StringVar(&o.ReadLoop, "read-loop", bench.ReadLoopEpoll, "how clients read: epoll (a few event loops per process; TLS and WebSocket clients get a goroutine each) or goroutine (one per client)")
 	fs.IntVar(&o.Procs, "procs", o.Procs, "worker processes on this machine, each taking a share of the clients")
 	fs.Func("workers", "remote workers host:port,... (started with `herald bench worker --listen`)", list(&o.Workers))
 	fs.DurationVar(&o.Drain, "drain", o.Drain, "longest wait for deliveries after publishing ends; what has not arrived then is lost, or cut off (not lost) if deliveries were still arriving in its last second")

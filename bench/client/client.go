@@ -89,6 +89,8 @@ type Client struct {
 	rbuf       []byte
 	start, end int    // unread bytes are rbuf[start:end]
 	acks       []byte // acknowledgements not yet written (read loop only)
+
+	pollState // when served by a Poller
 }
 
 // Connect dials cfg.Target, sends CONNECT and waits for CONNACK, all
@@ -190,37 +192,45 @@ func (c *Client) serve(h Handler) error {
 		if err != nil {
 			return err
 		}
-		var p packet.Packet = pub
-		if packet.Type(frame[0]>>4) == packet.PUBLISH {
-			err = packet.DecodePublish(c.version, frame, pub)
-		} else {
-			p, err = packet.Decode(c.version, frame)
-		}
-		if err != nil {
-			return fmt.Errorf("protocol: %w", err)
-		}
-		switch p := p.(type) {
-		case *packet.Publish:
-			switch p.QoS {
-			case 1:
-				err = c.queueAck(packet.PUBACK, p.PacketID)
-			case 2:
-				err = c.queueAck(packet.PUBREC, p.PacketID)
-			}
-			h.Message(p, time.Now())
-		case *packet.Ack:
-			err = c.ack(h, p)
-		case *packet.Suback:
-			if sent, ok := c.complete(p.PacketID, false); ok {
-				h.Acked(packet.SUBACK, time.Duration(time.Now().UnixNano()-sent), p)
-			}
-		case *packet.Disconnect:
-			return fmt.Errorf("%w: reason 0x%02X", errServerDisconnect, byte(p.ReasonCode))
-		}
-		if err != nil {
+		if err := c.handle(h, frame, pub); err != nil {
 			return err
 		}
 	}
+}
+
+// handle acts on one frame: answers the broker's QoS flows (queueing the
+// acknowledgements for flushAcks) and tells h. pub is the struct every
+// PUBLISH is decoded into.
+func (c *Client) handle(h Handler, frame []byte, pub *packet.Publish) error {
+	var p packet.Packet = pub
+	var err error
+	if packet.Type(frame[0]>>4) == packet.PUBLISH {
+		err = packet.DecodePublish(c.version, frame, pub)
+	} else {
+		p, err = packet.Decode(c.version, frame)
+	}
+	if err != nil {
+		return fmt.Errorf("protocol: %w", err)
+	}
+	switch p := p.(type) {
+	case *packet.Publish:
+		switch p.QoS {
+		case 1:
+			err = c.queueAck(packet.PUBACK, p.PacketID)
+		case 2:
+			err = c.queueAck(packet.PUBREC, p.PacketID)
+		}
+		h.Message(p, time.Now())
+	case *packet.Ack:
+		err = c.ack(h, p)
+	case *packet.Suback:
+		if sent, ok := c.complete(p.PacketID, false); ok {
+			h.Acked(packet.SUBACK, time.Duration(time.Now().UnixNano()-sent), p)
+		}
+	case *packet.Disconnect:
+		return fmt.Errorf("%w: reason 0x%02X", errServerDisconnect, byte(p.ReasonCode))
+	}
+	return err
 }
 
 func (c *Client) ack(h Handler, a *packet.Ack) error {
@@ -468,13 +478,16 @@ func (c *Client) Disconnect() error {
 	c.wmu.Unlock()
 	err := c.write(&packet.Disconnect{})
 	c.conn.Close()
+	c.unpoll()
 	return err
 }
 
 // Close closes the connection without DISCONNECT.
 func (c *Client) Close() error {
 	c.closing.Store(true)
-	return c.conn.Close()
+	err := c.conn.Close()
+	c.unpoll()
+	return err
 }
 
 func (c *Client) write(p packet.Packet) error {

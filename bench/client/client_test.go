@@ -70,11 +70,37 @@ func (r *recorder) Message(p *packet.Publish, _ time.Time) {
 
 func (r *recorder) Acked(kind packet.Type, _ time.Duration, _ packet.Packet) { r.acks <- kind }
 
+// readLoops runs f once with each way of running clients' read sides: a
+// goroutine per client (Serve) and a Poller.
+func readLoops(t *testing.T, f func(t *testing.T, serve func(*Client, Handler))) {
+	t.Run("goroutine", func(t *testing.T) {
+		f(t, func(c *Client, h Handler) { go c.Serve(h) })
+	})
+	t.Run("poller", func(t *testing.T) {
+		p, err := NewPoller(2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer p.Close()
+		f(t, func(c *Client, h Handler) {
+			if !c.ServeOn(p, h, func(error) {}) {
+				t.Fatal("ServeOn refused a TCP client")
+			}
+		})
+	})
+}
+
 func TestPublishSubscribeEachQoSBothVersions(t *testing.T) {
 	target, err := ParseTarget(mosquitto.Start(t), false)
 	if err != nil {
 		t.Fatal(err)
 	}
+	readLoops(t, func(t *testing.T, serve func(*Client, Handler)) {
+		testPublishSubscribe(t, target, serve)
+	})
+}
+
+func testPublishSubscribe(t *testing.T, target Target, serve func(*Client, Handler)) {
 	for _, version := range []byte{packet.Version311, packet.Version5} {
 		for qos := byte(0); qos <= 2; qos++ {
 			t.Run(fmt.Sprintf("v%d qos%d", version, qos), func(t *testing.T) {
@@ -89,7 +115,7 @@ func TestPublishSubscribeEachQoSBothVersions(t *testing.T) {
 				}
 				defer sub.Disconnect()
 				rs := &recorder{msgs: make(chan *packet.Publish, 10), acks: make(chan packet.Type, 10)}
-				go sub.Serve(rs)
+				serve(sub, rs)
 				if err := sub.Subscribe([]packet.Subscription{{Filter: topic, QoS: qos}}); err != nil {
 					t.Fatal(err)
 				}
@@ -102,7 +128,7 @@ func TestPublishSubscribeEachQoSBothVersions(t *testing.T) {
 				}
 				defer pub.Disconnect()
 				rp := &recorder{msgs: make(chan *packet.Publish, 10), acks: make(chan packet.Type, 10)}
-				go pub.Serve(rp)
+				serve(pub, rp)
 				for i := 0; i < 3; i++ {
 					if err := pub.Publish(ctx, topic, qos, []byte{byte(i)}); err != nil {
 						t.Fatal(err)
@@ -133,6 +159,12 @@ func TestBatchThroughASmallWindow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	readLoops(t, func(t *testing.T, serve func(*Client, Handler)) {
+		testBatch(t, target, serve)
+	})
+}
+
+func testBatch(t *testing.T, target Target, serve func(*Client, Handler)) {
 	ctx := context.Background()
 	cfg := func(id string) *Config {
 		return &Config{Target: target, Version: packet.Version311, ClientID: id, CleanStart: true, KeepAlive: 30,
@@ -145,7 +177,7 @@ func TestBatchThroughASmallWindow(t *testing.T) {
 	}
 	defer sub.Disconnect()
 	rs := &recorder{msgs: make(chan *packet.Publish, n), acks: make(chan packet.Type, n)}
-	go sub.Serve(rs)
+	serve(sub, rs)
 	if err := sub.Subscribe([]packet.Subscription{{Filter: "batch/t", QoS: 1}}); err != nil {
 		t.Fatal(err)
 	}
@@ -156,7 +188,7 @@ func TestBatchThroughASmallWindow(t *testing.T) {
 	}
 	defer pub.Disconnect()
 	rp := &recorder{msgs: make(chan *packet.Publish, n), acks: make(chan packet.Type, n)}
-	go pub.Serve(rp)
+	serve(pub, rp)
 	b := pub.NewBatch()
 	full := 0
 	for i := 0; i < n; {
