@@ -66,12 +66,15 @@
 #                                     when each message was due, <= this;
 #                                     the first step that is not ends the
 #                                     climb
-#   UNICAST_SUBS=5000 UNICAST_PUBS=20 UNICAST_RATES="1000 1500 2500 5000 8500"
+#   UNICAST_SUBS=5000 UNICAST_PUBS=20
+#   UNICAST_RATES="1000 1250 1500 1750 2000 2500 3000 3500 4000 5000 6000 8500"
 #   UNICAST_DURATION=10s              messages/s of each publisher, step by
-#                                     step; the figure is the best sustained
-#                                     step (a publisher whose window fills
-#                                     slows down, so an overloaded broker
-#                                     can deliver less at a higher step)
+#                                     step (fine where the brokers here
+#                                     saturate, as for fan-in); the figure
+#                                     is the best sustained step (a
+#                                     publisher whose window fills slows
+#                                     down, so an overloaded broker can
+#                                     deliver less at a higher step)
 #   SCALE_SUBS="1000 2000 5000 10000 15000" SCALE_DELIVERIES=100000
 #   SCALE_DURATION=6s                 the scale scenario (not in the default
 #                                     SCENARIOS): QoS 0 fan-out at the same
@@ -116,7 +119,7 @@ fi
 : "${FANOUT_SUBS:=10000}" "${FANOUT_RATES:=2 4 8 16 32 48 64 96 128}" "${FANOUT_DURATION:=6s}"
 : "${SAT_MIN_RATIO:=0.99}" "${SAT_MAX_P99_MS:=500}"
 : "${FANIN_PROCS:=2}" "${FANIN_PUBS:=1000}" "${FANIN_RATES:=20 25 30 35 40 45 50 55 60 70 80 90 100}" "${FANIN_DURATION:=8s}" "${FANIN_DRAIN:=15s}"
-: "${UNICAST_SUBS:=5000}" "${UNICAST_PUBS:=20}" "${UNICAST_RATES:=1000 1500 2500 5000 8500}" "${UNICAST_DURATION:=10s}"
+: "${UNICAST_SUBS:=5000}" "${UNICAST_PUBS:=20}" "${UNICAST_RATES:=1000 1250 1500 1750 2000 2500 3000 3500 4000 5000 6000 8500}" "${UNICAST_DURATION:=10s}"
 : "${SCALE_SUBS:=1000 2000 5000 10000 15000}" "${SCALE_DELIVERIES:=100000}" "${SCALE_DURATION:=6s}"
 : "${RUN_TIMEOUT:=180}"
 
