@@ -278,7 +278,7 @@ type member struct {
 }
 
 // done settles the member for the connect phase: connected and granted
-// its subscriptions (SUBACK), or failed. Every path of run and serve ends
+// its subscriptions (SUBACK), or failed. Every path of run and ended ends
 // in it, so the phase never waits for a client that gave up.
 func (m *member) done() { m.settle.Do(m.l.settled.Done) }
 

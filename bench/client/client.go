@@ -3,11 +3,13 @@
 // and 2 and receive, built on package packet and made cheap enough to hold
 // tens of thousands per process.
 //
-// A Client costs one goroutine (its read loop, run by the caller through
-// Serve) and a read buffer that starts at 256 bytes and grows only while
-// the connection is busy. Writes are made directly by the caller under a
-// per-client mutex; there is no writer goroutine and no timer per client
-// (keepalive pings are sent by whoever owns many clients, via Ping).
+// A Client's read side runs either on a goroutine of its own (Serve, run
+// by the caller) or, for plain TCP on Linux, on one of a Poller's few event
+// loops (ServeOn); its read buffer starts at 256 bytes and grows only
+// while the connection is busy. Writes are made directly by the caller
+// under a per-client mutex; there is no writer goroutine and no timer per
+// client (keepalive pings are sent by whoever owns many clients, via
+// Ping).
 package client
 
 import (
@@ -39,8 +41,10 @@ type Config struct {
 }
 
 // Handler receives what a client's read loop sees. Its methods are called
-// from the goroutine running Serve, one at a time; they must not keep p or
-// its payload after returning.
+// from the goroutine running Serve, or from the Poller loop serving the
+// client, one at a time; they must not keep p or its payload after
+// returning, and must not block (on a Poller they hold up every client of
+// the loop).
 type Handler interface {
 	// Message is called for each PUBLISH received, once its
 	// acknowledgement (PUBACK or PUBREC) is queued; queued acknowledgements
@@ -246,7 +250,7 @@ func (c *Client) ack(h Handler, a *packet.Ack) error {
 			}
 			return nil
 		}
-		return c.write(&packet.Ack{Kind: packet.PUBREL, PacketID: a.PacketID})
+		return c.queueAck(packet.PUBREL, a.PacketID)
 	case packet.PUBREL:
 		return c.queueAck(packet.PUBCOMP, a.PacketID)
 	}
@@ -357,7 +361,10 @@ func (c *Client) complete(id uint16, window bool) (int64, bool) {
 	w := c.window
 	c.mu.Unlock()
 	if ok && window && w != nil {
-		<-w
+		select {
+		case <-w:
+		default: // a broker acknowledging a SUBSCRIBE's id with a PUBACK
+		}
 	}
 	return sent, ok
 }

@@ -29,13 +29,19 @@ import (
 // ready socket once per epoll_wait and handles every complete frame read.
 //
 // The loops are level-triggered: a socket with more bytes than one read
-// took is reported again. Writes (acknowledgements, publishes, pings) are
-// made by the caller as before, directly on the connection under its
-// write lock.
+// took is reported again. A loop never blocks on a write: it writes the
+// acknowledgements it owes (PUBACK, PUBREC, PUBREL, PUBCOMP) without
+// waiting, and when the socket is full or a publisher holds the client's
+// write lock, a goroutine of that client's own writes the rest, in order.
+// Publishes and pings are written by their callers as before. The sockets
+// stay in the Go runtime's poller too (they are net.Conns, for the
+// callers' writes), which costs a runtime poll event per arrival but no
+// goroutine wake-up.
 type Poller struct {
 	loops []*pollLoop
 	next  atomic.Uint32
 	wg    sync.WaitGroup
+	once  sync.Once
 }
 
 // pollState is what a Client served by a Poller keeps.
@@ -46,6 +52,13 @@ type pollState struct {
 	h     Handler
 	onEnd func(error)
 	ended bool // the loop's
+
+	// Acknowledgements the loop could not write at once, written by a
+	// goroutine of this client's (see pollFlush).
+	pmu      sync.Mutex
+	pending  []byte
+	flushing bool                  // that goroutine runs
+	writeErr atomic.Pointer[error] // its write failed
 }
 
 // unpoll tells the loop serving c, if any, that its connection is closed.
@@ -64,10 +77,11 @@ type pollLoop struct {
 	epRaw    syscall.RawConn // parks the loop until the set is readable
 	deadline time.Time       // epFile's read deadline (see wait)
 
-	mu       sync.Mutex // guards the lists below
+	mu       sync.Mutex // guards the lists below, and efd against its close
 	incoming []*Client  // to register
 	ended    []*Client  // closed by Close or Disconnect
 	stopping bool
+	exited   bool // efd is closed
 
 	// The rest belongs to the loop goroutine.
 	clients map[int32]*Client // by descriptor
@@ -80,7 +94,8 @@ type pollLoop struct {
 // (should a nested epoll wake-up ever be missed).
 const pollParkLimit = time.Second
 
-var errPollerClosed = errors.New("poller closed")
+// errPollerClosed ends the clients of a closed Poller (Cause: "closed").
+var errPollerClosed = fmt.Errorf("poller closed: %w", net.ErrClosed)
 
 // NewPoller starts n event loops (n >= 1).
 func NewPoller(n int) (*Poller, error) {
@@ -141,12 +156,14 @@ func newPollLoop() (*pollLoop, error) {
 // Close stops the loops. Clients still served end with an error (their
 // end functions are called) and are closed.
 func (p *Poller) Close() {
-	for _, l := range p.loops {
-		l.mu.Lock()
-		l.stopping = true
-		l.mu.Unlock()
-		l.wake()
-	}
+	p.once.Do(func() {
+		for _, l := range p.loops {
+			l.mu.Lock()
+			l.stopping = true
+			l.wake()
+			l.mu.Unlock()
+		}
+	})
 	p.wg.Wait()
 }
 
@@ -181,29 +198,41 @@ func (c *Client) ServeOn(p *Poller, h Handler, end func(error)) bool {
 	}
 	c.loop.Store(l)
 	l.incoming = append(l.incoming, c)
-	l.mu.Unlock()
 	l.wake()
+	l.mu.Unlock()
 	return true
 }
 
-// closed tells c's loop that Close or Disconnect closed its connection:
-// the kernel has dropped it from the epoll set, so no event will.
+// closed tells c's loop that its connection was closed (by Close,
+// Disconnect or a failed write): the kernel has dropped it from the epoll
+// set, so no event will. A loop that has exited ended its clients.
 func (l *pollLoop) closed(c *Client) {
 	l.mu.Lock()
-	l.ended = append(l.ended, c)
+	if !l.exited {
+		l.ended = append(l.ended, c)
+		l.wake()
+	}
 	l.mu.Unlock()
-	l.wake()
 }
 
+// wake makes the loop look at its lists. Called with l.mu held, so that
+// efd is still the loop's (run closes it under l.mu).
 func (l *pollLoop) wake() {
-	unix.Write(l.efd, eventfdOne)
+	if !l.exited {
+		unix.Write(l.efd, eventfdOne)
+	}
 }
 
 var eventfdOne = binary.NativeEndian.AppendUint64(nil, 1)
 
 func (l *pollLoop) run() {
-	defer l.epFile.Close()
-	defer unix.Close(l.efd)
+	defer func() {
+		l.mu.Lock()
+		l.exited = true
+		unix.Close(l.efd)
+		l.mu.Unlock()
+		l.epFile.Close()
+	}()
 	for {
 		n, err := l.wait()
 		if err != nil {
@@ -243,6 +272,9 @@ func (l *pollLoop) run() {
 // register adds c to the set, after handling what Connect read beyond
 // the CONNACK.
 func (l *pollLoop) register(c *Client) {
+	if c.ended {
+		return // closed, and ended, in this same pass
+	}
 	if err := c.frames(l.pub); err != nil {
 		l.drop(c, err)
 		return
@@ -278,6 +310,8 @@ func (l *pollLoop) drop(c *Client, err error) {
 	c.conn.Close()
 	if c.closing.Load() {
 		err = nil
+	} else if werr := c.writeErr.Load(); werr != nil {
+		err = *werr
 	}
 	c.onEnd(err)
 }
@@ -393,5 +427,102 @@ func (c *Client) frames(pub *packet.Publish) error {
 		c.end = copy(c.rbuf, c.rbuf[c.start:c.end])
 		c.start = 0
 	}
-	return c.flushAcks()
+	return c.pollFlush()
+}
+
+// pollFlush writes the acknowledgements the loop owes without blocking
+// the loop: at once when the write lock is free and the socket takes
+// them; what is left goes to a goroutine of this client's, which writes
+// it (and whatever the loop owes meanwhile, after it) under the lock.
+func (c *Client) pollFlush() error {
+	if len(c.acks) == 0 {
+		return nil
+	}
+	c.pmu.Lock()
+	behind := c.flushing
+	if behind {
+		c.pending = append(c.pending, c.acks...)
+	}
+	c.pmu.Unlock()
+	if behind {
+		c.acks = c.acks[:0]
+		return nil
+	}
+	// No flusher runs (only the loop starts one), so nothing written
+	// now can overtake older acknowledgements.
+	rest := c.acks
+	if c.wmu.TryLock() {
+		n, err := c.writeNow(c.acks)
+		c.wmu.Unlock()
+		if err != nil {
+			return err
+		}
+		c.lastWrite.Store(time.Now().UnixNano())
+		rest = c.acks[n:]
+	}
+	if len(rest) > 0 {
+		c.pmu.Lock()
+		c.pending = append(c.pending[:0], rest...)
+		c.flushing = true
+		c.pmu.Unlock()
+		go c.flushPending()
+	}
+	c.acks = c.acks[:0]
+	return nil
+}
+
+// writeNow writes b without waiting: how much the socket took.
+func (c *Client) writeNow(b []byte) (int, error) {
+	var n int
+	var werr error
+	err := c.raw.Control(func(fd uintptr) {
+		for n < len(b) {
+			m, err := unix.Write(int(fd), b[n:])
+			if err == unix.EINTR {
+				continue
+			}
+			if err == unix.EAGAIN {
+				return
+			}
+			if err != nil {
+				werr = &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", err)}
+				return
+			}
+			n += m
+		}
+	})
+	if err != nil {
+		return n, err
+	}
+	return n, werr
+}
+
+// flushPending is the goroutine that writes what pollFlush could not. A
+// failed write closes the connection; the loop then ends the client with
+// the write's error.
+func (c *Client) flushPending() {
+	for {
+		c.pmu.Lock()
+		b := c.pending
+		c.pending = nil
+		if len(b) == 0 {
+			c.flushing = false
+			c.pmu.Unlock()
+			return
+		}
+		c.pmu.Unlock()
+		c.wmu.Lock()
+		_, err := c.conn.Write(b)
+		c.wmu.Unlock()
+		c.lastWrite.Store(time.Now().UnixNano())
+		if err != nil {
+			c.writeErr.Store(&err)
+			c.conn.Close()
+			c.unpoll()
+			c.pmu.Lock()
+			c.pending, c.flushing = nil, false
+			c.pmu.Unlock()
+			return
+		}
+	}
 }

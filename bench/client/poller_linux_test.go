@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -16,7 +18,12 @@ import (
 // script returns after it (CONNACK first), then does what then says.
 func fakeBroker(t *testing.T, script []byte, then func(net.Conn)) Target {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	return fakeBrokerOn(t, &net.ListenConfig{}, script, then)
+}
+
+func fakeBrokerOn(t *testing.T, lc *net.ListenConfig, script []byte, then func(net.Conn)) Target {
+	t.Helper()
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,9 +123,13 @@ func TestPollerEnds(t *testing.T) {
 	p := pollerFor(t)
 	r := &recorder{msgs: make(chan *packet.Publish, 10), acks: make(chan packet.Type, 10)}
 	for _, how := range []string{"close", "disconnect"} {
-		c := connectTo(t, fakeBroker(t, encode(t, &packet.Connack{}), hold))
+		c := connectTo(t, fakeBroker(t, encode(t, &packet.Connack{}), func(c net.Conn) {
+			c.Write(encode(t, &packet.Publish{Topic: "t"}))
+			hold(c)
+		}))
 		ended := make(chan error, 2)
 		c.ServeOn(p, r, func(err error) { ended <- err })
+		within(t, r.msgs) // served: on the loop's list, or in its epoll set
 		if how == "close" {
 			c.Close()
 		} else {
@@ -145,5 +156,58 @@ func TestPollerEnds(t *testing.T) {
 	c2.ServeOn(p, r, func(err error) { ended <- err })
 	if err := within(t, ended); err != errPollerClosed {
 		t.Errorf("served after the poller closed: ended with %v", err)
+	}
+}
+
+type counter struct{ n atomic.Int64 }
+
+func (c *counter) Message(*packet.Publish, time.Time)              { c.n.Add(1) }
+func (c *counter) Acked(packet.Type, time.Duration, packet.Packet) {}
+
+// A loop never blocks on a write: a broker that floods a client with QoS 1
+// messages and never reads its PUBACKs fills the client's socket, and the
+// other client of the same (single) loop is still served.
+func TestPollerLoopDoesNotBlockOnAWrite(t *testing.T) {
+	p, err := NewPoller(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	var flood []byte
+	for range 100_000 {
+		flood, _ = packet.Encode(flood, packet.Version311, &packet.Publish{Topic: "f", QoS: 1, PacketID: 1})
+	}
+	flooded := &counter{}
+	// The broker's receive buffer is as small as the kernel allows, from
+	// the handshake on (accepted sockets inherit it), and it never reads:
+	// the client's socket fills with PUBACKs after about 4 MB (tcp_wmem's
+	// maximum here), a million of them.
+	small := &net.ListenConfig{Control: func(_, _ string, rc syscall.RawConn) error {
+		rc.Control(func(fd uintptr) { syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, 4096) })
+		return nil
+	}}
+	a := connectTo(t, fakeBrokerOn(t, small, encode(t, &packet.Connack{}), func(c net.Conn) {
+		for range 20 {
+			if _, err := c.Write(flood); err != nil {
+				return
+			}
+		}
+		time.Sleep(30 * time.Second)
+	}))
+	a.ServeOn(p, flooded, func(error) {})
+	const enough = 1_500_000
+	deadline := time.Now().Add(30 * time.Second)
+	for flooded.n.Load() < enough && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := flooded.n.Load(); n < enough {
+		t.Fatalf("the flooded client got only %d messages in 30s", n)
+	}
+	r := &recorder{msgs: make(chan *packet.Publish, 10), acks: make(chan packet.Type, 10)}
+	b := connectTo(t, fakeBroker(t, encode(t, &packet.Connack{}, &packet.Publish{Topic: "b"}), func(c net.Conn) { c.Read(make([]byte, 64)) }))
+	defer b.Close()
+	b.ServeOn(p, r, func(error) {})
+	if m := within(t, r.msgs); m.Topic != "b" {
+		t.Fatalf("got %q", m.Topic)
 	}
 }
