@@ -121,7 +121,7 @@ func echoes(t *testing.T, c io.ReadWriter) {
 func TestEpollAcceptResumesAfterAPause(t *testing.T) {
 	rs := newRecorders(true)
 	s := startEpoll(t, EpollOptions{Loops: 1}, rs.accept)
-	ep := openEpollInfo(t, s.loops[0].epfd)
+	ep := openEpollInfo(t, s.loops[0].set.FD)
 	if !ep.watches(t, s.lfd) {
 		t.Fatal("the listener is not in the epoll set to begin with")
 	}
@@ -146,7 +146,7 @@ func TestEpollRetriesAFailedAcceptRearm(t *testing.T) {
 	rs := newRecorders(true)
 	s := startEpoll(t, EpollOptions{Loops: 1}, rs.accept)
 	lfd := s.lfd
-	ep := openEpollInfo(t, s.loops[0].epfd)
+	ep := openEpollInfo(t, s.loops[0].set.FD)
 	listener, err := unix.Dup(lfd) // holds the listening socket while lfd names /dev/null
 	if err != nil {
 		t.Fatal(err)

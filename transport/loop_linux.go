@@ -3,16 +3,16 @@
 package transport
 
 import (
-	"encoding/binary"
 	"errors"
 	"io"
 	"os"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/herald-mqtt/herald/internal/epollset"
 )
 
 // The loops are level-triggered. A loop reads each ready socket once per
@@ -24,14 +24,10 @@ import (
 // conn is gone from the map. EPOLLOUT is armed only while a socket buffer
 // is full, so level-triggering never spins on writable sockets.
 //
-// A loop does not block in epoll_wait. A goroutine blocked in a system call
-// keeps its thread, and the Go runtime's monitor then wakes every 20 µs to
-// see whether to hand its processor to another thread: on a busy broker
-// that polling and the hand-offs it causes cost a tenth of the CPU (seen
-// in profiles of a connect storm). Instead the epoll descriptor is itself
-// registered with the runtime's poller (an epoll set is readable while it
-// has ready events), the loop polls it with a zero timeout, and parks like
-// any goroutine waiting on a socket when nothing is ready.
+// A loop does not block in epoll_wait: its set (package epollset) is
+// itself registered with the runtime's poller, the loop polls it with a
+// zero timeout, and parks like any goroutine waiting on a socket when
+// nothing is ready (epollset says why).
 //
 // Other goroutines wake a parked loop through an eventfd in its epoll
 // set. The runtime notices it when it next polls for ready descriptors:
@@ -42,9 +38,8 @@ import (
 // fan-out wave routed by one loop reached the other loop only after the
 // first had written its own half (80 ms later for 5,000 subscribers).
 // So a loop about to flush many conns first kicks the loops it has
-// notified (see kickNotified): it moves their epoll descriptor's read
-// deadline into the past, which makes a parked loop runnable on the spot
-// and starts an idle processor for it.
+// notified (see kickNotified, epollset.Set.Kick), which makes a parked
+// loop runnable on the spot and starts an idle processor for it.
 //
 // Pauser.PauseRead swaps EPOLLIN for EPOLLRDHUP in a conn's interest set;
 // the loop does it in service, the one place that sets interest, so a
@@ -63,41 +58,26 @@ const (
 	acceptBatch   = 256                    // accepts per listener event, so one loop is not hogged
 	acceptPause   = 100 * time.Millisecond // after EMFILE and the like
 	timerTick     = 100 * time.Millisecond // resolution of close and PROXY deadlines
-	parkLimit     = time.Second            // longest a loop parks without looking (see wait)
 	// kickFlush is the flush list length (about a millisecond of writes)
 	// from which a loop kicks the loops it has notified before writing.
 	kickFlush = 128
 )
 
-var (
-	eventfdOne      = binary.NativeEndian.AppendUint64(nil, 1)
-	errProxyTimeout = errors.New("transport: no PROXY protocol header in time")
-	longAgo         = time.Unix(1, 0) // a read deadline that has passed (see kickNotified)
-)
+var errProxyTimeout = errors.New("transport: no PROXY protocol header in time")
 
 // loop is one event loop: an epoll instance, the goroutine that waits on
 // it, and the connections it owns.
 type loop struct {
-	srv  *EpollServer
-	id   int
-	epfd int
-	efd  int // eventfd through which other goroutines wake the loop
-
-	// epFile is epfd registered with the runtime poller; epRaw waits on
-	// it (see wait). deadline is the read deadline the loop last set,
-	// zero when it must set one afresh (it passed, or a kick moved it).
-	epFile   *os.File
-	epRaw    syscall.RawConn
-	deadline time.Time
+	srv *EpollServer
+	id  int
+	set *epollset.Set
+	efd int // eventfd through which other goroutines wake the loop
 
 	// polling is set while the loop is in, or about to enter, epoll_wait;
 	// only then does a producer pay for an eventfd write. notified
 	// collapses the wake-ups of many producers into one write.
 	polling  atomic.Bool
 	notified atomic.Bool
-	// wakeMu is read-held across the eventfd write so that the exiting
-	// loop cannot close (and the process reuse) efd under a producer.
-	wakeMu sync.RWMutex
 
 	mu       sync.Mutex // guards flushQ, incoming, dead
 	flushQ   []*econn   // conns with bytes to write or a Close to act on
@@ -113,7 +93,6 @@ type loop struct {
 	iov        []unix.Iovec
 	spareQ     []*econn
 	spareIn    []*econn
-	efdBuf     [8]byte
 	stopping   bool
 	nextLoop   int           // round-robin cursor (loops[0] only)
 	pausedTill time.Duration // accept paused until then (loops[0] only); 0: not paused
@@ -137,53 +116,23 @@ type handshake struct {
 }
 
 func newLoop(s *EpollServer, id int) (*loop, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	set, err := epollset.New()
 	if err != nil {
-		return nil, os.NewSyscallError("epoll_create1", err)
-	}
-	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		unix.Close(epfd)
-		return nil, os.NewSyscallError("eventfd", err)
-	}
-	// Non-blocking, so that os.NewFile hands it to the runtime poller.
-	if err := unix.SetNonblock(epfd, true); err != nil {
-		unix.Close(epfd)
-		unix.Close(efd)
-		return nil, os.NewSyscallError("fcntl", err)
-	}
-	epFile := os.NewFile(uintptr(epfd), "epoll")
-	epRaw, err := epFile.SyscallConn()
-	if err != nil {
-		epFile.Close()
-		unix.Close(efd)
 		return nil, err
 	}
-	l := &loop{
-		srv: s, id: id, epfd: epfd, efd: efd, epFile: epFile, epRaw: epRaw,
+	return &loop{
+		srv: s, id: id, set: set,
 		lingering:  make(map[*econn]linger),
 		handshakes: make(map[*econn]handshake),
 		buf:        make([]byte, s.opts.ReadBufferSize),
 		events:     make([]unix.EpollEvent, eventsPerWait),
-	}
-	if err := l.watch(efd, unix.EPOLLIN, unix.EPOLL_CTL_ADD); err != nil {
-		l.closeFDs()
-		return nil, err
-	}
-	return l, nil
+	}, nil
 }
 
-func (l *loop) closeFDs() {
-	l.wakeMu.Lock()
-	unix.Close(l.efd)
-	l.efd = -1
-	l.wakeMu.Unlock()
-	l.epFile.Close()
-}
+func (l *loop) closeFDs() { l.set.Close() }
 
 func (l *loop) watch(fd int, events uint32, op int) error {
-	ev := unix.EpollEvent{Events: events, Fd: int32(fd)}
-	return os.NewSyscallError("epoll_ctl", epollCtl(l.epfd, op, fd, &ev))
+	return l.set.Ctl(op, fd, events)
 }
 
 func (l *loop) now() time.Duration { return time.Since(l.srv.start) }
@@ -196,12 +145,9 @@ func (l *loop) wake() {
 	if !l.polling.Load() || l.notified.Swap(true) {
 		return
 	}
-	l.wakeMu.RLock()
-	if l.efd >= 0 {
-		writeFD(l.efd, eventfdOne)
+	if l.set.Wake() {
 		l.stats.wakeups.Add(1)
 	}
-	l.wakeMu.RUnlock()
 }
 
 // kickNotified makes the other loops that have been sent a wake-up, and
@@ -213,7 +159,7 @@ func (l *loop) wake() {
 func (l *loop) kickNotified() {
 	for _, o := range l.srv.loops {
 		if o != l && o.polling.Load() && o.notified.Load() {
-			o.epFile.SetReadDeadline(longAgo)
+			o.set.Kick()
 		}
 	}
 }
@@ -260,9 +206,9 @@ func (l *loop) run() {
 		}
 		n, err := l.wait(timeout)
 		l.polling.Store(false)
-		if err != nil && err != unix.EINTR {
-			// Only a bug (a bad epfd) gets here; drop everything.
-			l.eachConn(func(c *econn) { l.finish(c, os.NewSyscallError("epoll_wait", err)) })
+		if err != nil {
+			// Only a bug (a bad epoll descriptor) gets here; drop everything.
+			l.eachConn(func(c *econn) { l.finish(c, err) })
 			return
 		}
 		for _, ev := range l.events[:max(n, 0)] {
@@ -283,43 +229,12 @@ func (l *loop) run() {
 // wait is epoll_wait with timeout in milliseconds (-1: none), without
 // blocking the thread: see the comment at the top of this file.
 func (l *loop) wait(timeout int) (int, error) {
-	if timeout == 0 {
-		return epollPoll(l.epfd, l.events)
-	}
-	// Even with nothing to time, the loop never parks for longer than
-	// parkLimit: should the kernel ever drop the nested epoll set's
-	// wake-up (there have been such bugs), the loop looks again rather
-	// than sleep forever. The deadline is moved only when it comes near,
-	// not on every park.
-	now := time.Now()
-	switch {
-	case timeout > 0:
-		l.deadline = now.Add(time.Duration(timeout) * time.Millisecond)
-		l.epFile.SetReadDeadline(l.deadline)
-	case l.deadline.Sub(now) < parkLimit/2:
-		l.deadline = now.Add(parkLimit)
-		l.epFile.SetReadDeadline(l.deadline)
-	}
-	var n int
-	var werr error
-	err := l.epRaw.Read(func(uintptr) bool {
-		n, werr = epollPoll(l.epfd, l.events)
-		return n != 0 || werr != nil // else park until the set is readable
-	})
-	if errors.Is(err, os.ErrDeadlineExceeded) {
-		l.deadline = time.Time{} // passed, or moved by a kick: set afresh
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	return n, werr
+	return l.set.Wait(l.events, time.Duration(timeout)*time.Millisecond)
 }
 
 func (l *loop) dispatch(ev unix.EpollEvent) {
 	switch {
-	case ev.Fd == int32(l.efd):
-		read(ev.Fd, l.efdBuf[:])
+	case l.set.Woken(ev):
 		l.notified.Store(false)
 		return
 	case l.id == 0 && ev.Fd == int32(l.srv.lfd):

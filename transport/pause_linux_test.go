@@ -51,7 +51,7 @@ func TestEpollPauseSwapsEPOLLINForEPOLLRDHUP(t *testing.T) {
 	s := startEpoll(t, EpollOptions{Loops: 1}, rs.accept)
 	c := dial(t, s.Addr().String())
 	r := rs.next(t)
-	epfd, fd := s.loops[0].epfd, r.conn.(*econn).fd
+	epfd, fd := s.loops[0].set.FD, r.conn.(*econn).fd
 	const mask = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLOUT
 	waitInterest := func(want uint32) {
 		t.Helper()

@@ -3,8 +3,6 @@
 package client
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +14,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/herald-mqtt/herald/internal/epollset"
 	"github.com/herald-mqtt/herald/packet"
 )
 
@@ -68,31 +67,22 @@ func (c *Client) unpoll() {
 	}
 }
 
-// pollLoop is one event loop: an epoll set, an eventfd through which other
-// goroutines wake it, and the clients it serves.
+// pollLoop is one event loop: an epoll set (whose eventfd other goroutines
+// wake it through) and the clients it serves.
 type pollLoop struct {
-	epfd     int
-	efd      int
-	epFile   *os.File        // epfd, registered with the runtime poller
-	epRaw    syscall.RawConn // parks the loop until the set is readable
-	deadline time.Time       // epFile's read deadline (see wait)
+	set *epollset.Set // parks the loop, not its thread, while nothing is ready
 
-	mu       sync.Mutex // guards the lists below, and efd against its close
+	mu       sync.Mutex // guards the lists below
 	incoming []*Client  // to register
 	ended    []*Client  // closed by Close or Disconnect
 	stopping bool
-	exited   bool // efd is closed
+	exited   bool // the loop ended its clients and returned
 
 	// The rest belongs to the loop goroutine.
 	clients map[int32]*Client // by descriptor
 	events  []unix.EpollEvent
 	pub     *packet.Publish // every PUBLISH is decoded into it
-	efdBuf  [8]byte
 }
-
-// pollParkLimit bounds how long a loop parks without looking at its set
-// (should a nested epoll wake-up ever be missed).
-const pollParkLimit = time.Second
 
 // errPollerClosed ends the clients of a closed Poller (Cause: "closed").
 var errPollerClosed = fmt.Errorf("poller closed: %w", net.ErrClosed)
@@ -114,43 +104,16 @@ func NewPoller(n int) (*Poller, error) {
 }
 
 func newPollLoop() (*pollLoop, error) {
-	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	set, err := epollset.New()
 	if err != nil {
-		return nil, os.NewSyscallError("epoll_create1", err)
-	}
-	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
-	if err != nil {
-		unix.Close(epfd)
-		return nil, os.NewSyscallError("eventfd", err)
-	}
-	// Non-blocking, so that os.NewFile hands it to the runtime poller and
-	// the loop can park like any goroutine waiting for a socket rather
-	// than hold a thread in epoll_wait.
-	if err := unix.SetNonblock(epfd, true); err != nil {
-		unix.Close(epfd)
-		unix.Close(efd)
-		return nil, os.NewSyscallError("fcntl", err)
-	}
-	epFile := os.NewFile(uintptr(epfd), "epoll")
-	epRaw, err := epFile.SyscallConn()
-	if err != nil {
-		epFile.Close()
-		unix.Close(efd)
 		return nil, err
 	}
-	l := &pollLoop{
-		epfd: epfd, efd: efd, epFile: epFile, epRaw: epRaw,
+	return &pollLoop{
+		set:     set,
 		clients: make(map[int32]*Client),
 		events:  make([]unix.EpollEvent, 64),
 		pub:     new(packet.Publish),
-	}
-	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(efd)}
-	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, &ev); err != nil {
-		epFile.Close()
-		unix.Close(efd)
-		return nil, os.NewSyscallError("epoll_ctl", err)
-	}
-	return l, nil
+	}, nil
 }
 
 // Close stops the loops. Clients still served end with an error (their
@@ -215,23 +178,15 @@ func (l *pollLoop) closed(c *Client) {
 	l.mu.Unlock()
 }
 
-// wake makes the loop look at its lists. Called with l.mu held, so that
-// efd is still the loop's (run closes it under l.mu).
-func (l *pollLoop) wake() {
-	if !l.exited {
-		unix.Write(l.efd, eventfdOne)
-	}
-}
-
-var eventfdOne = binary.NativeEndian.AppendUint64(nil, 1)
+// wake makes the loop look at its lists.
+func (l *pollLoop) wake() { l.set.Wake() }
 
 func (l *pollLoop) run() {
 	defer func() {
 		l.mu.Lock()
 		l.exited = true
-		unix.Close(l.efd)
 		l.mu.Unlock()
-		l.epFile.Close()
+		l.set.Close()
 	}()
 	for {
 		n, err := l.wait()
@@ -240,8 +195,7 @@ func (l *pollLoop) run() {
 			return
 		}
 		for _, ev := range l.events[:n] {
-			if ev.Fd == int32(l.efd) {
-				unix.Read(l.efd, l.efdBuf[:])
+			if l.set.Woken(ev) {
 				continue
 			}
 			// A stale event (its descriptor closed and reused since) is
@@ -284,8 +238,7 @@ func (l *pollLoop) register(c *Client) {
 	// client's entry in ended (handled first) ends it.
 	var err error
 	cerr := c.raw.Control(func(fd uintptr) {
-		ev := unix.EpollEvent{Events: unix.EPOLLIN | unix.EPOLLRDHUP, Fd: int32(fd)}
-		err = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, int(fd), &ev)
+		err = l.set.Ctl(unix.EPOLL_CTL_ADD, int(fd), unix.EPOLLIN|unix.EPOLLRDHUP)
 	})
 	if cerr != nil {
 		err = cerr
@@ -332,38 +285,12 @@ func (l *pollLoop) stop(cause error) {
 }
 
 // wait returns the number of ready events, parking the goroutine (not its
-// thread) while there are none: epfd is itself registered with the
-// runtime poller, readable while the set has ready events.
+// thread) while there are none.
 func (l *pollLoop) wait() (int, error) {
 	for {
-		n, err := unix.EpollWait(l.epfd, l.events, 0)
-		if err == unix.EINTR {
-			continue
-		}
+		n, err := l.set.Wait(l.events, -1)
 		if n != 0 || err != nil {
-			return n, os.NewSyscallError("epoll_wait", err)
-		}
-		now := time.Now()
-		if l.deadline.Sub(now) < pollParkLimit/2 {
-			l.deadline = now.Add(pollParkLimit)
-			l.epFile.SetReadDeadline(l.deadline)
-		}
-		var werr error
-		err = l.epRaw.Read(func(uintptr) bool {
-			for {
-				n, werr = unix.EpollWait(l.epfd, l.events, 0)
-				if werr != unix.EINTR {
-					return n != 0 || werr != nil
-				}
-			}
-		})
-		switch {
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			l.deadline = time.Time{}
-		case err != nil:
-			return 0, err
-		case n != 0 || werr != nil:
-			return n, os.NewSyscallError("epoll_wait", werr)
+			return n, err
 		}
 	}
 }
