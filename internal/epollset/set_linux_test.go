@@ -51,10 +51,14 @@ func TestWaitReadyTimeoutKick(t *testing.T) {
 	go func() {
 		time.Sleep(20 * time.Millisecond)
 		s.Wake()
-		s.Wake()
 	}()
 	if n, err := s.Wait(events, -1); n != 1 || err != nil || !s.Woken(events[0]) {
 		t.Fatalf("woken: Wait = %d, %v, %+v", n, err, events[0])
+	}
+	s.Wake()
+	s.Wake()
+	if n, err := s.Wait(events, -1); n != 1 || err != nil || !s.Woken(events[0]) {
+		t.Fatalf("woken twice: Wait = %d, %v, %+v", n, err, events[0])
 	}
 	if n, err := s.Poll(events); n != 0 || err != nil {
 		t.Fatalf("after Woken consumed the wake-ups: Poll = %d, %v", n, err)
