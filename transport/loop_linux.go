@@ -70,8 +70,7 @@ var errProxyTimeout = errors.New("transport: no PROXY protocol header in time")
 type loop struct {
 	srv *EpollServer
 	id  int
-	set *epollset.Set
-	efd int // eventfd through which other goroutines wake the loop
+	set *epollset.Set // with the eventfd through which others wake the loop
 
 	// polling is set while the loop is in, or about to enter, epoll_wait;
 	// only then does a producer pay for an eventfd write. notified

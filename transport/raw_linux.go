@@ -10,19 +10,12 @@ import (
 )
 
 // The event loops' system calls, made with RawSyscall: none of them blocks
-// (every socket is non-blocking, epoll_wait is called with a zero timeout,
-// close has no linger), so the runtime need not be told that the thread is
+// (every socket is non-blocking, close has no linger; epoll_wait, with a
+// zero timeout, is package epollset's), so the runtime need not be told that the thread is
 // in a system call. Told, its monitor watches for calls that outlast 20 µs
 // (a loopback writev that runs the receiver's TCP stack often does) and
 // hands the processor to another thread: measured on a connect storm, that
 // bookkeeping was a sixth of the broker's CPU.
-
-func rawErr(e unix.Errno) error {
-	if e == 0 {
-		return nil
-	}
-	return e
-}
 
 // writev writes iov to fd in one system call; x/sys has no variant that
 // takes reusable iovecs.

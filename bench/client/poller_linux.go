@@ -287,6 +287,9 @@ func (l *pollLoop) stop(cause error) {
 // wait returns the number of ready events, parking the goroutine (not its
 // thread) while there are none.
 func (l *pollLoop) wait() (int, error) {
+	if n, err := l.set.Poll(l.events); n != 0 || err != nil {
+		return n, err
+	}
 	for {
 		n, err := l.set.Wait(l.events, -1)
 		if n != 0 || err != nil {

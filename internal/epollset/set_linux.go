@@ -36,8 +36,8 @@ const parkLimit = time.Second
 var longAgo = time.Unix(1, 0)
 
 // Set is one epoll instance, with an eventfd in it through which other
-// goroutines wake its owner (Wake). Poll, Wait and Woken belong to one
-// goroutine, the owner; Wake and Kick may be called from any.
+// goroutines wake its owner (Wake). Poll, Wait, Woken and Close belong to
+// one goroutine, the owner; Wake and Kick may be called from any.
 type Set struct {
 	FD   int // the epoll descriptor, for epoll_ctl
 	file *os.File
@@ -45,6 +45,12 @@ type Set struct {
 	// deadline is the read deadline Wait last set, zero when it must set
 	// one afresh (it passed, or a Kick moved it).
 	deadline time.Time
+	// park is Wait's callback for the runtime poller, and n and err its
+	// results: fields, so that parking allocates nothing.
+	park func(uintptr) bool
+	n    int
+	err  error
+	evs  []unix.EpollEvent
 
 	// wakeMu is read-held across the eventfd write so that Close cannot
 	// close efd (and the process reuse the number) under a waker.
@@ -73,6 +79,10 @@ func New() (*Set, error) {
 		return nil, err
 	}
 	s := &Set{FD: fd, file: file, raw: raw, efd: -1}
+	s.park = func(uintptr) bool {
+		s.n, s.err = s.Poll(s.evs)
+		return s.n != 0 || s.err != nil // else park until the set is readable
+	}
 	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
 		file.Close()
@@ -145,8 +155,9 @@ func (s *Set) Poll(events []unix.EpollEvent) (int, error) {
 }
 
 // Wait returns the events ready, parking the goroutine (not its thread)
-// until some are, at most timeout (negative: no bound). It returns 0 and
-// no error when the timeout passed, when a Kick came, and after parkLimit.
+// until some are, at most timeout. A negative timeout is no bound, but
+// Wait then returns after parkLimit all the same. It returns 0 and no
+// error when the timeout passed, after parkLimit, and when a Kick came.
 func (s *Set) Wait(events []unix.EpollEvent, timeout time.Duration) (int, error) {
 	if timeout == 0 {
 		return s.Poll(events)
@@ -161,12 +172,9 @@ func (s *Set) Wait(events []unix.EpollEvent, timeout time.Duration) (int, error)
 		s.deadline = now.Add(parkLimit)
 		s.file.SetReadDeadline(s.deadline)
 	}
-	var n int
-	var werr error
-	err := s.raw.Read(func(uintptr) bool {
-		n, werr = s.Poll(events)
-		return n != 0 || werr != nil // else park until the set is readable
-	})
+	s.evs, s.n, s.err = events, 0, nil
+	err := s.raw.Read(s.park)
+	s.evs = nil
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		s.deadline = time.Time{} // passed, or moved by a Kick: set afresh
 		return 0, nil
@@ -174,7 +182,7 @@ func (s *Set) Wait(events []unix.EpollEvent, timeout time.Duration) (int, error)
 	if err != nil {
 		return 0, err
 	}
-	return n, werr
+	return s.n, s.err
 }
 
 // Kick makes the owner's Wait return now if it is parked, and start at

@@ -33,7 +33,7 @@ func TestWaitReadyTimeoutKick(t *testing.T) {
 	if n, err := s.Wait(events, 50*time.Millisecond); n != 0 || err != nil {
 		t.Fatalf("nothing ready: Wait = %d, %v", n, err)
 	}
-	if d := time.Since(start); d < 40*time.Millisecond {
+	if d := time.Since(start); d < 40*time.Millisecond || d > 500*time.Millisecond {
 		t.Fatalf("the 50ms timeout returned after %v", d)
 	}
 
@@ -74,6 +74,28 @@ func TestWaitReadyTimeoutKick(t *testing.T) {
 	}
 	if d := time.Since(start); d > 500*time.Millisecond {
 		t.Fatalf("the kick took %v (the park limit is 1s)", d)
+	}
+	// After a kick Wait parks again (it does not keep finding the past
+	// deadline): the next wake-up is what ends it.
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		s.Wake()
+	}()
+	if n, err := s.Wait(events, -1); n != 1 || err != nil || !s.Woken(events[0]) {
+		t.Fatalf("after the kick: Wait = %d, %v, %+v; want the wake-up", n, err, events[0])
+	}
+}
+
+// Parking allocates nothing.
+func TestWaitAllocatesNothing(t *testing.T) {
+	s, err := New()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	events := make([]unix.EpollEvent, 4)
+	if n := testing.AllocsPerRun(20, func() { s.Wait(events, time.Microsecond) }); n != 0 {
+		t.Fatalf("Wait allocates %v times per call", n)
 	}
 }
 
