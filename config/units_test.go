@@ -150,3 +150,40 @@ func TestUnmarshalYAMLRejectsNonScalars(t *testing.T) {
 		t.Errorf("size from a mapping: error = %v; want it to say got a mapping", err)
 	}
 }
+
+// FuzzParseDuration: whatever is written either fails or gives a
+// non-negative duration that reads back the same from its String.
+func FuzzParseDuration(f *testing.F) {
+	for _, s := range []string{"10s", "1m30s", "168h", "0", "30", "-1s", "1.5h", "9223372036854775807ns", "1e3s", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		d, err := ParseDuration(s)
+		if err != nil {
+			return
+		}
+		if d < 0 {
+			t.Fatalf("ParseDuration(%q) = %v, negative", s, d)
+		}
+		if back, err := ParseDuration(d.String()); err != nil || back != d {
+			t.Fatalf("ParseDuration(%q) = %v, whose String reads back as %v, %v", s, d, back, err)
+		}
+	})
+}
+
+// FuzzParseByteSize: whatever is written either fails or gives a size
+// that reads back the same from its String.
+func FuzzParseByteSize(f *testing.F) {
+	for _, s := range []string{"65536", "512KiB", "1MB", "8 MiB", "1TiB", "0", "-1", "1.5MB", "99999999999999999999", "16EiB", "kb", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		b, err := ParseByteSize(s)
+		if err != nil {
+			return
+		}
+		if back, err := ParseByteSize(b.String()); err != nil || back != b {
+			t.Fatalf("ParseByteSize(%q) = %d, whose String %q reads back as %d, %v", s, b, b.String(), back, err)
+		}
+	})
+}
