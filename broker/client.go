@@ -109,6 +109,7 @@ const (
 	fWillExpires                       // the will has a Message Expiry Interval (willExpiry)
 	fEndedByClient                     // the client sent DISCONNECT
 	fEndedByBroker                     // the broker closed it with a reason code
+	fAdmitted                          // it holds a place under Limits.MaxConnections
 )
 
 func (c *client) is(f uint32) bool { return c.flags.Load()&f != 0 }
@@ -405,6 +406,9 @@ func (c *client) Closed(err error) {
 	if c.setOnce(fGone) {
 		c.srv.removeClient(c)
 		c.srv.forgetPaused(c)
+		if c.is(fAdmitted) {
+			c.srv.admission.open.Add(-1)
+		}
 		if c.sess != nil {
 			c.sess.detach(c)
 		}

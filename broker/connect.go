@@ -117,7 +117,7 @@ func (c *client) handleConnect(p *packet.Connect) error {
 		return c.refuse(packet.ClientIDNotValid, "client identifier too long")
 	}
 
-	if code := c.srv.admit(c.info.ClientID, time.Now()); code != packet.Success {
+	if code := c.srv.admit(c, time.Now()); code != packet.Success {
 		return c.refuse(code, "refused by an overload limit")
 	}
 

@@ -10,7 +10,7 @@ import (
 
 // Limits are the overload protections. Zero values disable each one.
 type Limits struct {
-	MaxConnections   int           // connected clients across all listeners
+	MaxConnections   int           // clients connected, or past CONNECT and authenticating, across all listeners
 	ConnectRate      float64       // CONNECTs accepted per second (token bucket)
 	ConnectBurst     int           // bucket size for ConnectRate
 	PublishRate      float64       // PUBLISH packets per second per client
@@ -66,6 +66,10 @@ func (b *bucket) take(now time.Time, n float64) bool {
 
 // admission applies the node-wide CONNECT limits.
 type admission struct {
+	// open counts the connections admitted under MaxConnections whose
+	// Closed has not run: taken at admit, not at CONNACK, so that the
+	// CONNECTs waiting for a slow Authenticator count too.
+	open     atomic.Int64
 	mu       sync.Mutex
 	connect  bucket
 	flaps    map[string]*flapRecord
@@ -77,21 +81,25 @@ type flapRecord struct {
 	bannedUntil time.Time
 }
 
-// admit decides whether a CONNECT may proceed before authentication. It
+// admit decides whether c's CONNECT may proceed before authentication. It
 // returns Success or the v5 reason code to refuse with.
-func (s *Server) admit(clientID string, now time.Time) packet.ReasonCode {
+func (s *Server) admit(c *client, now time.Time) packet.ReasonCode {
 	l := &s.opts.Limits
-	if l.MaxConnections > 0 && s.stats.Connected.Load() >= int64(l.MaxConnections) {
-		s.limitStats.MaxConnections.Add(1)
-		s.logLimit("max connections reached", clientID)
-		return packet.QuotaExceeded
-	}
 	a := &s.admission
+	if l.MaxConnections > 0 {
+		if a.open.Add(1) > int64(l.MaxConnections) {
+			a.open.Add(-1)
+			s.limitStats.MaxConnections.Add(1)
+			s.logLimit("max connections reached", c.info.ClientID)
+			return packet.QuotaExceeded
+		}
+		c.set(fAdmitted) // given back by Closed
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if l.ConnectRate > 0 && !a.connect.take(now, 1) {
 		s.limitStats.ConnectRate.Add(1)
-		s.logLimit("connect rate exceeded", clientID)
+		s.logLimit("connect rate exceeded", c.info.ClientID)
 		return packet.ConnectionRateExceeded
 	}
 	return packet.Success

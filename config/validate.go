@@ -151,9 +151,12 @@ func (c *Config) validateMQTT(p *problems) {
 		p.add("mqtt.server_keepalive", "must not exceed mqtt.max_keepalive (%d), got %d", m.MaxKeepAlive, m.ServerKeepAlive)
 	}
 	p.between("mqtt.topic_alias_maximum", m.TopicAliasMaximum, 0, 65535)
-	// Session Expiry Interval is a four-byte count of seconds.
+	// Session Expiry Interval is a four-byte count of seconds: under a
+	// second would read as 0, no cap at all.
 	if max := Duration(0xFFFFFFFF * time.Second); m.MaxSessionExpiry > max {
 		p.add("mqtt.max_session_expiry", "must be at most %s (2^32-1 seconds), got %s", max, m.MaxSessionExpiry)
+	} else if m.MaxSessionExpiry != 0 && m.MaxSessionExpiry < Duration(time.Second) {
+		p.add("mqtt.max_session_expiry", "must be 0 (no cap) or at least 1s, got %s", m.MaxSessionExpiry)
 	}
 	// A topic is at most 65535 bytes, so it has at most 32768 levels.
 	p.between("mqtt.max_topic_levels", m.MaxTopicLevels, 0, 32768)

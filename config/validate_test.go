@@ -87,6 +87,7 @@ func TestValidateRejects(t *testing.T) {
 		{"server_keepalive negative", func(c *Config) { c.MQTT.ServerKeepAlive = -1 }, "mqtt.server_keepalive", "must be between 0 and 65535"},
 		{"server_keepalive above max", func(c *Config) { c.MQTT.MaxKeepAlive = 60; c.MQTT.ServerKeepAlive = 120 }, "mqtt.server_keepalive", "must not exceed mqtt.max_keepalive (60), got 120"},
 		{"topic_alias_maximum too big", func(c *Config) { c.MQTT.TopicAliasMaximum = 65536 }, "mqtt.topic_alias_maximum", "must be between 0 and 65535"},
+		{"session expiry below a second", func(c *Config) { c.MQTT.MaxSessionExpiry = Duration(500 * time.Millisecond) }, "mqtt.max_session_expiry", "must be 0 (no cap) or at least 1s, got 500ms"},
 		{"session expiry beyond uint32 seconds", func(c *Config) { c.MQTT.MaxSessionExpiry = Duration(200 * 365 * 24 * time.Hour) }, "mqtt.max_session_expiry", "2^32-1 seconds"},
 		{"max_topic_levels negative", func(c *Config) { c.MQTT.MaxTopicLevels = -1 }, "mqtt.max_topic_levels", "must be between 0 and 32768"},
 		{"connect_timeout 0", func(c *Config) { c.MQTT.ConnectTimeout = 0 }, "mqtt.connect_timeout", "must be more than 0"},

@@ -247,3 +247,50 @@ func TestListenerMaxPacketSize(t *testing.T) {
 		t.Fatalf("2 KiB publish on the default listener: 0x%02X", byte(code))
 	}
 }
+
+// Connections whose CONNECT is being authenticated count against
+// MaxConnections: a slow authenticator (bcrypt, an HTTP hook) must not let
+// every CONNECT arriving meanwhile past the limit.
+func TestMaxConnectionsHoldsWhileAuthenticating(t *testing.T) {
+	opts := broker.DefaultOptions()
+	opts.SysInterval = 0
+	opts.Auth = slowAuth{delay: 300 * time.Millisecond}
+	opts.Limits.MaxConnections = 1
+	addr := startEpollBroker(t, opts)
+	var conns []*mqtttest.Client
+	for i := range 3 {
+		p := mqtttest.V5("auth" + string(rune('a'+i)))
+		p.PasswordFlag, p.Password, p.UsernameFlag, p.Username = true, []byte("good"), true, "u"
+		r := dialRaw(t, addr, packet.Version5)
+		r.Send(p) // all three are authenticating at once
+		conns = append(conns, r)
+	}
+	accepted := 0
+	var holder *mqtttest.Client
+	for _, r := range conns {
+		switch ack := mqtttest.Expect[*packet.Connack](r); ack.ReasonCode {
+		case packet.Success:
+			accepted++
+			holder = r
+		case packet.QuotaExceeded:
+		default:
+			t.Fatalf("CONNACK 0x%02X, want success or 0x97 Quota exceeded", byte(ack.ReasonCode))
+		}
+	}
+	if accepted != 1 {
+		t.Fatalf("%d connections accepted with MaxConnections 1", accepted)
+	}
+	// The refused connections and the one that leaves give their places back.
+	holder.Disconnect()
+	p := mqtttest.V5("after")
+	p.PasswordFlag, p.Password, p.UsernameFlag, p.Username = true, []byte("good"), true, "u"
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		ack := connectAny(t, addr, p)
+		if ack.ReasonCode == packet.Success {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after every connection closed: CONNACK 0x%02X, want success", byte(ack.ReasonCode))
+		}
+	}
+}
