@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/herald-mqtt/herald/packet"
@@ -149,9 +150,14 @@ func (cm *committer) commit(batch []commitJob) {
 	}
 	for i := range batch {
 		j := &batch[i]
-		// Released even on failure so the session queues do not wedge; the
-		// publisher, not acknowledged, will resend.
-		release(j.pending)
+		if err == nil {
+			release(j.pending)
+		} else {
+			// Taken out of the queues, which would wedge behind them: the
+			// publisher, not acknowledged, resends, and a copy sent as well
+			// would be delivered twice, at QoS 2 too [MQTT-4.3.3-10].
+			withdraw(j.pending)
+		}
 		if j.releasing != nil {
 			j.c.sess.releaseDurable(j.releasing, err == nil)
 		}
@@ -238,6 +244,21 @@ func release(pending []pendingStore) {
 	for _, p := range pending {
 		p.sess.mu.Lock()
 		p.d.ready = true
+		p.sess.fill()
+		p.sess.mu.Unlock()
+	}
+}
+
+// withdraw takes stored deliveries whose records failed to commit out of
+// their sessions' queues, and lets the sessions send what follows.
+func withdraw(pending []pendingStore) {
+	for _, p := range pending {
+		p.sess.mu.Lock()
+		o := &p.sess.out
+		if i := slices.Index(o.queue, p.d); i >= 0 {
+			o.queue = slices.Delete(o.queue, i, i+1)
+			p.sess.queueBytes(-p.d.msg.weight())
+		}
 		p.sess.fill()
 		p.sess.mu.Unlock()
 	}

@@ -44,9 +44,12 @@ func (c *client) handlePublish(p *packet.Publish, size int, now time.Time) error
 		// delivered again; answer PUBREC once more. For a persistent
 		// session through the committer: the first copy's record may not
 		// be durable yet (it may even wait there for an earlier connection
-		// of this client), and PUBREC promises that it is.
+		// of this client), and PUBREC promises that it is. Likewise while
+		// any acknowledgement of this client waits there: the first copy's
+		// PUBREC may, held until its deliveries to persistent sessions are
+		// durable, and this one must not overtake it [MQTT-4.6.0-3].
 		rec := packet.Ack{Kind: packet.PUBREC, PacketID: p.PacketID}
-		if c.sess.persistent() {
+		if c.sess.persistent() || c.pendingAcks.Load() > 0 {
 			c.srv.commit.submit(commitJob{c: c, ack: rec, sendAck: true, uncounted: true})
 		} else {
 			c.send(&rec)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -371,5 +372,63 @@ func shutdown(t *testing.T, srv *Server) {
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil || ctx.Err() != nil {
 		t.Fatalf("shutdown: %v %v", err, ctx.Err())
+	}
+}
+
+// onceFailingStore fails its first Commit.
+type onceFailingStore struct {
+	*store.Memory
+	failed atomic.Bool
+}
+
+func (s *onceFailingStore) Commit(b *store.Batch) error {
+	if s.failed.CompareAndSwap(false, true) {
+		return errors.New("disk hiccup")
+	}
+	return s.Memory.Commit(b)
+}
+
+// A QoS 2 PUBLISH whose commit failed is not acknowledged, and its
+// publisher, disconnected, sends it again on its next connection, where
+// it is a new message (its id forgotten). The copies that the failed
+// commit was to make durable are not sent meanwhile: with the resent one,
+// the subscriber would receive the message twice [MQTT-4.3.3-10].
+func TestFailedCommitSendsNothingItsPublisherResends(t *testing.T) {
+	o := benchOptions()
+	o.Store = &onceFailingStore{Memory: store.NewMemory()}
+	srv := New(o)
+	defer srv.cancel()
+	_, subConn := fakeClient(t, srv, &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "s", CleanStart: false}, "t", 2)
+	p := &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "p", CleanStart: false}
+	pub, pubConn := fakeClient(t, srv, p, "", 0)
+	msg := &packet.Publish{Topic: "t", QoS: 2, PacketID: 3, Payload: []byte("once")}
+	pub.Data(mustEncode(t, packet.Version311, msg))
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		pubConn.mu.Lock()
+		closed := pubConn.closed
+		pubConn.mu.Unlock()
+		if closed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the publisher of a failed commit was not disconnected")
+		}
+	}
+	if got := pubConn.take(t); len(got) != 0 {
+		t.Fatalf("publisher got %v for a failed commit, want nothing", got)
+	}
+	pub.Closed(nil)
+	pub2, pubConn2 := fakeClient(t, srv, p, "", 0)
+	msg.Dup = true
+	feed(t, pub2, packet.Version311, msg)
+	var acks []packet.Packet
+	for deadline := time.Now().Add(5 * time.Second); len(acks) == 0 && time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		acks = pubConn2.take(t)
+	}
+	if len(acks) != 1 || acks[0].Type() != packet.PUBREC {
+		t.Fatalf("publisher got %v for its resent PUBLISH, want PUBREC", acks)
+	}
+	if got := publishes(t, subConn.take(t)); len(got) != 1 {
+		t.Fatalf("subscriber got the message %d times, want once", len(got))
 	}
 }

@@ -563,3 +563,29 @@ func TestOutboundQoS2FlowStored(t *testing.T) {
 		t.Fatalf("stored after PUBCOMP: %d %v, want none", len(msgs), err)
 	}
 }
+
+// A SUBSCRIBE read on a connection after a Clean Start takeover ended its
+// session [MQTT-3.1.2-4] installs nothing: the ended session would stay in
+// the trie, never delivered to, and as a member of a shared group (still
+// marked online) take its turn of the group's messages and drop them.
+// (The transport would hand it over that late only in a race; the test
+// feeds it to the old client's read side after the takeover.)
+func TestSubscribeAfterTakeoverEndedTheSessionInstallsNothing(t *testing.T) {
+	srv := New(benchOptions())
+	defer srv.cancel()
+	_, mc := fakeClient(t, srv, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "m", CleanStart: true}, "$share/g/s/t", 1)
+	p := &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "x", CleanStart: true}
+	old, _ := fakeClient(t, srv, p, "", 0)
+	fakeClient(t, srv, p, "", 0) // Clean Start: old's session ends
+	old.Data(mustEncode(t, packet.Version5, &packet.Subscribe{PacketID: 2,
+		Subscriptions: []packet.Subscription{{Filter: "$share/g/s/t", QoS: 1}}}))
+	for i := range 4 {
+		srv.Publish(&Message{Topic: "s/t", QoS: 1, Payload: []byte{byte('a' + i)}})
+	}
+	if got := publishes(t, mc.take(t)); len(got) != 4 {
+		t.Fatalf("the group's live member got %d of 4 messages", len(got))
+	}
+	if n := srv.subs.Len(); n != 1 {
+		t.Fatalf("%d subscriptions in the trie, want the live member's alone", n)
+	}
+}

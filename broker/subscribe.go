@@ -177,6 +177,13 @@ func (c *client) subscribeOne(req packet.Subscription, subID uint32) (packet.Rea
 	// filter; its parts are slices of it.
 	sub := newSubscription(strings.Clone(req.Filter), group, qos, req.NoLocal, req.RetainAsPublished, req.RetainHandling, subID)
 	sess.mu.Lock()
+	if sess.ended {
+		// A Clean Start took the client id over [MQTT-3.1.2-4] and this
+		// connection is closing: an ended session in the trie would never
+		// be delivered to, nor removed.
+		sess.mu.Unlock()
+		return packet.UnspecifiedError, nil, false
+	}
 	_, existed := sess.subs.get(req.Filter)
 	if !existed && o.MaxSubsPerClient > 0 && sess.subs.len() >= o.MaxSubsPerClient {
 		sess.mu.Unlock()
@@ -189,6 +196,15 @@ func (c *client) subscribeOne(req packet.Subscription, subID uint32) (packet.Rea
 	sess.mu.Unlock()
 	// [MQTT-3.8.4-3] an identical filter replaces the existing subscription.
 	c.srv.subs.Subscribe(sub.filter(), sub.group(), sess, sub)
+	sess.mu.Lock()
+	ended := sess.ended
+	sess.mu.Unlock()
+	if ended {
+		// Ended in between: its own removal of this filter may have run
+		// before the line above.
+		c.srv.subs.Unsubscribe(sub.filter(), sub.group(), sess)
+		return packet.UnspecifiedError, nil, false
+	}
 	return packet.ReasonCode(qos), sub, existed
 }
 
