@@ -26,7 +26,7 @@ func TestCommitterWritesNoInboundQoS2IdOfASessionWithoutRecords(t *testing.T) {
 		{"not persistent", &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "p", CleanStart: true}, nil},
 		{"expired", persistent, func(t *testing.T, srv *Server, c *client) {
 			c.Closed(nil)
-			c.sess.expire() // as its expiry timer would
+			c.sess.expire(c.sess.offline) // as its expiry timer would
 		}},
 		{"ended by a Clean Start", persistent, func(t *testing.T, srv *Server, c *client) {
 			again := *persistent

@@ -277,7 +277,8 @@ func (s *Server) recoverSession(rec *store.Session, now time.Time) (*Message, er
 	}
 	if rec.ExpiryInterval != neverExpire {
 		left := time.Duration(rec.ExpiryInterval)*time.Second - now.Sub(gone)
-		sess.off().expiryTimer = time.AfterFunc(max(left, 0), sess.expire)
+		off := sess.off()
+		off.expiryTimer = time.AfterFunc(max(left, 0), func() { sess.expire(off) })
 	}
 	s.mu.Lock()
 	s.sessions.put(sess)

@@ -220,7 +220,8 @@ func (sess *session) detach(c *client) {
 		willDue = false
 	}
 	if expiry > 0 && expiry != neverExpire {
-		sess.off().expiryTimer = time.AfterFunc(time.Duration(expiry)*time.Second, sess.expire)
+		off := sess.off()
+		off.expiryTimer = time.AfterFunc(time.Duration(expiry)*time.Second, func() { sess.expire(off) })
 	}
 	if expiry > 0 {
 		sess.off().owner = c.info.Username
@@ -304,17 +305,25 @@ func (sess *session) fireWill(w *Message) {
 	}
 }
 
-// expire ends an offline session whose expiry interval has passed.
-func (sess *session) expire() {
+// expire ends an offline session whose expiry interval, counted from the
+// start of the offline period off, has passed. A timer that fired while a
+// reconnect stopped it finds another period (or none) and does nothing:
+// it would otherwise end the next offline period early.
+func (sess *session) expire(off *offlineState) {
 	s := sess.srv
-	s.mu.Lock()
+	s.mu.Lock() // attach holds it too: the period cannot change below
 	defer s.mu.Unlock()
 	if s.tasksStopped {
 		// Shutdown saves the session instead, and could not wait for its
 		// will: it expires, will published, at the next start.
 		return
 	}
-	s.endSessionLocked(sess) // only if still offline and not ended
+	sess.mu.Lock()
+	current := sess.offline == off
+	sess.mu.Unlock()
+	if current {
+		s.endSessionLocked(sess) // only if still offline and not ended
+	}
 }
 
 // stopTimers cancels the expiry and will timers. Caller holds sess.mu.

@@ -589,3 +589,41 @@ func TestSubscribeAfterTakeoverEndedTheSessionInstallsNothing(t *testing.T) {
 		t.Fatalf("%d subscriptions in the trie, want the live member's alone", n)
 	}
 }
+
+// An expiry timer that fired just as a reconnect stopped it (its callback
+// waiting for Server.mu) must not end the session's next offline period,
+// which has its own full interval [MQTT-3.1.2-23].
+func TestStaleExpiryTimerLeavesTheNextOfflinePeriod(t *testing.T) {
+	srv := New(benchOptions())
+	defer srv.cancel()
+	p := &packet.Connect{ProtocolVersion: packet.Version5, ClientID: "stale", CleanStart: false,
+		Props: packet.Properties{SessionExpiry: 60, HasSessionExpiry: true}}
+	c, _ := fakeClient(t, srv, p, "stale/t", 1)
+	c.Closed(nil)
+	sess := c.sess
+	sess.mu.Lock()
+	first := sess.offline
+	sess.mu.Unlock()
+	c2, _ := fakeClient(t, srv, p, "", 0)
+	if c2.sess != sess {
+		t.Fatal("the session was not resumed")
+	}
+	c2.Closed(nil)
+	sess.expire(first) // the first period's timer, late
+	sess.mu.Lock()
+	ended := sess.ended
+	sess.mu.Unlock()
+	if ended {
+		t.Fatal("a stale expiry timer ended the session's next offline period")
+	}
+	sess.mu.Lock()
+	second := sess.offline
+	sess.mu.Unlock()
+	sess.expire(second) // the current period's timer does end it
+	sess.mu.Lock()
+	ended = sess.ended
+	sess.mu.Unlock()
+	if !ended {
+		t.Fatal("the current period's expiry did not end the session")
+	}
+}

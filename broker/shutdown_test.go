@@ -82,7 +82,7 @@ func TestShutdownWaitsForTheWorkOfAnEndedSession(t *testing.T) {
 			st.mu.Lock()
 			st.writes = nil
 			st.mu.Unlock()
-			sess.expire() // as its expiry timer would
+			sess.expire(sess.offline) // as its expiry timer would
 			shutdown(t, srv)
 			st.mu.Lock()
 			defer st.mu.Unlock()
@@ -112,7 +112,7 @@ func TestTimerFiringDuringShutdownLeavesTheSessionToTheNextStart(t *testing.T) {
 	will := c.sess.pendingWill()
 	c.sess.mu.Unlock()
 	c.sess.fireWill(will)
-	c.sess.expire()
+	c.sess.expire(c.sess.offline)
 	if ss, _ := st.LoadSessions(); len(ss) != 1 || ss[0].Will == nil {
 		t.Fatalf("stored sessions %+v, want the session with its pending will", ss)
 	}
