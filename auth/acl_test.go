@@ -271,3 +271,17 @@ func BenchmarkAuthorizerCanPublish(b *testing.B) {
 		}
 	}
 }
+
+// A quoted filter holding `="` is not a key="value" qualifier: splitting it
+// there turned the malformed `"secret=" "` into the filter `"secret= ` (a
+// rule on a topic the operator never wrote) instead of an error.
+func TestParseACLQuotedFilterWithEqualsQuoteIsNotSplit(t *testing.T) {
+	rules, err := ParseACL(strings.NewReader("deny all \"secret=\" \"\n"), "acl")
+	if err == nil {
+		t.Fatalf("malformed line parsed as %+v", rules)
+	}
+	rules, err = ParseACL(strings.NewReader(`allow all "a=\"b" user="Ann Lee"`+"\n"), "acl")
+	if err != nil || len(rules) != 1 || rules[0].Topic != `a="b` || rules[0].Username != "Ann Lee" {
+		t.Fatalf("got %+v, %v; want filter a=\"b for Ann Lee", rules, err)
+	}
+}

@@ -107,7 +107,8 @@ func splitFields(line string) ([]string, error) {
 			return out, nil
 		}
 		prefix := ""
-		if i := strings.Index(line, `="`); i >= 0 && i < strings.IndexAny(line+" ", " \t") {
+		// Only an unquoted field is a key="value": a literal may hold `="`.
+		if i := strings.Index(line, `="`); i > 0 && line[0] != '"' && i < strings.IndexAny(line+" ", " \t") {
 			prefix, line = line[:i+1], line[i+1:] // user="..."
 		}
 		if line[0] != '"' {
