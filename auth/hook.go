@@ -106,7 +106,10 @@ func NewHook(o HookOptions) *Hook {
 	}
 	h := &Hook{opts: o, client: o.Client, log: o.Logger, cache: map[[sha256.Size]byte]hookEntry{}}
 	if h.client == nil {
-		h.client = &http.Client{}
+		// Redirects are not followed: a 307 or 308 would send the
+		// request, password included, wherever the hook's answer points.
+		// A redirect is an answer the hook does not understand.
+		h.client = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)

@@ -168,6 +168,24 @@ func TestHookCacheIsBounded(t *testing.T) {
 	}
 }
 
+// A hook that redirects does not get the request, password included,
+// resent where it points (307 and 308 would resend the body): the
+// redirect is an answer the hook does not understand, and refuses.
+func TestHookDoesNotFollowRedirects(t *testing.T) {
+	elsewhere := newHookServer(t, passwordAnswers)
+	redirecting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, elsewhere.URL+"/auth", http.StatusTemporaryRedirect)
+	}))
+	defer redirecting.Close()
+	h := NewHook(HookOptions{URL: redirecting.URL + "/auth", Timeout: time.Second})
+	if code, _ := h.Check(&broker.ClientInfo{Username: "u"}, []byte("good")); code == packet.Success {
+		t.Fatal("admitted through a redirect")
+	}
+	if n := elsewhere.calls.Load(); n != 0 {
+		t.Fatalf("the redirect target got %d requests with the password", n)
+	}
+}
+
 func TestHookUnreachableIsServerUnavailable(t *testing.T) {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := l.Addr().String()

@@ -222,6 +222,10 @@ func HashPassword(password []byte, cost int) ([]byte, error) {
 	if cost == 0 {
 		cost = bcrypt.DefaultCost
 	}
+	// bcrypt itself takes a cost below its minimum as its default.
+	if cost < bcrypt.MinCost || cost > bcrypt.MaxCost {
+		return nil, fmt.Errorf("bcrypt cost %d: want %d to %d", cost, bcrypt.MinCost, bcrypt.MaxCost)
+	}
 	return bcrypt.GenerateFromPassword(password, cost)
 }
 

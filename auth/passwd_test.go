@@ -208,3 +208,12 @@ func TestPasswordFileLastInChainRefusesUnknownUsersAsSlowlyAsKnown(t *testing.T)
 		t.Error("the dummy comparison ran though a method follows the file")
 	}
 }
+
+// A cost bcrypt cannot use is refused, not replaced by its default.
+func TestHashPasswordRefusesACostOutOfRange(t *testing.T) {
+	for _, cost := range []int{-1, 1, bcrypt.MinCost - 1, bcrypt.MaxCost + 1} {
+		if _, err := HashPassword([]byte("pw"), cost); err == nil {
+			t.Errorf("cost %d accepted", cost)
+		}
+	}
+}

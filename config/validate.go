@@ -229,7 +229,7 @@ func (c *Config) validateAuth(p *problems) {
 		p.add("auth.allow_anonymous", "is false, but %s", how)
 		return
 	}
-	p.add("auth.allow_anonymous", "defaults to false because %s is not a loopback address, and %s; set auth.allow_anonymous: true to admit anonymous clients", c.firstPublicListener(), how)
+	p.add("auth.allow_anonymous", "defaults to false because %s serves remote clients, and %s; set auth.allow_anonymous: true to admit anonymous clients", c.firstPublicListener(), how)
 }
 
 func (c *Config) hasAuthenticator() bool {
@@ -244,7 +244,8 @@ func (c *Config) hasAuthenticator() bool {
 
 // AllowAnonymous reports whether clients without credentials are admitted:
 // auth.allow_anonymous when set, otherwise true only when every listener is
-// on a loopback address, so that a broker reachable from the network is
+// on a loopback address and none takes PROXY headers (a load balancer's
+// clients are remote), so that a broker reachable from the network is
 // never open by default.
 func (c *Config) AllowAnonymous() bool {
 	if c.Auth.AllowAnonymous != nil {
@@ -253,12 +254,18 @@ func (c *Config) AllowAnonymous() bool {
 	return c.firstPublicListener() == ""
 }
 
-// firstPublicListener names the first listener not on a loopback address,
-// as `listeners[i].address "host:port"`, or returns "".
+// firstPublicListener names the first listener that serves remote
+// clients: not on a loopback address, as `listeners[i].address
+// "host:port"`, or behind a load balancer on this host (a loopback
+// address with proxy_protocol), as `listeners[i] (proxy_protocol)`; or
+// returns "".
 func (c *Config) firstPublicListener() string {
 	for i, l := range c.Listeners {
 		if host, _, err := splitHostPort(l.Address); err != nil || !isLoopback(host) {
 			return fmt.Sprintf("listeners[%d].address %q", i, l.Address)
+		}
+		if l.ProxyProtocol {
+			return fmt.Sprintf("listeners[%d] (proxy_protocol, so its clients are remote)", i)
 		}
 	}
 	return ""

@@ -133,7 +133,7 @@ func TestValidateRejects(t *testing.T) {
 		}, "auth.http_hook.timeout", "must be more than 0"},
 		{"anonymous off without authenticator", func(c *Config) { c.Auth.AllowAnonymous = ptr(false) }, "auth.allow_anonymous", "is false, but no authenticator is configured"},
 		{"public listener without authenticator", func(c *Config) { c.Listeners[0].Address = "0.0.0.0:1883" },
-			"auth.allow_anonymous", `defaults to false because listeners[0].address "0.0.0.0:1883" is not a loopback address`},
+			"auth.allow_anonymous", `defaults to false because listeners[0].address "0.0.0.0:1883" serves remote clients`},
 		// acl
 		{"acl default", func(c *Config) { c.ACL.Default = "maybe" }, "acl.default", `must be one of allow, deny, got "maybe"`},
 		{"acl action", func(c *Config) { c.ACL.Rules = []ACLRule{{Action: "read", Topic: "a"}} }, "acl.rules[0].action", "must be one of publish, subscribe, all"},
@@ -336,13 +336,16 @@ func TestAllowAnonymousDefaultsToLoopbackOnly(t *testing.T) {
 		{"host name", []string{"broker.example:1883"}, nil, false},
 		{"explicit true on public", []string{"0.0.0.0:1883"}, ptr(true), true},
 		{"explicit false on loopback", []string{"127.0.0.1:1883"}, ptr(false), false},
+		// A load balancer on this host relays remote clients.
+		{"loopback behind PROXY protocol", []string{"127.0.0.1:1883", "proxy:127.0.0.1:1884"}, nil, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			c := Default()
 			c.Listeners = nil
 			for i, a := range tt.addresses {
-				c.Listeners = append(c.Listeners, Listener{Name: string(rune('a' + i)), Type: ListenerTCP, Address: a})
+				a, proxy := strings.CutPrefix(a, "proxy:")
+				c.Listeners = append(c.Listeners, Listener{Name: string(rune('a' + i)), Type: ListenerTCP, Address: a, ProxyProtocol: proxy})
 			}
 			c.Auth.AllowAnonymous = tt.explicit
 			if got := c.AllowAnonymous(); got != tt.want {
