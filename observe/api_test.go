@@ -60,8 +60,9 @@ func TestAdminAPIRequiresToken(t *testing.T) {
 }
 
 // With no token configured the API and pprof answer loopback requests to
-// a loopback host only: not other addresses, not a rebound DNS name, and
-// not other web pages open in the operator's browser.
+// a loopback host only: not other addresses, not a rebound DNS name, not
+// other web pages open in the operator's browser, and not what a reverse
+// proxy on the same host relays.
 func TestAdminAPIWithoutTokenOnlyForLoopback(t *testing.T) {
 	r := startRig(t, rigOptions{})
 	tests := []struct {
@@ -88,6 +89,14 @@ func TestAdminAPIWithoutTokenOnlyForLoopback(t *testing.T) {
 			map[string]string{"Origin": "http://attacker.example"}, http.StatusForbidden},
 		{"a sandboxed or file page", "127.0.0.1:5000", "127.0.0.1:8080",
 			map[string]string{"Origin": "null"}, http.StatusForbidden},
+		// A reverse proxy on this host connects from loopback, often with
+		// a loopback Host: what it relays is not from this machine.
+		{"through a reverse proxy (X-Forwarded-For)", "127.0.0.1:5000", "127.0.0.1:8080",
+			map[string]string{"X-Forwarded-For": "198.51.100.9"}, http.StatusUnauthorized},
+		{"through a reverse proxy (Forwarded)", "127.0.0.1:5000", "127.0.0.1:8080",
+			map[string]string{"Forwarded": "for=198.51.100.9"}, http.StatusUnauthorized},
+		{"through a reverse proxy (X-Real-IP)", "127.0.0.1:5000", "localhost:8080",
+			map[string]string{"X-Real-IP": "198.51.100.9"}, http.StatusUnauthorized},
 	}
 	for _, tt := range tests {
 		for _, path := range []string{"/api/stats", "/debug/pprof/"} {

@@ -175,12 +175,15 @@ func (h *Handler) admin(fn http.HandlerFunc) http.Handler {
 
 // authorized reports whether r may use the admin API: it carries the
 // token as "Authorization: Bearer <token>", or no token is configured and
-// the request both comes from and is addressed to a loopback host. The
-// Host check keeps a web page in the operator's browser from reaching the
-// API through DNS rebinding.
+// the request both comes from and is addressed to a loopback host, and was
+// not relayed by a proxy. The Host check keeps a web page in the
+// operator's browser from reaching the API through DNS rebinding; the
+// proxy check keeps a reverse proxy on the same host (which connects from
+// loopback, often with a loopback Host) from opening it to whoever
+// reaches the proxy.
 func (h *Handler) authorized(r *http.Request) bool {
 	if h.o.AdminToken == "" {
-		return isLoopbackRemote(r.RemoteAddr) && isLoopbackHost(r.Host)
+		return isLoopbackRemote(r.RemoteAddr) && isLoopbackHost(r.Host) && !proxied(r)
 	}
 	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	return ok && subtle.ConstantTimeCompare([]byte(got), []byte(h.o.AdminToken)) == 1
@@ -202,6 +205,17 @@ func fromItself(r *http.Request) bool {
 	}
 	origin := r.Header.Get("Origin")
 	return origin == "" || strings.EqualFold(origin, "http://"+r.Host)
+}
+
+// proxied reports whether r carries the headers that reverse proxies add
+// to say whom they relay.
+func proxied(r *http.Request) bool {
+	for _, h := range []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-Ip"} {
+		if r.Header.Get(h) != "" {
+			return true
+		}
+	}
+	return false
 }
 
 func isLoopbackRemote(addr string) bool {
