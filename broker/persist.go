@@ -270,6 +270,7 @@ func (s *Server) recoverSession(rec *store.Session, now time.Time) (*Message, er
 	}
 	if rec.Will != nil {
 		w := messageFromStore(rec.Will)
+		w.from = sess // for No Local [MQTT-3.8.3-3]
 		sess.off().pendingWill = w
 		sess.off().pendingWillDelay = rec.WillDelay
 		delay := time.Duration(rec.WillDelay)*time.Second - now.Sub(gone)
