@@ -293,6 +293,9 @@ func (c *client) completeConnect(p *packet.Connect) error {
 		return c.refuse(packet.ServerUnavailable, err.Error())
 	}
 	c.sess = sess
+	if w := c.will(); w != nil {
+		w.from = sess // the will is this client's message [MQTT-3.8.3-3]
+	}
 	c.connectedAt = c.srv.seconds()
 	ack.SessionPresent = present
 	c.set(fConnected)

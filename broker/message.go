@@ -24,7 +24,7 @@ type Message struct {
 	Created   time.Time
 	ExpiresAt time.Time // zero: never
 
-	from      *session // publishing session, for No Local; nil for broker messages
+	from      *session // publishing session (a will's too), for No Local; nil for broker messages
 	retainSeq uint64   // order of this retained update in the index (Server.retain)
 }
 

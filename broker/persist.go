@@ -183,8 +183,9 @@ func (s *Server) Recover() error {
 		return fmt.Errorf("load sessions: %w", err)
 	}
 	var wills []*Message
+	var timers []func() // started once every session is back, see recoverSession
 	for _, rec := range sessions {
-		will, err := s.recoverSession(rec, now)
+		will, err := s.recoverSession(rec, now, &timers)
 		if err != nil {
 			return fmt.Errorf("recover session %q: %w", rec.ClientID, err)
 		}
@@ -197,14 +198,22 @@ func (s *Server) Recover() error {
 	for _, w := range wills {
 		s.route(w, nil)
 	}
+	for _, start := range timers {
+		start()
+	}
 	s.log.Info("recovered state", "sessions", len(sessions), "retained", s.retained.Len())
 	s.startSys()
 	return nil
 }
 
 // recoverSession restores one stored session, or deletes it if it expired
-// while the broker was down, returning its will if that is now due.
-func (s *Server) recoverSession(rec *store.Session, now time.Time) (*Message, error) {
+// while the broker was down, returning its will if that is now due. Its
+// will and expiry timers are added to timers, for the caller to start once
+// every session is recovered: one that fires at once (its delay ended
+// while the broker was down) must not route the will before a subscriber
+// is loaded, nor into one whose stored messages are still loading, which
+// would then hold it twice.
+func (s *Server) recoverSession(rec *store.Session, now time.Time, timers *[]func()) (*Message, error) {
 	st := s.opts.Store
 	gone := rec.DisconnectedAt
 	if gone.IsZero() {
@@ -270,15 +279,27 @@ func (s *Server) recoverSession(rec *store.Session, now time.Time) (*Message, er
 	}
 	if rec.Will != nil {
 		w := messageFromStore(rec.Will)
+		w.from = sess // for No Local [MQTT-3.8.3-3]
 		sess.off().pendingWill = w
 		sess.off().pendingWillDelay = rec.WillDelay
 		delay := time.Duration(rec.WillDelay)*time.Second - now.Sub(gone)
-		sess.off().willTimer = time.AfterFunc(max(delay, 0), func() { sess.fireWill(w) })
+		*timers = append(*timers, func() {
+			sess.mu.Lock()
+			if sess.offline != nil {
+				sess.offline.willTimer = time.AfterFunc(max(delay, 0), func() { sess.fireWill(w) })
+			}
+			sess.mu.Unlock()
+		})
 	}
 	if rec.ExpiryInterval != neverExpire {
 		left := time.Duration(rec.ExpiryInterval)*time.Second - now.Sub(gone)
-		off := sess.off()
-		off.expiryTimer = time.AfterFunc(max(left, 0), func() { sess.expire(off) })
+		*timers = append(*timers, func() {
+			sess.mu.Lock()
+			if off := sess.offline; off != nil {
+				off.expiryTimer = time.AfterFunc(max(left, 0), func() { sess.expire(off) })
+			}
+			sess.mu.Unlock()
+		})
 	}
 	s.mu.Lock()
 	s.sessions.put(sess)

@@ -432,3 +432,57 @@ func TestFailedCommitSendsNothingItsPublisherResends(t *testing.T) {
 		t.Fatalf("subscriber got the message %d times, want once", len(got))
 	}
 }
+
+// slowLoadStore takes its time loading one client id's messages, as a
+// large store would.
+type slowLoadStore struct {
+	*store.Memory
+	slow string
+}
+
+func (s *slowLoadStore) LoadMessages(id string) ([]*store.Message, error) {
+	if id == s.slow {
+		time.Sleep(200 * time.Millisecond)
+	}
+	return s.Memory.LoadMessages(id)
+}
+
+// A live session whose will delay ended while the broker was down owes
+// its will at once [MQTT-3.1.3-9]; it goes, like the wills of sessions
+// that expired, once every session is recovered: not before a subscriber
+// is loaded (missed), nor into one whose subscriptions are installed and
+// whose stored messages are still loading (the will, stored for it, then
+// loaded as well: delivered twice).
+func TestRecoveredDueWillReachesSessionsRecoveredAfterIt(t *testing.T) {
+	st := &slowLoadStore{Memory: store.NewMemory(), slow: "listener"}
+	o := benchOptions()
+	o.Store = st
+	srv := New(o)
+	defer srv.cancel()
+	long := time.Now().Add(-time.Hour)
+	if err := st.SaveSession(&store.Session{ClientID: "dev", ExpiryInterval: 7200, DisconnectedAt: long,
+		Will: &store.Message{Topic: "status/dev", Payload: []byte("gone"), QoS: 1}, WillDelay: 60}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SaveSession(&store.Session{ClientID: "listener", ExpiryInterval: store.NeverExpires,
+		DisconnectedAt: long, Subscriptions: []store.Subscription{{Filter: "status/#", QoS: 1}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	srv.mu.Lock()
+	listener := srv.sessions.get("listener")
+	srv.mu.Unlock()
+	for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
+		listener.mu.Lock()
+		queued := len(listener.out.queue)
+		listener.mu.Unlock()
+		if queued == 1 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the subscriber has %d queued messages, want the will", queued)
+		}
+	}
+}

@@ -134,8 +134,11 @@ func (r *route) reset() {
 
 // visit handles one ordinary matching subscription.
 func (r *route) visit(sess *session, sub *subscription) {
-	if sub.noLocal && r.msg.from == sess {
-		return // [MQTT-3.8.3-3]
+	if sub.noLocal && r.msg.from != nil && r.msg.from.id == sess.id {
+		// [MQTT-3.8.3-3] by client id, not session: a Clean Start gives
+		// the client id a new session while its last connection's will
+		// may still be on its way.
+		return
 	}
 	r.matched++
 	qos := min(sub.qos, r.msg.QoS) // [MQTT-3.8.4-8] granted QoS caps the delivery
