@@ -174,9 +174,17 @@ func (s *Server) Recover() error {
 			}
 			continue
 		}
-		if m := messageFromStore(sm); !m.expired(now) {
-			s.retained.Set(m.Topic, m)
+		m := messageFromStore(sm)
+		if m.expired(now) {
+			// Expired while stored: no subscriber may get it again
+			// [MQTT-3.3.2-5], so its record goes too, instead of being
+			// loaded and skipped at every start.
+			if err := st.DeleteRetained(sm.Topic); err != nil {
+				return fmt.Errorf("delete retained %q: %w", sm.Topic, err)
+			}
+			continue
 		}
+		s.retained.Set(m.Topic, m)
 	}
 	sessions, err := st.LoadSessions()
 	if err != nil {

@@ -486,3 +486,30 @@ func TestRecoveredDueWillReachesSessionsRecoveredAfterIt(t *testing.T) {
 		}
 	}
 }
+
+// A retained message that expired while stored is deleted at recovery
+// [MQTT-3.3.2-5], not loaded and skipped at every start; one still valid
+// stays.
+func TestRecoverDeletesExpiredRetained(t *testing.T) {
+	st := store.NewMemory()
+	past, future := time.Now().Add(-time.Minute), time.Now().Add(time.Hour)
+	for topic, exp := range map[string]time.Time{"r/expired": past, "r/valid": future} {
+		if err := st.SaveRetained(&store.Message{Topic: topic, Payload: []byte("x"), Retain: true, ExpiresAt: exp}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o := benchOptions()
+	o.Store = st
+	srv := New(o)
+	defer srv.cancel()
+	if err := srv.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.LoadRetained()
+	if err != nil || len(got) != 1 || got[0].Topic != "r/valid" {
+		t.Fatalf("stored retained after recovery: %+v, %v; want r/valid only", got, err)
+	}
+	if _, ok := srv.retained.Get("r/expired"); ok {
+		t.Fatal("the expired retained message was loaded")
+	}
+}
