@@ -67,16 +67,17 @@ func messageFromStore(sm *store.Message) *Message {
 }
 
 // persistState saves or deletes the session record after a change of
-// expiry, subscriptions or connection state.
-func (sess *session) persistState() {
+// expiry, subscriptions or connection state. The error, logged here too,
+// is for callers whose acknowledgement promises the change (SUBACK).
+func (sess *session) persistState() error {
 	st := sess.srv.opts.Store
 	if st == nil {
-		return
+		return nil
 	}
 	sess.mu.Lock()
 	if sess.ended {
 		sess.mu.Unlock()
-		return
+		return nil
 	}
 	if sess.expiry == 0 {
 		was := sess.persist
@@ -89,8 +90,9 @@ func (sess *session) persistState() {
 			if err != nil {
 				sess.srv.log.Error("store: delete session", "client", sess.id, "err", err)
 			}
+			return err
 		}
-		return
+		return nil
 	}
 	sess.persist = true
 	rec := &store.Session{ClientID: sess.id, ExpiryInterval: sess.expiry}
@@ -119,7 +121,8 @@ func (sess *session) persistState() {
 		})
 	}
 	sess.mu.Unlock()
-	if err := st.SaveSession(rec); err != nil {
+	err := st.SaveSession(rec)
+	if err != nil {
 		sess.srv.log.Error("store: save session", "client", sess.id, "err", err)
 	}
 	// The session may have ended (expiry timer, Clean Start takeover) or
@@ -134,6 +137,7 @@ func (sess *session) persistState() {
 		st.DeleteSession(sess.id)
 		sess.srv.recordsMu.Unlock()
 	}
+	return err
 }
 
 // flushSessions records the disconnect time of every persistent session at

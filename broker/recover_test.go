@@ -513,3 +513,54 @@ func TestRecoverDeletesExpiredRetained(t *testing.T) {
 		t.Fatal("the expired retained message was loaded")
 	}
 }
+
+// saveFailingStore fails SaveSession while fail is set.
+type saveFailingStore struct {
+	*store.Memory
+	fail atomic.Bool
+}
+
+func (s *saveFailingStore) SaveSession(r *store.Session) error {
+	if s.fail.Load() {
+		return errors.New("disk full")
+	}
+	return s.Memory.SaveSession(r)
+}
+
+// A SUBACK or UNSUBACK promises that the change is durable: when the
+// session record cannot be written, the client is disconnected without it,
+// as a publisher is whose commit failed, instead of being told its
+// subscription survives a restart that will not know it.
+func TestSubscribeNotStoredIsNotAcknowledged(t *testing.T) {
+	for _, unsub := range []bool{false, true} {
+		st := &saveFailingStore{Memory: store.NewMemory()}
+		o := benchOptions()
+		o.Store = st
+		srv := New(o)
+		p := &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "s", CleanStart: false}
+		var c *client
+		var cc *captureConn
+		if unsub {
+			c, cc = fakeClient(t, srv, p, "t", 1)
+		} else {
+			c, cc = fakeClient(t, srv, p, "", 0)
+		}
+		st.fail.Store(true)
+		var req packet.Packet = &packet.Subscribe{PacketID: 2, Subscriptions: []packet.Subscription{{Filter: "u", QoS: 1}}}
+		if unsub {
+			req = &packet.Unsubscribe{PacketID: 2, Filters: []string{"t"}}
+		}
+		b, err := packet.Encode(nil, packet.Version311, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Data(b)
+		cc.mu.Lock()
+		closed := cc.closed
+		cc.mu.Unlock()
+		if got := cc.take(t); len(got) != 0 || !closed {
+			t.Errorf("unsubscribe %v: a change the store refused got %v, closed %v; want no acknowledgement and the connection closed", unsub, got, closed)
+		}
+		srv.cancel()
+	}
+}

@@ -69,7 +69,9 @@ func (c *client) handleSubscribe(p *packet.Subscribe) error {
 	// goroutine (TLS, WebSocket) sends at once, and a broker killed in
 	// between would lose a subscription the client will not make again.
 	// (Also before a 3.1 client is closed: the filters granted stay.)
-	sess.persistState()
+	if err := sess.persistState(); err != nil {
+		return c.storageFailure(err)
+	}
 	if c.version == packet.Version31 {
 		for i, code := range codes {
 			if code >= 0x80 {
@@ -235,9 +237,19 @@ func (c *client) handleUnsubscribe(p *packet.Unsubscribe) error {
 	if c.version == packet.Version5 {
 		ack.ReasonCodes = codes
 	}
-	sess.persistState() // durable before UNSUBACK, as for SUBACK
+	if err := sess.persistState(); err != nil { // durable before UNSUBACK, as for SUBACK
+		return c.storageFailure(err)
+	}
 	c.send(ack)
 	return nil
+}
+
+// storageFailure ends the connection of a client whose SUBSCRIBE or
+// UNSUBSCRIBE the store could not record, without the acknowledgement that
+// would promise it, as the committer does for a PUBLISH.
+func (c *client) storageFailure(err error) error {
+	c.disconnect(packet.UnspecifiedError, "storage failure")
+	return fmt.Errorf("%w: storage failure: %v", errClosed, err)
 }
 
 // ackFits reports whether ack, a SUBACK or UNSUBACK without properties,
