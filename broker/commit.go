@@ -172,6 +172,13 @@ func (cm *committer) commit(batch []commitJob) {
 			if j.incoming != 0 {
 				j.c.sess.removeIncoming(j.incoming)
 			}
+			if j.released != 0 {
+				// Its record is still stored: known again, so that the
+				// PUBREL the client resends deletes it. Left behind, it
+				// would be loaded after a restart and swallow the next
+				// PUBLISH with that id as a retransmission.
+				j.c.sess.addIncoming(j.released)
+			}
 			j.c.disconnect(packet.UnspecifiedError, "storage failure")
 		} else if j.sendAck {
 			j.c.send(&j.ack)

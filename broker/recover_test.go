@@ -564,3 +564,63 @@ func TestSubscribeNotStoredIsNotAcknowledged(t *testing.T) {
 		srv.cancel()
 	}
 }
+
+// releaseFailingStore fails the first Commit that forgets an inbound id.
+type releaseFailingStore struct {
+	*store.Memory
+	failed atomic.Bool
+}
+
+func (s *releaseFailingStore) Commit(b *store.Batch) error {
+	if len(b.DeleteIncoming) > 0 && s.failed.CompareAndSwap(false, true) {
+		return errors.New("disk full")
+	}
+	return s.Memory.Commit(b)
+}
+
+// When the commit that forgets an inbound QoS 2 id (PUBREL) fails, the id
+// stays known: the publisher, disconnected without PUBCOMP, resends PUBREL
+// on its next connection, and that one deletes the stored id. Otherwise
+// the record outlives the flow and, loaded after a restart, makes the
+// client's next PUBLISH with that id look like a retransmission: never
+// delivered [MQTT-4.3.3-10].
+func TestFailedReleaseCommitKeepsTheInboundQoS2Id(t *testing.T) {
+	st := &releaseFailingStore{Memory: store.NewMemory()}
+	o := benchOptions()
+	o.Store = st
+	srv := New(o)
+	defer srv.cancel()
+	p := &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "p", CleanStart: false}
+	await := func(cc *captureConn, what string) []packet.Packet {
+		t.Helper()
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+			if got := cc.take(t); len(got) > 0 {
+				return got
+			}
+		}
+		t.Fatalf("no %s", what)
+		return nil
+	}
+	pub, pubConn := fakeClient(t, srv, p, "", 0)
+	feed(t, pub, packet.Version311, &packet.Publish{Topic: "t", QoS: 2, PacketID: 3, Payload: []byte("x")})
+	await(pubConn, "PUBREC")
+	feed(t, pub, packet.Version311, &packet.Ack{Kind: packet.PUBREL, PacketID: 3})
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(time.Millisecond) {
+		pubConn.mu.Lock()
+		closed := pubConn.closed
+		pubConn.mu.Unlock()
+		if closed {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the publisher of a failed commit was not disconnected")
+		}
+	}
+	pub.Closed(nil)
+	pub2, pubConn2 := fakeClient(t, srv, p, "", 0)
+	feed(t, pub2, packet.Version311, &packet.Ack{Kind: packet.PUBREL, PacketID: 3})
+	await(pubConn2, "PUBCOMP")
+	if ids, err := st.LoadIncoming("p"); err != nil || len(ids) != 0 {
+		t.Fatalf("stored inbound ids %v %v after the resent PUBREL was completed, want none", ids, err)
+	}
+}
