@@ -117,9 +117,11 @@ func (s slogLogger) Errorf(format string, args ...any) {
 	s.l.Error("pebble: "+fmt.Sprintf(format, args...), "component", "store")
 }
 
-// Fatalf is called by Pebble on a broken invariant. It logs and panics,
-// rather than exiting as Pebble's default logger does, so that the
-// broker's deferred shutdown and a test's report still run.
+// Fatalf is called by Pebble on a broken invariant, and when its log
+// cannot be written (a full disk): its commit pipeline cannot go on. It
+// logs and panics, rather than exiting as Pebble's default logger does, so
+// that a test's report still runs; on the broker's committer goroutine the
+// panic ends the process at once (docs/operations.md, "A full disk").
 func (s slogLogger) Fatalf(format string, args ...any) {
 	msg := "pebble: " + fmt.Sprintf(format, args...)
 	s.l.Log(context.Background(), slog.LevelError, msg, "component", "store")
