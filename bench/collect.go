@@ -72,7 +72,7 @@ type collector struct {
 	open         map[int]*openSecond
 	last         []int     // per worker: highest second reported
 	lastCPU      []float64 // per worker: CPU seconds at its previous tick
-	lastSec      []int     // per worker: second of its previous tick
+	lastSec      []int     // per worker: second of its previous tick (-1: none yet)
 	gauge        []int64   // per worker: last connection gauge reported
 	cum          map[string]*hdr.Histogram
 	pubs         map[uint32]*PublisherStats
@@ -150,12 +150,13 @@ func (c *collector) tick(w int, t *tick) error {
 	s.conns[w] = t.Conns
 	c.gauge[w] = t.Conns
 	s.rss[w] = t.RSS
-	if c.lastSec[w] >= 0 && t.Second > c.lastSec[w] {
-		s.cpu[w] = (t.CPU - c.lastCPU[w]) / float64(t.Second-c.lastSec[w])
+	// A second's CPU is what the worker spent between its previous tick
+	// and each tick of the second: several while draining (fast ticks)
+	// and in the second publishing ended, one otherwise.
+	if c.lastSec[w] >= 0 {
+		s.cpu[w] += t.CPU - c.lastCPU[w]
 	}
-	if t.Second > c.lastSec[w] {
-		c.lastCPU[w], c.lastSec[w] = t.CPU, t.Second
-	}
+	c.lastCPU[w], c.lastSec[w] = t.CPU, t.Second
 	c.last[w] = max(c.last[w], t.Second)
 	low := c.last[0]
 	for _, l := range c.last {

@@ -453,3 +453,26 @@ func TestDrainCutOffWhileArrivingIsNotLoss(t *testing.T) {
 		})
 	}
 }
+
+// A publisher that never connected was still offered its share of the
+// load: Scheduled counts it (publishers x rate x duration), so that
+// published/scheduled, which compare.sh's "sustained" rule reads without
+// the connection checks, shows the step was not the load it claims.
+// Targets alternate: publisher 0 (client 1) gets the closed port.
+func TestScheduledCountsPublishersThatNeverConnected(t *testing.T) {
+	o := quick(herald.Start(t))
+	o.Targets = append(o.Targets, "127.0.0.1:1") // nothing listens on port 1
+	o.ConnectTimeout = 2 * time.Second
+	r := runScenario(t, Scenario{Name: Fanout, Subscribers: 1, Publishers: 2}, o)
+	c := r.Counters
+	t.Logf("connected %d of %d; scheduled %d published %d", c.Connected, c.Clients, c.Scheduled, c.Published)
+	if c.Connected != 2 {
+		t.Fatalf("connected %d, want 2 of 3", c.Connected)
+	}
+	if c.Scheduled != 60 {
+		t.Errorf("scheduled %d, want 60 (2 publishers x 1.5 s x 20/s)", c.Scheduled)
+	}
+	if kept := float64(c.Published) / float64(c.Scheduled); kept > 0.6 {
+		t.Errorf("published/scheduled %.3f with one publisher of two never connected", kept)
+	}
+}

@@ -30,7 +30,9 @@ func (l *load) run(ctx context.Context) {
 	var wg sync.WaitGroup
 	publishers := 0
 	for _, m := range l.members {
-		if m.pub != nil && m.c.Load() != nil {
+		if m.pub != nil {
+			// Publishers that never connected hold too: their messages
+			// still count as scheduled.
 			publishers++
 			wg.Add(1)
 			go func() { defer wg.Done(); m.publish(ctx, begin) }()
@@ -107,6 +109,12 @@ func (m *member) publish(ctx context.Context, begin time.Time) {
 		}
 		m.pub.Scheduled = dueBefore(first, interval, cut, o.Count)
 	}()
+	if c == nil {
+		// Never connected: it sends nothing, but the rate called for its
+		// messages all the same.
+		sleepUntil(abort, begin.Add(phaseLength(o)))
+		return
+	}
 	route := l.plan.router(int(m.pub.ID))
 	payload := make([]byte, o.Size)
 	timer := time.NewTimer(time.Hour)

@@ -73,3 +73,20 @@ func TestNiceCeil(t *testing.T) {
 		}
 	}
 }
+
+// The delivery rate counts distinct deliveries up to the last one, as
+// compare.sh does: deliveries that arrive in the drain, after the
+// publish phase, took that long, and duplicates are not throughput.
+func TestTableDeliveryRateRunsToTheLastDelivery(t *testing.T) {
+	r := sample(true)
+	r.Counters.Published, r.Counters.Expected = 400, 800
+	r.Counters.Delivered, r.Counters.Duplicates = 1000, 200
+	r.PublishFrom, r.PublishTo, r.LastDelivery = 1, 3, 5
+	var table bytes.Buffer
+	if err := WriteTable(&table, r); err != nil {
+		t.Fatal(err)
+	}
+	if want := "200 published/s\t200 delivered/s"; !strings.Contains(strings.Join(strings.Fields(table.String()), "\t"), strings.Join(strings.Fields(want), "\t")) {
+		t.Errorf("table lacks %q:\n%s", want, table.String())
+	}
+}

@@ -89,7 +89,10 @@ func WriteTable(w io.Writer, r *bench.Result) error {
 			p("\tpublish errors %d\trefused %d\tdropped (test) %d\tforeign %d\n", c.PublishErrors, c.PubRefused, c.Dropped, c.Foreign)
 		}
 		if d := r.PublishTo - r.PublishFrom; d > 0 {
-			p("throughput\t%.0f published/s\t%.0f delivered/s\n", float64(c.Published)/d, float64(c.Delivered)/d)
+			// Deliveries run to the last one (the drain included), as in
+			// compare.sh; duplicates are not throughput.
+			dd := max(d, r.LastDelivery-r.PublishFrom)
+			p("throughput\t%.0f published/s\t%.0f delivered/s\n", float64(c.Published)/d, float64(c.Delivered-c.Duplicates)/dd)
 		}
 	}
 	p("\nlatency (ms)\tcount\tmean\tp50\tp90\tp99\tp99.9\tmax\n")
