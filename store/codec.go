@@ -288,6 +288,9 @@ func (d *decoder) message() *Message {
 	if d.err == nil && m.State > AwaitingComp {
 		d.fail("unknown message state %d", m.State)
 	}
+	if d.err == nil && m.QoS > 2 {
+		d.fail("message QoS %d", m.QoS)
+	}
 	if d.err == nil && flags&^(msgRetain|msgHasExpiresAt|msgHasCreated) != 0 {
 		d.fail("unknown message flags %#x", flags)
 	}
@@ -319,6 +322,9 @@ func (d *decoder) session() *Session {
 			sub.RetainAsPublished = sf&subRetainAsPublished != 0
 			if d.err == nil && sf&^(subNoLocal|subRetainAsPublished) != 0 {
 				d.fail("unknown subscription flags %#x", sf)
+			}
+			if d.err == nil && (sub.QoS > 2 || sub.RetainHandling > 2) {
+				d.fail("subscription %q: QoS %d, retain handling %d", sub.Filter, sub.QoS, sub.RetainHandling)
 			}
 		}
 	}

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"errors"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -81,5 +83,26 @@ func BenchmarkEncodeMessage(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		buf = appendMessage(buf[:0], m)
+	}
+}
+
+// A record whose QoS (or retain handling) is out of range is corrupt at
+// decode, with an error saying so, not loaded to fail or index out of
+// range later when the broker delivers it.
+func TestDecodeRefusesQoSOutOfRange(t *testing.T) {
+	m := fullMessage(1)
+	m.QoS = 3
+	if _, err := decodeMessage(appendMessage(nil, m)); !errors.Is(err, errCorrupt) || !strings.Contains(err.Error(), "QoS 3") {
+		t.Errorf("message with QoS 3: %v", err)
+	}
+	for _, mod := range []func(*Subscription){
+		func(s *Subscription) { s.QoS = 3 },
+		func(s *Subscription) { s.RetainHandling = 3 },
+	} {
+		s := fullSession("c")
+		mod(&s.Subscriptions[0])
+		if _, err := decodeSession(appendSession(nil, s)); !errors.Is(err, errCorrupt) {
+			t.Errorf("subscription %+v: %v", s.Subscriptions[0], err)
+		}
 	}
 }
