@@ -25,7 +25,7 @@ import (
 // time, such as a topic name in a topic alias table, should clone it with
 // strings.Clone so the rest can be freed.
 func Decode(version byte, frame []byte) (Packet, error) {
-	t, flags, body, err := parseFixedHeader(frame)
+	t, flags, body, err := parseFixedHeader(version, frame)
 	if err != nil {
 		return nil, err
 	}
@@ -77,9 +77,9 @@ func Decode(version byte, frame []byte) (Packet, error) {
 	return nil, Errorf(MalformedPacket, "reserved packet type %d", t)
 }
 
-// parseFixedHeader checks a frame's fixed header and returns its type, flag bits
-// and body.
-func parseFixedHeader(frame []byte) (Type, byte, []byte, error) {
+// parseFixedHeader checks a frame's fixed header, for a connection speaking
+// version, and returns its type, flag bits and body.
+func parseFixedHeader(version byte, frame []byte) (Type, byte, []byte, error) {
 	if len(frame) < 2 {
 		return 0, 0, nil, Errorf(MalformedPacket, "packet shorter than 2 bytes")
 	}
@@ -98,6 +98,11 @@ func parseFixedHeader(frame []byte) (Type, byte, []byte, error) {
 	switch t {
 	case PUBREL, SUBSCRIBE, UNSUBSCRIBE:
 		want = 0x02 // [MQTT-3.6.1-1] [MQTT-3.8.1-1] [MQTT-3.10.1-1]
+		if version == Version31 {
+			// 3.1 §2.1.2: DUP marks a resent PUBREL, SUBSCRIBE or
+			// UNSUBSCRIBE; only 3.1.1 reserved it.
+			want |= flags & 0x08
+		}
 	case PUBLISH:
 		want = flags
 	}
@@ -135,7 +140,7 @@ func checkLengthForm(version byte, frame, body []byte) error {
 // every connection otherwise. Strings and slices point into one copy of
 // the body, as with Decode.
 func DecodeConnect(frame []byte, p *Connect) error {
-	t, _, body, err := parseFixedHeader(frame)
+	t, _, body, err := parseFixedHeader(0, frame) // CONNECT's flags are 0 in every version
 	if err != nil {
 		return err
 	}
@@ -151,7 +156,7 @@ func DecodeConnect(frame []byte, p *Connect) error {
 // DecodeSubscribe is Decode for a frame known to be a SUBSCRIBE, decoding
 // into p (which it first resets), as DecodeConnect does.
 func DecodeSubscribe(version byte, frame []byte, p *Subscribe) error {
-	t, _, body, err := parseFixedHeader(frame)
+	t, _, body, err := parseFixedHeader(version, frame)
 	if err != nil {
 		return err
 	}

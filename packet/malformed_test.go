@@ -301,3 +301,50 @@ func TestRemainingLengthNotMinimalRefusedOnlyInV5(t *testing.T) {
 		})
 	}
 }
+
+// MQTT 3.1 sets DUP when it resends a PUBREL, SUBSCRIBE or UNSUBSCRIBE
+// (3.1 §2.1.2, "DUP flag"): a 3.1 client retrying one must not be taken
+// for malformed. MQTT 3.1.1 and 5 reserve the bit [MQTT-2.2.2-2]
+// [MQTT-3.6.1-1] [MQTT-3.8.1-1] [MQTT-3.10.1-1].
+func TestDupOnResentPubrelSubscribeUnsubscribeOnlyIn31(t *testing.T) {
+	var (
+		pubrelDup      = []byte{0x6A, 0x02, 0x00, 0x01}
+		subscribeDup   = pkt(0x8A, 0x00, 0x01, 0x00, 0x01, 'a', 0x00)
+		subscribeDupV5 = pkt(0x8A, 0x00, 0x01, 0x00, 0x00, 0x01, 'a', 0x00)
+		unsubscribeDup = pkt(0xAA, 0x00, 0x01, 0x00, 0x01, 'a')
+	)
+	for _, tc := range []struct {
+		name    string
+		version byte
+		wire    []byte
+		ok      bool
+	}{
+		{"pubrel_31", Version31, pubrelDup, true},
+		{"subscribe_31", Version31, subscribeDup, true},
+		{"unsubscribe_31", Version31, unsubscribeDup, true},
+		{"pubrel_311", Version311, pubrelDup, false},
+		{"subscribe_311", Version311, subscribeDup, false},
+		{"unsubscribe_311", Version311, unsubscribeDup, false},
+		{"subscribe_5", Version5, subscribeDupV5, false},
+		// DUP goes with the QoS 1 bits these are sent with, and only on them.
+		{"pubrel_31_dup_without_qos1", Version31, []byte{0x68, 0x02, 0x00, 0x01}, false},
+		{"puback_31_dup", Version31, []byte{0x48, 0x02, 0x00, 0x01}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			errs := map[string]error{}
+			_, errs["Decode"] = Decode(tc.version, tc.wire)
+			if Type(tc.wire[0]>>4) == SUBSCRIBE {
+				errs["DecodeSubscribe"] = DecodeSubscribe(tc.version, tc.wire, &Subscribe{})
+			}
+			for fn, err := range errs {
+				var pe *Error
+				switch {
+				case tc.ok && err != nil:
+					t.Errorf("%s: %v, want accepted", fn, err)
+				case !tc.ok && (!errors.As(err, &pe) || pe.Code != MalformedPacket):
+					t.Errorf("%s: %v, want Malformed Packet", fn, err)
+				}
+			}
+		})
+	}
+}
