@@ -217,6 +217,16 @@ func (c *client) handleUnsubscribe(p *packet.Unsubscribe) error {
 	if !c.ackFits(&packet.Unsuback{PacketID: p.PacketID, ReasonCodes: codes}) {
 		return c.ackTooLarge(packet.UNSUBACK, len(codes))
 	}
+	if c.version != packet.Version5 {
+		// 3.1.1 and 3.1 have no UNSUBACK code to refuse a filter with: an
+		// invalid one [MQTT-4.7.3-1] is a protocol violation, and the
+		// connection is closed [MQTT-4.8.0-1], before anything is removed.
+		for _, f := range p.Filters {
+			if _, _, _, err := topic.ParseShared(f); err != nil {
+				return c.protocolFailure(packet.Errorf(packet.ProtocolError, "UNSUBSCRIBE filter %q: %v", f, err))
+			}
+		}
+	}
 	for i, f := range p.Filters {
 		group, filter, _, err := topic.ParseShared(f)
 		if err != nil {

@@ -153,6 +153,33 @@ func TestUnsubscribe_MQTT_3_10_4(t *testing.T) {
 	s.ExpectNothing()
 }
 
+// [MQTT-4.7.3-1] [MQTT-4.8.0-1] 3.1.1 has no UNSUBACK code to refuse a
+// filter with: an UNSUBSCRIBE holding an invalid one (here empty, and a
+// '#' not last) closes the connection, with no UNSUBACK and before any of
+// its filters is removed.
+func TestUnsubscribeInvalidFilterClosesA311Connection(t *testing.T) {
+	t.Parallel()
+	b := startBroker(t, nil)
+	for _, bad := range []string{"", "a/#/b"} {
+		p := mqtttest.V311("unsub-bad")
+		p.CleanStart = false
+		s, _ := connectRaw(t, b.Addr, p)
+		s.SubscribeOne("keep/t", 1)
+		s.Send(&packet.Unsubscribe{PacketID: 3, Filters: []string{"keep/t", bad}})
+		for _, got := range s.ExpectClosed(2 * time.Second) {
+			t.Fatalf("filter %q: got %T before the close, want nothing", bad, got)
+		}
+		s, _ = connectRaw(t, b.Addr, p)
+		pub, _ := connectRaw(t, b.Addr, mqtttest.V311("unsub-bad-pub"))
+		pub.Publish(&packet.Publish{Topic: "keep/t", QoS: 1, PacketID: 1, Payload: []byte("still")})
+		if m := s.RecvPublish(); string(m.Payload) != "still" {
+			t.Fatalf("filter %q: got %q", bad, m.Payload)
+		}
+		s.Disconnect()
+		pub.Disconnect()
+	}
+}
+
 // [MQTT-4.8.2-2] (v5 §4.8.2) each message on a shared subscription
 // goes to exactly one member of each group; the broker distributes them
 // across members; non-shared subscribers still get every message; shared
