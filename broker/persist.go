@@ -159,7 +159,7 @@ func (s *Server) flushSessions() {
 // client, and inbound QoS 2 ids keep exactly-once across the restart. Call
 // it once, before accepting connections. $SYS values are not recovered
 // (they live in memory only), so the $SYS publisher New started keeps its
-// values.
+// values; Recover must not start another.
 func (s *Server) Recover() error {
 	st := s.opts.Store
 	if st == nil {
@@ -214,7 +214,6 @@ func (s *Server) Recover() error {
 		start()
 	}
 	s.log.Info("recovered state", "sessions", len(sessions), "retained", s.retained.Len())
-	s.startSys()
 	return nil
 }
 

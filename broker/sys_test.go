@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -56,5 +57,43 @@ func TestSysDroppedCountsEveryCause(t *testing.T) {
 	}
 	if got := string(msgs[0].Payload); got != "11111" {
 		t.Fatalf("$SYS/broker/messages/dropped = %s, want 11111", got)
+	}
+}
+
+// sysCounter counts the $SYS messages the broker publishes, by topic.
+type sysCounter struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (h *sysCounter) OnPublish(_ *ClientInfo, m *Message) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.n[m.Topic]++
+}
+
+func (h *sysCounter) count(topic string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n[topic]
+}
+
+// Recover after New leaves one $SYS publisher, not two: each value is
+// published once per interval, and the version once.
+func TestSysPublishedOncePerIntervalAfterRecover(t *testing.T) {
+	h := &sysCounter{n: map[string]int{}}
+	srv, _ := storedServer(t, func(o *Options) {
+		o.SysInterval = 200 * time.Millisecond
+		o.Hooks = append(o.Hooks, h)
+	})
+	if err := srv.Recover(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond) // two ticks
+	if n := h.count("$SYS/broker/version"); n != 1 {
+		t.Errorf("$SYS/broker/version published %d times, want 1", n)
+	}
+	if n := h.count("$SYS/broker/uptime"); n > 3 {
+		t.Errorf("$SYS/broker/uptime published %d times in 2.5 intervals, want 2", n)
 	}
 }

@@ -26,6 +26,10 @@ const (
 	startWait = 20 * time.Second       // herald serve from exec to "herald started"
 )
 
+// onSpawn, if set, is told the pid of each herald as soon as it runs, for
+// a test to signal it while it starts.
+var onSpawn func(pid int)
+
 // heraldBin is the binary built once by TestMain.
 var heraldBin string
 
@@ -98,6 +102,9 @@ func spawnHerald(t testing.TB, dir string, extra ...string) (*herald, error) {
 	start := time.Now()
 	if err := h.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start herald: %w", err)
+	}
+	if onSpawn != nil {
+		onSpawn(h.cmd.Process.Pid)
 	}
 	started := make(chan struct{})
 	go func() {

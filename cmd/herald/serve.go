@@ -36,6 +36,12 @@ func override[T any](given map[string]bool, name string, field *T, v T) {
 // overrides, open the store, start the listeners, and stop cleanly on
 // SIGINT/SIGTERM.
 func runServe(args []string) int {
+	// Caught from the start: Go's default for SIGHUP is to exit, and a
+	// reload sent while the store is recovered would kill the broker. One
+	// that arrives before the node runs is served once it does.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	var (
 		cfgPath     = fs.String("config", "", "YAML config file (see herald.example.yaml); default $HERALD_CONFIG")
@@ -131,9 +137,6 @@ func runServe(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
 	go func() {
 		for range hup {
 			if err := n.auth.Reload(); err != nil {
