@@ -78,7 +78,8 @@ func ListenEpoll(ctx context.Context, addr string, opts EpollOptions, accept Acc
 	for _, l := range s.loops {
 		go l.run()
 	}
-	s.stopCtx = context.AfterFunc(ctx, func() { s.Close() })
+	// shutdown, not Close: with ctx already done it runs before stopCtx is set.
+	s.stopCtx = context.AfterFunc(ctx, func() { s.shutdown() })
 	return s, nil
 }
 
@@ -91,7 +92,16 @@ func (s *EpollServer) Addr() net.Addr { return s.addr }
 // wait too and return net.ErrClosed. It must not be called from a Handler:
 // it waits for the loop that Handler runs on.
 func (s *EpollServer) Close() error {
-	first := false
+	if !s.shutdown() {
+		return net.ErrClosed
+	}
+	s.stopCtx()
+	return nil
+}
+
+// shutdown stops the loops and waits for them; it reports whether this
+// call was the first.
+func (s *EpollServer) shutdown() (first bool) {
 	s.closeOnce.Do(func() {
 		first = true
 		s.closing.Store(true)
@@ -100,11 +110,7 @@ func (s *EpollServer) Close() error {
 		}
 	})
 	s.wg.Wait()
-	if !first {
-		return net.ErrClosed
-	}
-	s.stopCtx()
-	return nil
+	return first
 }
 
 // Stats returns the server's counters, summed over its loops.

@@ -152,6 +152,22 @@ func TestEpollStopsOnContextCancel(t *testing.T) {
 	}
 }
 
+// TestEpollListenWithDoneContextDoesNotRace proves that a context already
+// done when ListenEpoll registers its stop does not make the shutdown it
+// starts read the server's fields while ListenEpoll still writes them (run
+// with -race).
+func TestEpollListenWithDoneContextDoesNotRace(t *testing.T) {
+	for range 500 {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		s, err := ListenEpoll(ctx, "127.0.0.1:0", EpollOptions{Loops: 1}, newRecorders(true).accept)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+	}
+}
+
 func TestEpollProxyHeaderTimeout(t *testing.T) {
 	rs := newRecorders(true)
 	s := startEpoll(t, EpollOptions{ProxyProtocol: true, ProxyTimeout: 200 * time.Millisecond}, rs.accept)
