@@ -155,6 +155,12 @@ func (s *levelTable[N]) remove(c N) {
 	t.slots[i] = none
 	t.used--
 	s.count--
+	if len(t.slots) > 16 && t.used*8 < len(t.slots) {
+		// Halve a table a crowd has left, so a node keeps slots for the
+		// children it has, not for its peak. Growth waits for 3/4 full:
+		// the gap keeps a table from resizing back and forth.
+		t.rehash(t.slots, len(t.slots)/2)
+	}
 }
 
 // each calls fn for every node until it returns false, and reports whether

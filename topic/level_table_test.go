@@ -129,3 +129,35 @@ func TestLevelTableCollisions(t *testing.T) {
 		checkTable(t, &s, want)
 	}
 }
+
+// TestLevelTableShrinksAfterCrowdLeaves proves the slots a crowd of
+// children grew are released when most of it leaves, even while more
+// than inlineChildren/2 stay (so the set remains a table): a node such as
+// "user" keeps memory for the children it has, not for its peak.
+func TestLevelTableShrinksAfterCrowdLeaves(t *testing.T) {
+	var s childSet[*leaf]
+	want := map[string]*leaf{}
+	const n, stay = 20000, 100
+	for i := range n {
+		c := &leaf{fmt.Sprintf("%08d", i)}
+		s.add(c)
+		want[c.level] = c
+	}
+	for i := stay; i < n; i++ {
+		k := fmt.Sprintf("%08d", i)
+		s.remove(want[k])
+		delete(want, k)
+	}
+	checkTable(t, &s, want)
+	slots, tables := 0, 0
+	for i, tb := range s.table.dir {
+		if i > 0 && s.table.dir[i-1] == tb {
+			continue
+		}
+		tables++
+		slots += len(tb.slots)
+	}
+	if slots > 16*tables+8*stay { // each table its minimum size or 1/8 full
+		t.Fatalf("%d children left in %d tables of %d slots: the peak's memory is kept", stay, tables, slots)
+	}
+}
