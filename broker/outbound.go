@@ -105,22 +105,25 @@ func (sess *session) deliver(r *route, qos byte, retain bool, subIDs []uint32) {
 
 // deliverShared is deliver for a shared subscription: the delivery
 // remembers its group so it can be handed to another member if this
-// session ends before sending it.
-func (sess *session) deliverShared(r *route, qos byte, retain bool, subIDs []uint32, group, filter string) {
+// session ends before sending it. It reports false, taking nothing, when
+// the session has ended (it leaves the trie just after), so that the
+// caller can pick another member.
+func (sess *session) deliverShared(r *route, qos byte, retain bool, subIDs []uint32, group, filter string) bool {
 	if qos == 0 {
 		sess.deliver(r, 0, retain, subIDs)
-		return
+		return true
 	}
 	sess.mu.Lock()
 	defer sess.mu.Unlock()
 	if sess.ended {
-		return
+		return false
 	}
 	d := &delivery{msg: r.msg, qos: qos, retain: retain, group: group, groupFilter: filter}
 	if len(subIDs) > 0 {
 		d.subIDs = append([]uint32(nil), subIDs...)
 	}
 	sess.enqueue(d, r)
+	return true
 }
 
 // enqueue sends d now if the window allows, else queues it. A full queue

@@ -202,15 +202,23 @@ func (r *route) visitShared(g *topic.Group[*session, *subscription]) {
 	if pick < 0 {
 		pick = g.Next()
 	}
-	m := g.Members[pick]
 	r.matched++
-	qos := min(m.Value.qos, r.msg.QoS)
-	retain := m.Value.retainAsPublished && r.msg.Retain // [MQTT-3.3.1-12] [MQTT-3.3.1-13]
-	var ids []uint32
-	if m.Value.id != 0 {
-		ids = r.idScratch(m.Value.id)
+	// A member whose session ended but has not left the trie yet refuses
+	// the message: the next one gets it, so that a QoS 1/2 message the
+	// publisher is acknowledged for is not dropped.
+	for range n {
+		m := g.Members[pick]
+		qos := min(m.Value.qos, r.msg.QoS)
+		retain := m.Value.retainAsPublished && r.msg.Retain // [MQTT-3.3.1-12] [MQTT-3.3.1-13]
+		var ids []uint32
+		if m.Value.id != 0 {
+			ids = r.idScratch(m.Value.id)
+		}
+		if m.Client.deliverShared(r, qos, retain, ids, g.Name, g.Filter) {
+			return
+		}
+		pick = g.Next()
 	}
-	m.Client.deliverShared(r, qos, retain, ids, g.Name, g.Filter)
 }
 
 // form returns m encoded for a wire form, encoding it on first use. For QoS

@@ -627,3 +627,32 @@ func TestStaleExpiryTimerLeavesTheNextOfflinePeriod(t *testing.T) {
 		t.Fatal("the current period's expiry did not end the session")
 	}
 }
+
+// A shared group whose members are all offline: the member picked may be
+// one whose session has just ended but not yet left the trie. It refuses
+// the message and the next member gets it, so that no QoS 1 message the
+// publisher was acknowledged for is dropped [MQTT-4.8.2-2].
+func TestSharedMessageSkipsAMemberWhoseSessionEnded(t *testing.T) {
+	srv := New(benchOptions())
+	defer srv.cancel()
+	member := func(id string) *session {
+		c, _ := fakeClient(t, srv, &packet.Connect{ProtocolVersion: packet.Version5, ClientID: id, CleanStart: true,
+			Props: packet.Properties{SessionExpiry: 3600, HasSessionExpiry: true}}, "$share/g/sk/t", 1)
+		c.Closed(nil) // offline: the group prefers none
+		return c.sess
+	}
+	live, gone := member("live"), member("gone")
+	gone.mu.Lock()
+	gone.ended = true // as endSessionLocked leaves it just before it unsubscribes
+	gone.mu.Unlock()
+	const n = 10
+	for i := range n {
+		srv.Publish(&Message{Topic: "sk/t", QoS: 1, Payload: []byte{byte(i)}})
+	}
+	live.mu.Lock()
+	queued := len(live.out.queue)
+	live.mu.Unlock()
+	if queued != n {
+		t.Fatalf("the live member holds %d of %d messages; the rest went to the ended session", queued, n)
+	}
+}
