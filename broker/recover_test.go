@@ -624,3 +624,32 @@ func TestFailedReleaseCommitKeepsTheInboundQoS2Id(t *testing.T) {
 		t.Fatalf("stored inbound ids %v %v after the resent PUBREL was completed, want none", ids, err)
 	}
 }
+
+// Expired retained messages leave the index (memory and the retained
+// gauge) and the store at the sweep; valid ones stay in both.
+func TestExpiredRetainedLeaveMemoryAndStore(t *testing.T) {
+	srv, st := storedServer(t, nil)
+	now := time.Now()
+	for _, m := range []*Message{
+		{Topic: "ex/gone", Payload: []byte("x"), Retain: true, ExpiresAt: now.Add(-time.Second)},
+		{Topic: "ex/kept", Payload: []byte("x"), Retain: true, ExpiresAt: now.Add(time.Hour)},
+		{Topic: "ex/forever", Payload: []byte("x"), Retain: true},
+	} {
+		if err := srv.storeRetained(srv.retain(m)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv.dropExpiredRetained(now)
+	if _, ok := srv.retained.Get("ex/gone"); ok || srv.retained.Len() != 2 {
+		t.Fatalf("after the sweep: %d retained, expired one present %v", srv.retained.Len(), ok)
+	}
+	stored, err := st.LoadRetained()
+	if err != nil || len(stored) != 2 {
+		t.Fatalf("stored after the sweep: %d, %v; want the 2 valid ones", len(stored), err)
+	}
+	for _, m := range stored {
+		if m.Topic == "ex/gone" {
+			t.Fatal("the expired record is still stored")
+		}
+	}
+}

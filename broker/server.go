@@ -349,11 +349,14 @@ func (s *Server) sweep() {
 	defer t.Stop()
 	var clients []*client
 	var sessions []*session
-	for {
+	for tick := 1; ; tick++ {
 		select {
 		case <-s.ctx.Done():
 			return
 		case now := <-t.C:
+			if tick%retainedSweepTicks == 0 {
+				s.dropExpiredRetained(now)
+			}
 			ms := s.millis()
 			s.mu.Lock()
 			for c := range s.unattached {
@@ -390,3 +393,35 @@ func (s *Server) sweep() {
 
 // sweepChunk is how many sessions the sweep takes per hold of Server.mu.
 const sweepChunk = 1024
+
+// retainedSweepTicks is how often, in sweep ticks (seconds), expired
+// retained messages are dropped from memory.
+const retainedSweepTicks = 60
+
+// dropExpiredRetained removes the retained messages whose expiry has passed
+// from the index and the store, so that they stop taking memory and
+// counting in the gauges; they were already never delivered
+// [MQTT-3.3.2-5]. A message replaced meanwhile stays. The removal is
+// sequenced like any retained update (retainSeq), so a newer one of the
+// topic, written to the store in either order, wins.
+func (s *Server) dropExpiredRetained(now time.Time) {
+	var expired []*Message
+	s.retained.Match("#", func(_ string, m *Message) bool {
+		if m.expired(now) {
+			expired = append(expired, m)
+		}
+		return true
+	})
+	for _, m := range expired {
+		s.retainMu.Lock()
+		var del *Message
+		if s.retained.DeleteIf(m.Topic, func(cur *Message) bool { return cur == m }) && s.opts.Store != nil && !sysTopic(m.Topic) {
+			s.retainSeq++
+			del = &Message{Topic: m.Topic, Retain: true, retainSeq: s.retainSeq}
+		}
+		s.retainMu.Unlock()
+		if err := s.storeRetained(del); err != nil {
+			s.log.Error("store: delete expired retained", "topic", m.Topic, "err", err)
+		}
+	}
+}

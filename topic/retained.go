@@ -92,10 +92,17 @@ func (r *Retained[V]) Get(name string) (V, bool) {
 // Delete removes the retained value of topic name and reports whether there
 // was one. Levels left empty are removed.
 func (r *Retained[V]) Delete(name string) bool {
+	return r.DeleteIf(name, func(V) bool { return true })
+}
+
+// DeleteIf removes the retained value of topic name if remove, called with
+// it under the lock, says so: a value replaced since the caller looked at
+// it stays.
+func (r *Retained[V]) DeleteIf(name string, remove func(V) bool) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := r.find(name)
-	if n == nil || !n.has {
+	if n == nil || !n.has || !remove(n.value) {
 		return false
 	}
 	var zero V

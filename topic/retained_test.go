@@ -101,3 +101,24 @@ func TestRetainedMatchStops(t *testing.T) {
 		}
 	}
 }
+
+// DeleteIf removes a value only if it is still the one the caller looked
+// at: a value replaced since stays, and a removed one prunes its levels.
+func TestRetainedDeleteIfKeepsAReplacedValue(t *testing.T) {
+	r := NewRetained[*int]()
+	old, newer := new(int), new(int)
+	r.Set("a/b", old)
+	r.Set("a/b", newer)
+	if r.DeleteIf("a/b", func(v *int) bool { return v == old }) {
+		t.Fatal("deleted a value that replaced the one asked about")
+	}
+	if v, ok := r.Get("a/b"); !ok || v != newer || r.Len() != 1 {
+		t.Fatalf("after a refused DeleteIf: %v %v, len %d", v, ok, r.Len())
+	}
+	if !r.DeleteIf("a/b", func(v *int) bool { return v == newer }) || r.Len() != 0 {
+		t.Fatal("DeleteIf of the current value failed")
+	}
+	if r.root.children.len() != 0 {
+		t.Fatal("levels left behind")
+	}
+}
