@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"encoding/base64"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -27,13 +28,13 @@ func FuzzJWTCheck(f *testing.F) {
 		password string
 		claims   string
 	}{
-		{"hunter2", `{"sub":"alice","exp":` + itoa(exp) + `}`},
-		{hdr + ".e30.sig", `{"sub":"alice","exp":` + itoa(exp) + `,"acl":{"pub":["a/b"],"sub":["users/%u/#"]}}`},
+		{"hunter2", `{"sub":"alice","exp":` + strconv.FormatInt(exp, 10) + `}`},
+		{hdr + ".e30.sig", `{"sub":"alice","exp":` + strconv.FormatInt(exp, 10) + `,"acl":{"pub":["a/b"],"sub":["users/%u/#"]}}`},
 		{hdr + "..", `{"sub":"","exp":"tomorrow"}`},
 		{"a.b.c", `{"sub":"bob","exp":1e300,"nbf":-1e300,"iat":null,"aud":["x",1]}`},
-		{"", `{"sub":{"x":1},"exp":` + itoa(exp) + `,"acl":{"all":["#"],"pub":"x"}}`},
+		{"", `{"sub":{"x":1},"exp":` + strconv.FormatInt(exp, 10) + `,"acl":{"all":["#"],"pub":"x"}}`},
 		{"", `[]`},
-		{"", `{"sub":"alice","exp":` + itoa(exp) + `,"acl":{"pub":["a/#/b"]}}`},
+		{"", `{"sub":"alice","exp":` + strconv.FormatInt(exp, 10) + `,"acl":{"pub":["a/#/b"]}}`},
 	} {
 		f.Add(seed.password, seed.claims)
 	}
@@ -78,18 +79,6 @@ func FuzzJWTCheck(f *testing.F) {
 			}
 		}
 	})
-}
-
-func itoa(n int64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + n%10)
-		if n /= 10; n == 0 {
-			return string(b[i:])
-		}
-	}
 }
 
 // FuzzParseGrants: any JSON an HTTP hook or a token claim may hold either

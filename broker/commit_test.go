@@ -66,10 +66,7 @@ func (g *gateStore) Commit(b *store.Batch) error { <-g.open; return g.Memory.Com
 // release and drop a message a crash could still lose.
 func TestRetransmittedQoS2PublishWaitsForTheFirstCopysCommit(t *testing.T) {
 	st := &gateStore{Memory: store.NewMemory(), open: make(chan struct{})}
-	o := benchOptions()
-	o.Store = st
-	srv := New(o)
-	defer srv.cancel()
+	srv := serverOn(t, st)
 	opened := false
 	open := func() {
 		if !opened {

@@ -192,10 +192,7 @@ func (h *hookStore) SaveSession(s *store.Session) error {
 // saved must not be left in the store by that save.
 func TestSessionEndedDuringASaveIsNotResurrected(t *testing.T) {
 	st := &hookStore{Memory: store.NewMemory()}
-	o := benchOptions()
-	o.Store = st
-	srv := New(o)
-	defer srv.cancel()
+	srv := serverOn(t, st)
 	sess := &session{srv: srv, id: "r", expiry: 60}
 	st.before = func() { // the expiry timer ends it meanwhile
 		sess.mu.Lock()
@@ -247,10 +244,7 @@ func (failingStore) Commit(*store.Batch) error { return errors.New("disk gone") 
 // new PUBLISH to store and acknowledge, not a known id answered with a
 // PUBREC for nothing stored.
 func TestFailedCommitForgetsTheInboundQoS2Id(t *testing.T) {
-	o := benchOptions()
-	o.Store = failingStore{store.NewMemory()}
-	srv := New(o)
-	defer srv.cancel()
+	srv := serverOn(t, failingStore{store.NewMemory()})
 	p := &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "f", CleanStart: false}
 	c, _ := fakeClient(t, srv, p, "", 0)
 	c.Data(mustEncode(t, packet.Version311, &packet.Publish{Topic: "t", QoS: 2, PacketID: 3, Payload: []byte("x")}))
@@ -394,10 +388,7 @@ func (s *onceFailingStore) Commit(b *store.Batch) error {
 // commit was to make durable are not sent meanwhile: with the resent one,
 // the subscriber would receive the message twice [MQTT-4.3.3-10].
 func TestFailedCommitSendsNothingItsPublisherResends(t *testing.T) {
-	o := benchOptions()
-	o.Store = &onceFailingStore{Memory: store.NewMemory()}
-	srv := New(o)
-	defer srv.cancel()
+	srv := serverOn(t, &onceFailingStore{Memory: store.NewMemory()})
 	_, subConn := fakeClient(t, srv, &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "s", CleanStart: false}, "t", 2)
 	p := &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "p", CleanStart: false}
 	pub, pubConn := fakeClient(t, srv, p, "", 0)
@@ -455,10 +446,7 @@ func (s *slowLoadStore) LoadMessages(id string) ([]*store.Message, error) {
 // loaded as well: delivered twice).
 func TestRecoveredDueWillReachesSessionsRecoveredAfterIt(t *testing.T) {
 	st := &slowLoadStore{Memory: store.NewMemory(), slow: "listener"}
-	o := benchOptions()
-	o.Store = st
-	srv := New(o)
-	defer srv.cancel()
+	srv := serverOn(t, st)
 	long := time.Now().Add(-time.Hour)
 	if err := st.SaveSession(&store.Session{ClientID: "dev", ExpiryInterval: 7200, DisconnectedAt: long,
 		Will: &store.Message{Topic: "status/dev", Payload: []byte("gone"), QoS: 1}, WillDelay: 60}); err != nil {
@@ -498,10 +486,7 @@ func TestRecoverDeletesExpiredRetained(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	o := benchOptions()
-	o.Store = st
-	srv := New(o)
-	defer srv.cancel()
+	srv := serverOn(t, st)
 	if err := srv.Recover(); err != nil {
 		t.Fatal(err)
 	}
@@ -586,10 +571,7 @@ func (s *releaseFailingStore) Commit(b *store.Batch) error {
 // delivered [MQTT-4.3.3-10].
 func TestFailedReleaseCommitKeepsTheInboundQoS2Id(t *testing.T) {
 	st := &releaseFailingStore{Memory: store.NewMemory()}
-	o := benchOptions()
-	o.Store = st
-	srv := New(o)
-	defer srv.cancel()
+	srv := serverOn(t, st)
 	p := &packet.Connect{ProtocolVersion: packet.Version311, ClientID: "p", CleanStart: false}
 	await := func(cc *captureConn, what string) []packet.Packet {
 		t.Helper()

@@ -101,6 +101,17 @@ func publishes(t *testing.T, ps []packet.Packet) []*packet.Publish {
 	return out
 }
 
+// serverOn is a server with the default test options on st, stopped with
+// the test.
+func serverOn(t *testing.T, st store.Store) *Server {
+	t.Helper()
+	o := benchOptions()
+	o.Store = st
+	srv := New(o)
+	t.Cleanup(srv.cancel)
+	return srv
+}
+
 // storedServer is a server on a fresh memory store, stopped with the test.
 func storedServer(t *testing.T, mod func(*Options)) (*Server, *store.Memory) {
 	t.Helper()

@@ -279,25 +279,7 @@ func TestRemainingLengthNotMinimalRefusedOnlyInV5(t *testing.T) {
 		{"connect_5", Version311, cat([]byte{0x10, 0x8E, 0x00}, mqtt5, []byte{0x02, 0x00, 0x3C, 0x00}, cid), false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			errs := map[string]error{}
-			_, errs["Decode"] = Decode(tc.version, tc.wire)
-			switch Type(tc.wire[0] >> 4) {
-			case CONNECT:
-				errs["DecodeConnect"] = DecodeConnect(tc.wire, &Connect{})
-			case PUBLISH:
-				errs["DecodePublish"] = DecodePublish(tc.version, tc.wire, &Publish{})
-			case SUBSCRIBE:
-				errs["DecodeSubscribe"] = DecodeSubscribe(tc.version, tc.wire, &Subscribe{})
-			}
-			for fn, err := range errs {
-				var pe *Error
-				switch {
-				case tc.ok && err != nil:
-					t.Errorf("%s: %v, want accepted", fn, err)
-				case !tc.ok && (!errors.As(err, &pe) || pe.Code != MalformedPacket):
-					t.Errorf("%s: %v, want Malformed Packet", fn, err)
-				}
-			}
+			checkAcceptedOrMalformed(t, tc.version, tc.wire, tc.ok)
 		})
 	}
 }
@@ -331,20 +313,33 @@ func TestDupOnResentPubrelSubscribeUnsubscribeOnlyIn31(t *testing.T) {
 		{"puback_31_dup", Version31, []byte{0x48, 0x02, 0x00, 0x01}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			errs := map[string]error{}
-			_, errs["Decode"] = Decode(tc.version, tc.wire)
-			if Type(tc.wire[0]>>4) == SUBSCRIBE {
-				errs["DecodeSubscribe"] = DecodeSubscribe(tc.version, tc.wire, &Subscribe{})
-			}
-			for fn, err := range errs {
-				var pe *Error
-				switch {
-				case tc.ok && err != nil:
-					t.Errorf("%s: %v, want accepted", fn, err)
-				case !tc.ok && (!errors.As(err, &pe) || pe.Code != MalformedPacket):
-					t.Errorf("%s: %v, want Malformed Packet", fn, err)
-				}
-			}
+			checkAcceptedOrMalformed(t, tc.version, tc.wire, tc.ok)
 		})
+	}
+}
+
+// checkAcceptedOrMalformed runs wire through Decode and the decoder of its
+// own type (DecodeConnect, DecodePublish, DecodeSubscribe) and checks that
+// each accepts it (ok) or refuses it as a Malformed Packet.
+func checkAcceptedOrMalformed(t *testing.T, version byte, wire []byte, ok bool) {
+	t.Helper()
+	errs := map[string]error{}
+	_, errs["Decode"] = Decode(version, wire)
+	switch Type(wire[0] >> 4) {
+	case CONNECT:
+		errs["DecodeConnect"] = DecodeConnect(wire, &Connect{})
+	case PUBLISH:
+		errs["DecodePublish"] = DecodePublish(version, wire, &Publish{})
+	case SUBSCRIBE:
+		errs["DecodeSubscribe"] = DecodeSubscribe(version, wire, &Subscribe{})
+	}
+	for fn, err := range errs {
+		var pe *Error
+		switch {
+		case ok && err != nil:
+			t.Errorf("%s: %v, want accepted", fn, err)
+		case !ok && (!errors.As(err, &pe) || pe.Code != MalformedPacket):
+			t.Errorf("%s: %v, want Malformed Packet", fn, err)
+		}
 	}
 }
